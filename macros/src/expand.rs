@@ -1,0 +1,490 @@
+//! Code generation: one annotated function becomes a chain of runtime calls.
+//!
+//! ```text
+//! #[fallback(cached)] #[retry(max = 4)] #[circuit_breaker(fail_max = 5)] #[timeout("2s")]
+//! async fn fetch(id: Id) -> Result<Product, ApiError> { body }
+//! ```
+//! becomes, schematically,
+//! ```text
+//! async fn fetch(id: Id) -> Result<Product, ApiError> {
+//!     static RETRY, BREAKER;                                  // resolved once per call site
+//!     let outcome = finish(loop {                              // retry
+//!         let id = clone_arg(&id);                             //   fresh arguments per attempt
+//!         outcome = circuit_breaker(BREAKER.get(),             //   breaker
+//!             async { timeout(2s, async { lift(async { let id = id; body }.await) }).await },
+//!             is_failure).await;
+//!         match attempts.next(outcome, verdict) { Done(r) => break r, Wait(d) => sleep(d).await }
+//!     });
+//!     match outcome { Err(e) => cached(id, e).await, ok => ok }   // fallback
+//! }
+//! ```
+//! Rejections travel as `Failure::Rejected` until `finish` converts them with `E::from`.
+
+use proc_macro2::{Literal, Span, TokenStream, TokenTree};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use std::time::Duration;
+use syn::spanned::Spanned;
+use syn::{AttrStyle, ExprPath, ItemFn, ReturnType, Type};
+
+use crate::errors::Errors;
+use crate::layer::{self, Config, Kind, Layer};
+use crate::signature::{self, Holding, Params, Receiver};
+
+/// The renamed `self` of a method taking `self` by value, so that it can be cloned per call.
+const SELF_COPY: &str = "__staunch_self";
+
+/// The value of the expression built so far.
+#[derive(Clone, Copy)]
+enum Level {
+    /// `Result<T, E>`: the function's own result.
+    Plain,
+    /// `Result<T, Failure<E, R>>`, where `R` is `Rejected` once a layer that rejects is inside.
+    Lifted { rejecting: Option<Span> },
+}
+
+struct Expr {
+    tokens: TokenStream,
+    level: Level,
+}
+
+impl Expr {
+    fn lifted(self) -> TokenStream {
+        let tokens = self.tokens;
+        match self.level {
+            Level::Plain => quote!(::staunch::__private::lift(#tokens)),
+            Level::Lifted { .. } => tokens,
+        }
+    }
+
+    fn rejecting(&self) -> Option<Span> {
+        match self.level {
+            Level::Plain => None,
+            Level::Lifted { rejecting } => rejecting,
+        }
+    }
+
+    /// Back to the function's result; the conversion of a rejection is spanned on the
+    /// outermost attribute that can reject, where a missing `From<Rejected>` is reported.
+    fn plain(self) -> TokenStream {
+        let tokens = self.tokens;
+        match self.level {
+            Level::Plain => tokens,
+            Level::Lifted { rejecting } => {
+                let span = rejecting.unwrap_or_else(Span::call_site);
+                let result = quote_spanned!(span=> __staunch_result);
+                quote! {{
+                    let __staunch_result = #tokens;
+                    ::staunch::__private::finish(#result)
+                }}
+            }
+        }
+    }
+}
+
+pub(crate) fn function(mut function: ItemFn, layers: &[Layer]) -> syn::Result<TokenStream> {
+    let params = signature::params(&mut function.sig);
+    let ReturnType::Type(_, ret) = function.sig.output.clone() else {
+        return Err(syn::Error::new(
+            function.sig.paren_token.span.join(),
+            "staunch attributes need a function returning `Result<T, E>`",
+        ));
+    };
+    let ret: &Type = &ret;
+    let reinvoked = layers
+        .iter()
+        .any(|l| matches!(l.kind, Kind::Retry | Kind::Fallback));
+    let copies_self = params.receiver == Receiver::Owned && reinvoked;
+    let mut block = function.block.to_token_stream();
+    if copies_self {
+        block = rename_self(block);
+    }
+
+    let error_type =
+        quote_spanned!(ret.span()=> <#ret as ::staunch::__private::ReturnsResult>::Err);
+    let fn_name = function.sig.ident.to_string();
+    let default_name = quote!(::core::concat!(::core::module_path!(), "::", #fn_name));
+    let plan = Plan {
+        params: &params,
+        copies_self,
+        error_type: &error_type,
+        default_name: &default_name,
+    };
+
+    let mut errors = Errors::default();
+    let mut statics = TokenStream::new();
+    let mut expr = Expr {
+        tokens: plan.body(ret, &block),
+        level: Level::Plain,
+    };
+    for (depth, layer) in layers.iter().enumerate().rev() {
+        let retry_inside = layers[depth + 1..].iter().any(|l| l.kind == Kind::Retry);
+        expr = match &layer.config {
+            Config::Timeout(after) => plan.timeout(expr, *after, layer.span),
+            Config::Bulkhead(config) => {
+                statics.extend(plan.bulkhead_static(config));
+                plan.bulkhead(expr, layer.span)
+            }
+            Config::CircuitBreaker(config) => {
+                statics.extend(plan.breaker_static(config));
+                plan.breaker(expr, config.failure.as_ref(), layer.span)
+            }
+            Config::Retry(config) => {
+                statics.extend(plan.retry_static(config));
+                plan.retry(expr, config.when.as_ref())
+            }
+            Config::Fallback(config) => match plan.fallback(expr, config, retry_inside) {
+                Ok(expr) => expr,
+                Err(error) => {
+                    errors.push(error);
+                    return errors.finish().map(|()| TokenStream::new());
+                }
+            },
+        };
+    }
+    let body = expr.plain();
+
+    let (inner, outer): (Vec<_>, Vec<_>) = function
+        .attrs
+        .iter()
+        .partition(|a| matches!(a.style, AttrStyle::Inner(_)));
+    let self_copy = copies_self.then(|| {
+        let copy = format_ident!("{}", SELF_COPY);
+        quote!(let #copy = self;)
+    });
+    let check_result = quote_spanned!(ret.span()=> ::staunch::__private::returns_result::<#ret>(););
+    let vis = &function.vis;
+    let sig = &function.sig;
+    Ok(quote! {
+        #(#outer)*
+        #vis #sig {
+            #(#inner)*
+            #statics
+            #check_result
+            #self_copy
+            #body
+        }
+    })
+}
+
+struct Plan<'a> {
+    params: &'a Params,
+    copies_self: bool,
+    error_type: &'a TokenStream,
+    default_name: &'a TokenStream,
+}
+
+impl Plan<'_> {
+    /// The user's body as one attempt: an async block whose `return`s end the attempt, with
+    /// every parameter moved in (as `async move` would) and a fake return edge that gives the
+    /// block the function's return type before the body is checked, so `?` and type errors
+    /// land on the user's code.
+    fn body(&self, ret: &Type, block: &TokenStream) -> TokenStream {
+        let rebinds = self.params.bindings().map(|b| {
+            let ident = &b.ident;
+            let mutability = &b.mutability;
+            match b.holding {
+                Holding::Unique => quote!(let #mutability #ident = &mut *#ident;),
+                Holding::Owned | Holding::Shared => quote!(let #mutability #ident = #ident;),
+            }
+        });
+        let self_copy = self.copies_self.then(|| {
+            let copy = format_ident!("{}", SELF_COPY);
+            quote!(let #copy = #copy;)
+        });
+        let fake_return = quote_spanned! {ret.span()=>
+            #[allow(
+                unreachable_code,
+                clippy::diverging_sub_expression,
+                clippy::empty_loop,
+                clippy::needless_return,
+                clippy::unreachable
+            )]
+            if false {
+                let __staunch_fake_return: #ret = loop {};
+                return __staunch_fake_return;
+            }
+        };
+        quote! {
+            async {
+                #(#rebinds)*
+                #self_copy
+                #fake_return
+                #block
+            }.await
+        }
+    }
+
+    /// Fresh copies of the owned arguments for one more call.
+    fn copies(&self) -> TokenStream {
+        let mut copies: Vec<TokenStream> = self
+            .params
+            .bindings()
+            .filter(|b| b.holding == Holding::Owned)
+            .map(|b| {
+                let ident = &b.ident;
+                quote_spanned!(ident.span()=> let #ident = ::staunch::__private::clone_arg(&#ident);)
+            })
+            .collect();
+        if self.copies_self {
+            let copy = format_ident!("{}", SELF_COPY);
+            copies.push(quote!(let #copy = ::staunch::__private::clone_arg(&#copy);));
+        }
+        quote!(#(#copies)*)
+    }
+
+    fn timeout(&self, inner: Expr, after: Duration, span: Span) -> Expr {
+        let rejecting = inner.rejecting().or(Some(span));
+        let after = duration(after);
+        let inner = inner.lifted();
+        Expr {
+            tokens: quote!(::staunch::__private::timeout(#after, async { #inner }).await),
+            level: Level::Lifted { rejecting },
+        }
+    }
+
+    fn bulkhead(&self, inner: Expr, span: Span) -> Expr {
+        let rejecting = inner.rejecting().or(Some(span));
+        let inner = inner.lifted();
+        Expr {
+            tokens: quote! {
+                ::staunch::__private::bulkhead(__STAUNCH_BULKHEAD.get(), async { #inner }).await
+            },
+            level: Level::Lifted { rejecting },
+        }
+    }
+
+    fn breaker(&self, inner: Expr, failure: Option<&ExprPath>, span: Span) -> Expr {
+        let rejecting = inner.rejecting().or(Some(span));
+        let inner = inner.lifted();
+        let error_type = self.error_type;
+        let is_failure = match failure {
+            Some(path) => quote_spanned!(path.span()=> #path(__staunch_e)),
+            None => probe(&quote!(staunch_failure)),
+        };
+        Expr {
+            tokens: quote! {
+                ::staunch::__private::circuit_breaker(
+                    __STAUNCH_BREAKER.get(),
+                    async { #inner },
+                    |__staunch_e: &#error_type| #is_failure,
+                ).await
+            },
+            level: Level::Lifted { rejecting },
+        }
+    }
+
+    fn retry(&self, inner: Expr, when: Option<&ExprPath>) -> Expr {
+        let rejecting = inner.rejecting();
+        let inner = inner.lifted();
+        let copies = self.copies();
+        let error_type = self.error_type;
+        let retry = match when {
+            Some(path) => quote_spanned!(path.span()=> #path(__staunch_e)),
+            None => probe(&quote!(staunch_transient)),
+        };
+        let after = probe(&quote!(staunch_retry_after));
+        Expr {
+            tokens: quote! {{
+                let mut __staunch_attempts = ::staunch::__private::Attempts::registered(&__STAUNCH_RETRY);
+                loop {
+                    let __staunch_outcome = { #copies #inner };
+                    match __staunch_attempts.next(
+                        __staunch_outcome,
+                        |__staunch_e: &#error_type| ::staunch::__private::Verdict {
+                            retry: #retry,
+                            after: #after,
+                        },
+                        |__staunch_e: &#error_type, __staunch_f: &mut ::core::fmt::Formatter<'_>| {
+                            use ::staunch::__private::{ViaDebug as _, ViaTypeName as _};
+                            (&::staunch::__private::Probe(__staunch_e)).staunch_fmt(__staunch_f)
+                        },
+                    ) {
+                        ::staunch::__private::Next::Done(__staunch_result) => break __staunch_result,
+                        ::staunch::__private::Next::Wait(__staunch_delay) => {
+                            ::staunch::__private::sleep(__staunch_delay).await;
+                        }
+                    }
+                }
+            }},
+            level: Level::Lifted { rejecting },
+        }
+    }
+
+    fn fallback(
+        &self,
+        inner: Expr,
+        config: &layer::Fallback,
+        retry_inside: bool,
+    ) -> syn::Result<Expr> {
+        let mut args = Vec::new();
+        match self.params.receiver {
+            Receiver::None => {}
+            Receiver::Borrowed => args.push(quote!(self)),
+            Receiver::Owned => args.push(format_ident!("{}", SELF_COPY).to_token_stream()),
+        }
+        for param in &self.params.params {
+            match &param.simple {
+                Some(ident) => args.push(ident.to_token_stream()),
+                None => {
+                    return Err(syn::Error::new(
+                        param.span,
+                        "`#[staunch::fallback]` passes each argument on to the fallback, so it must be a plain name, not a pattern",
+                    ));
+                }
+            }
+        }
+        // A retry inside already works on copies; otherwise the first call gets copies and
+        // the fallback the originals.
+        let copies = if retry_inside {
+            TokenStream::new()
+        } else {
+            self.copies()
+        };
+        let inner = inner.plain();
+        let path = &config.path;
+        let call = quote_spanned!(path.span()=> #path(#(#args,)* __staunch_e).await);
+        let guard = config
+            .when
+            .as_ref()
+            .map(|when| quote_spanned!(when.span()=> if #when(&__staunch_e)));
+        Ok(Expr {
+            tokens: quote! {{
+                let __staunch_outcome = { #copies #inner };
+                match __staunch_outcome {
+                    ::core::result::Result::Err(__staunch_e) #guard => #call,
+                    __staunch_other => __staunch_other,
+                }
+            }},
+            level: Level::Plain,
+        })
+    }
+
+    fn retry_static(&self, config: &layer::Retry) -> TokenStream {
+        let name = self.default_name;
+        let max = config.max;
+        let backoff = match config.backoff {
+            "constant" => quote!(::staunch::__private::Backoff::Constant),
+            "linear" => quote!(::staunch::__private::Backoff::Linear),
+            _ => {
+                let factor = Literal::f64_suffixed(config.factor);
+                quote!(::staunch::__private::Backoff::Exponential { factor: #factor })
+            }
+        };
+        let jitter = format_ident!(
+            "{}",
+            match config.jitter {
+                "equal" => "Equal",
+                "decorrelated" => "Decorrelated",
+                "none" => "None",
+                _ => "Full",
+            }
+        );
+        let base = duration(config.base);
+        let max_delay = duration(config.max_delay);
+        let max_elapsed = option(config.max_elapsed.map(duration));
+        quote! {
+            static __STAUNCH_RETRY: ::staunch::__private::RetryPolicy =
+                ::staunch::__private::RetryPolicy::__validated(
+                    #name,
+                    #max,
+                    #backoff,
+                    #base,
+                    #max_delay,
+                    #max_elapsed,
+                    ::staunch::__private::Jitter::#jitter,
+                );
+        }
+    }
+
+    fn breaker_static(&self, config: &layer::CircuitBreaker) -> TokenStream {
+        let name = config
+            .name
+            .as_ref()
+            .map_or_else(|| self.default_name.clone(), |n| quote!(#n));
+        let trip = match config.trip {
+            layer::Trip::Consecutive { fail_max } => {
+                quote!(::staunch::__private::Trip::Consecutive { fail_max: #fail_max })
+            }
+            layer::Trip::FailureRate {
+                window,
+                failure_rate,
+                min_calls,
+            } => quote! {
+                ::staunch::__private::Trip::FailureRate {
+                    window: #window,
+                    failure_rate: #failure_rate,
+                    min_calls: #min_calls,
+                }
+            },
+        };
+        let slow = option(config.slow.map(|(after, rate)| {
+            let after = duration(after);
+            quote!(::staunch::__private::SlowCalls { after: #after, rate: #rate })
+        }));
+        let reset = duration(config.reset);
+        let half_open = config.half_open;
+        quote! {
+            static __STAUNCH_BREAKER: ::staunch::__private::BreakerSlot =
+                ::staunch::__private::BreakerSlot::new(
+                    ::staunch::__private::BreakerConfig::__validated(
+                        #name, #trip, #slow, #reset, #half_open,
+                    ),
+                );
+        }
+    }
+
+    fn bulkhead_static(&self, config: &layer::Bulkhead) -> TokenStream {
+        let name = config
+            .name
+            .as_ref()
+            .map_or_else(|| self.default_name.clone(), |n| quote!(#n));
+        let limit = config.limit;
+        let max_wait = duration(config.max_wait);
+        quote! {
+            static __STAUNCH_BULKHEAD: ::staunch::__private::BulkheadSlot =
+                ::staunch::__private::BulkheadSlot::new(
+                    ::staunch::__private::BulkheadConfig::__validated(#name, #limit, #max_wait),
+                );
+        }
+    }
+}
+
+/// `(&Probe(e)).method()`: the error's `Classify` answer, or "every error counts" without one.
+fn probe(method: &TokenStream) -> TokenStream {
+    quote! {{
+        use ::staunch::__private::{ViaClassify as _, ViaEveryError as _};
+        (&::staunch::__private::Probe(__staunch_e)).#method()
+    }}
+}
+
+fn duration(d: Duration) -> TokenStream {
+    let secs = d.as_secs();
+    let nanos = d.subsec_nanos();
+    quote!(::core::time::Duration::new(#secs, #nanos))
+}
+
+fn option(value: Option<TokenStream>) -> TokenStream {
+    match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// Replaces `self` with the per-call copy throughout a body (macro arguments included).
+fn rename_self(tokens: TokenStream) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tree| match tree {
+            TokenTree::Ident(ident) if ident == "self" => {
+                TokenTree::Ident(proc_macro2::Ident::new(SELF_COPY, ident.span()))
+            }
+            TokenTree::Group(group) => {
+                let mut renamed =
+                    proc_macro2::Group::new(group.delimiter(), rename_self(group.stream()));
+                renamed.set_span(group.span());
+                TokenTree::Group(renamed)
+            }
+            other => other,
+        })
+        .collect()
+}

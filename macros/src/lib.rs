@@ -1,0 +1,48 @@
+//! The attribute macros of [staunch](https://docs.rs/staunch). Use them through the `staunch`
+//! crate: generated code names `::staunch::` paths only.
+//!
+//! Each entry point hands its tokens to [`stack::expand`]; everything below works on
+//! `proc_macro2` so it can be tested as a plain library.
+
+mod args;
+mod duration;
+mod errors;
+mod expand;
+mod layer;
+mod signature;
+mod stack;
+mod suggest;
+
+use proc_macro::TokenStream;
+
+use crate::layer::Kind;
+
+/// Retries transient failures with backoff and jitter. See the `staunch` crate.
+#[proc_macro_attribute]
+pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::expand(Kind::Retry, args.into(), item.into()).into()
+}
+
+/// Stops calling a dependency that keeps failing. See the `staunch` crate.
+#[proc_macro_attribute]
+pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::expand(Kind::CircuitBreaker, args.into(), item.into()).into()
+}
+
+/// Bounds the calls in flight. See the `staunch` crate.
+#[proc_macro_attribute]
+pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::expand(Kind::Bulkhead, args.into(), item.into()).into()
+}
+
+/// Abandons a call that takes too long. See the `staunch` crate.
+#[proc_macro_attribute]
+pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::expand(Kind::Timeout, args.into(), item.into()).into()
+}
+
+/// Answers from another function when the call fails. See the `staunch` crate.
+#[proc_macro_attribute]
+pub fn fallback(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::expand(Kind::Fallback, args.into(), item.into()).into()
+}

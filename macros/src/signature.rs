@@ -1,0 +1,123 @@
+//! What the expansion needs to know about the annotated function's parameters.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{FnArg, Ident, Pat, Type};
+
+/// How the function takes `self`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Receiver {
+    None,
+    /// `&self` or `&mut self`: each call borrows it again.
+    Borrowed,
+    /// `self`: retry and fallback need a clone per call.
+    Owned,
+}
+
+/// How a binding holds its value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holding {
+    Owned,
+    Shared,
+    Unique,
+}
+
+pub(crate) struct Binding {
+    pub(crate) ident: Ident,
+    /// The `mut` taken off the parameter, re-emitted where the expansion rebinds it.
+    pub(crate) mutability: Option<syn::Token![mut]>,
+    pub(crate) holding: Holding,
+}
+
+/// A parameter other than `self`.
+pub(crate) struct Param {
+    pub(crate) bindings: Vec<Binding>,
+    /// The identifier when the pattern is just one (fallback passes it on).
+    pub(crate) simple: Option<Ident>,
+    pub(crate) span: Span,
+}
+
+pub(crate) struct Params {
+    pub(crate) receiver: Receiver,
+    pub(crate) params: Vec<Param>,
+}
+
+impl Params {
+    pub(crate) fn bindings(&self) -> impl Iterator<Item = &Binding> {
+        self.params.iter().flat_map(|p| &p.bindings)
+    }
+}
+
+/// Reads the parameters, removing `mut` from their patterns: the expansion rebinds each
+/// parameter inside the call, `mut` included, so the original binding is never mutated.
+pub(crate) fn params(sig: &mut syn::Signature) -> Params {
+    let mut receiver = Receiver::None;
+    let mut params = Vec::new();
+    for input in &mut sig.inputs {
+        match input {
+            FnArg::Receiver(r) => {
+                receiver = if r.reference.is_some() {
+                    Receiver::Borrowed
+                } else {
+                    Receiver::Owned
+                };
+                // `mut self` would warn as unused once the body works on a copy.
+                if r.reference.is_none() {
+                    r.mutability = None;
+                }
+            }
+            FnArg::Typed(typed) => {
+                let holding = match &*typed.ty {
+                    Type::Reference(r) if r.mutability.is_some() => Holding::Unique,
+                    Type::Reference(_) => Holding::Shared,
+                    _ => Holding::Owned,
+                };
+                let simple = match &*typed.pat {
+                    Pat::Ident(p) if p.subpat.is_none() && p.by_ref.is_none() => {
+                        Some(p.ident.clone())
+                    }
+                    _ => None,
+                };
+                let mut bindings = Vec::new();
+                collect(&mut typed.pat, holding, &mut bindings);
+                params.push(Param {
+                    bindings,
+                    simple,
+                    span: typed.pat.span(),
+                });
+            }
+        }
+    }
+    Params { receiver, params }
+}
+
+fn collect(pat: &mut Pat, holding: Holding, out: &mut Vec<Binding>) {
+    match pat {
+        Pat::Ident(p) => {
+            out.push(Binding {
+                ident: p.ident.clone(),
+                mutability: p.mutability.take(),
+                // `ref x` borrows from the parameter, which the expansion owns.
+                holding: if p.by_ref.is_some() {
+                    Holding::Owned
+                } else {
+                    holding
+                },
+            });
+            if let Some((_, sub)) = &mut p.subpat {
+                collect(sub, holding, out);
+            }
+        }
+        Pat::Tuple(t) => t.elems.iter_mut().for_each(|p| collect(p, holding, out)),
+        Pat::TupleStruct(t) => t.elems.iter_mut().for_each(|p| collect(p, holding, out)),
+        Pat::Struct(s) => s
+            .fields
+            .iter_mut()
+            .for_each(|f| collect(&mut f.pat, holding, out)),
+        Pat::Slice(s) => s.elems.iter_mut().for_each(|p| collect(p, holding, out)),
+        Pat::Reference(r) => collect(&mut r.pat, holding, out),
+        Pat::Paren(p) => collect(&mut p.pat, holding, out),
+        Pat::Type(t) => collect(&mut t.pat, holding, out),
+        _ => {}
+    }
+}

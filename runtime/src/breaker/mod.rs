@@ -1,0 +1,821 @@
+//! The circuit breaker: stops calling a dependency that keeps failing.
+//!
+//! CLOSED admits every call with one atomic load and, on success, writes nothing shared
+//! (consecutive policy), so threads sharing a healthy breaker never contend. The clock is read
+//! only while OPEN and to time calls when slow calls are tracked.
+
+mod window;
+mod word;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use self::window::{FAILED, MAX_WINDOW, RECORDED, SLOW, Window};
+use self::word::Word;
+use crate::config::{ConfigError, check};
+use crate::failure::{Failure, finish, lift, widen};
+use crate::{Classify, Rejected, clock};
+
+/// The state of a circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitState {
+    /// Calls go through; failures are counted.
+    Closed,
+    /// Calls are rejected until `reset` has passed.
+    Open,
+    /// A few trial calls decide between closing and opening again.
+    HalfOpen,
+}
+
+/// When a CLOSED breaker opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trip {
+    /// After `fail_max` failures in a row.
+    Consecutive {
+        /// Failures in a row that open the breaker.
+        fail_max: u32,
+    },
+    /// When at least `failure_rate` % of the last `window` calls failed, once `min_calls`
+    /// calls are recorded.
+    FailureRate {
+        /// Calls in the sliding window.
+        window: u32,
+        /// Percentage of failures (1..=100) that opens the breaker.
+        failure_rate: u8,
+        /// Calls recorded before the rate is judged.
+        min_calls: u32,
+    },
+}
+
+/// Slow calls: a call taking `after` or longer is slow; `rate` % slow calls open the breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlowCalls {
+    /// The duration from which a call is slow.
+    pub after: Duration,
+    /// Percentage of slow calls (1..=100) that opens the breaker.
+    pub rate: u8,
+}
+
+/// The validated settings of a breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+    name: &'static str,
+    trip: Trip,
+    slow: Option<SlowCalls>,
+    reset: Duration,
+    half_open: u16,
+}
+
+impl BreakerConfig {
+    /// Settings the `#[circuit_breaker]` macro already validated at compile time.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __validated(
+        name: &'static str,
+        trip: Trip,
+        slow: Option<SlowCalls>,
+        reset: Duration,
+        half_open: u16,
+    ) -> Self {
+        Self {
+            name,
+            trip,
+            slow,
+            reset,
+            half_open,
+        }
+    }
+
+    /// The breaker's name.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// Builder of a [`CircuitBreaker`]; every option of `#[circuit_breaker]` has a method here.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// use std::time::Duration;
+/// use staunch::{CircuitBreaker, CircuitState, Rejected};
+///
+/// #[derive(Debug)]
+/// enum Error { Down, Rejected(Rejected) }
+/// impl From<Rejected> for Error {
+///     fn from(r: Rejected) -> Self { Self::Rejected(r) }
+/// }
+///
+/// let breaker = CircuitBreaker::builder("payments")
+///     .fail_max(2)
+///     .reset(Duration::from_secs(30))
+///     .build()
+///     .unwrap();
+/// for _ in 0..2 {
+///     let _ = breaker.call(|| async { Err::<(), _>(Error::Down) }).await;
+/// }
+/// assert_eq!(breaker.state(), CircuitState::Open);
+/// let rejected = breaker.call(|| async { Ok::<_, Error>(()) }).await;
+/// assert!(matches!(rejected, Err(Error::Rejected(Rejected::CircuitOpen { .. }))));
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct CircuitBreakerBuilder {
+    name: &'static str,
+    fail_max: Option<u32>,
+    window: Option<u32>,
+    failure_rate: u8,
+    min_calls: Option<u32>,
+    slow_call: Option<Duration>,
+    slow_rate: Option<u8>,
+    reset: Duration,
+    half_open: u16,
+}
+
+impl CircuitBreakerBuilder {
+    /// Opens after `n` consecutive failures (default 5).
+    pub fn fail_max(mut self, n: u32) -> Self {
+        self.fail_max = Some(n);
+        self
+    }
+
+    /// Judges the failure rate over the last `n` calls instead of counting failures in a row.
+    pub fn window(mut self, n: u32) -> Self {
+        self.window = Some(n);
+        self
+    }
+
+    /// The failure percentage (1..=100) that opens the breaker (default 50).
+    pub fn failure_rate(mut self, percent: u8) -> Self {
+        self.failure_rate = percent;
+        self
+    }
+
+    /// Calls recorded before the rate is judged (default: the whole window).
+    pub fn min_calls(mut self, n: u32) -> Self {
+        self.min_calls = Some(n);
+        self
+    }
+
+    /// A call lasting `after` or longer is slow.
+    pub fn slow_call(mut self, after: Duration) -> Self {
+        self.slow_call = Some(after);
+        self
+    }
+
+    /// The slow-call percentage (1..=100) that opens the breaker (default 100).
+    pub fn slow_rate(mut self, percent: u8) -> Self {
+        self.slow_rate = Some(percent);
+        self
+    }
+
+    /// How long OPEN waits before admitting trial calls (default 60 s).
+    pub fn reset(mut self, after: Duration) -> Self {
+        self.reset = after;
+        self
+    }
+
+    /// Concurrent trial calls admitted in HALF_OPEN, all of which must succeed to close
+    /// (default 1).
+    pub fn half_open(mut self, trials: u16) -> Self {
+        self.half_open = trials;
+        self
+    }
+
+    /// Validates the settings.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for zero counts, percentages outside 1..=100, `fail_max` with `window`,
+    /// slow-call options without `window`, or `min_calls` above `window`.
+    pub fn config(self) -> Result<BreakerConfig, ConfigError> {
+        let trip = match (self.fail_max, self.window) {
+            (Some(_), Some(_)) => return Err(ConfigError::Conflict("fail_max", "window")),
+            (fail_max, None) => {
+                for (option, given) in [("min_calls", self.min_calls.is_some())]
+                    .into_iter()
+                    .chain([("slow_call", self.slow_call.is_some())])
+                    .chain([("slow_rate", self.slow_rate.is_some())])
+                {
+                    if given {
+                        return Err(ConfigError::Requires {
+                            option,
+                            requires: "window",
+                        });
+                    }
+                }
+                let fail_max = fail_max.unwrap_or(5);
+                check(fail_max >= 1, "fail_max", "at least 1", fail_max)?;
+                Trip::Consecutive { fail_max }
+            }
+            (None, Some(window)) => {
+                check(
+                    (1..=MAX_WINDOW).contains(&window),
+                    "window",
+                    "between 1 and 1048576",
+                    window,
+                )?;
+                check_percent("failure_rate", self.failure_rate)?;
+                let min_calls = self.min_calls.unwrap_or(window);
+                check(
+                    (1..=window).contains(&min_calls),
+                    "min_calls",
+                    "between 1 and `window`",
+                    min_calls,
+                )?;
+                Trip::FailureRate {
+                    window,
+                    failure_rate: self.failure_rate,
+                    min_calls,
+                }
+            }
+        };
+        let slow = match (self.slow_call, self.slow_rate) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(ConfigError::Requires {
+                    option: "slow_rate",
+                    requires: "slow_call",
+                });
+            }
+            (Some(after), rate) => {
+                check(!after.is_zero(), "slow_call", "above zero", after)?;
+                let rate = rate.unwrap_or(100);
+                check_percent("slow_rate", rate)?;
+                Some(SlowCalls { after, rate })
+            }
+        };
+        check(!self.reset.is_zero(), "reset", "above zero", self.reset)?;
+        check(
+            self.half_open >= 1,
+            "half_open",
+            "at least 1",
+            self.half_open,
+        )?;
+        Ok(BreakerConfig {
+            name: self.name,
+            trip,
+            slow,
+            reset: self.reset,
+            half_open: self.half_open,
+        })
+    }
+
+    /// A breaker of its own, owned by the caller.
+    ///
+    /// # Errors
+    /// See [`config`](Self::config).
+    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
+        self.config().map(CircuitBreaker::new)
+    }
+
+    /// The process-wide breaker of this name, created with these settings if it does not
+    /// exist yet (as `#[circuit_breaker(name = ...)]` does).
+    ///
+    /// # Errors
+    /// See [`config`](Self::config).
+    pub fn build_shared(self) -> Result<&'static CircuitBreaker, ConfigError> {
+        self.config()
+            .map(|config| crate::registry::global().breaker_or_insert(&config))
+    }
+}
+
+fn check_percent(option: &'static str, percent: u8) -> Result<(), ConfigError> {
+    check(
+        (1..=100).contains(&percent),
+        option,
+        "a percentage between 1 and 100",
+        percent,
+    )
+}
+
+/// A change of state, as sent to [`CircuitBreaker::subscribe`]rs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// The breaker's name.
+    pub name: &'static str,
+    /// The state it left.
+    pub from: CircuitState,
+    /// The state it entered.
+    pub to: CircuitState,
+}
+
+/// Counters and rates of a breaker, as [`CircuitBreaker::metrics`] reads them.
+///
+/// Successes in CLOSED are not counted under the consecutive policy: counting them would make
+/// every call write shared memory.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct BreakerMetrics {
+    /// The current state.
+    pub state: CircuitState,
+    /// Failures since creation or the last `reset()`.
+    pub failures: u64,
+    /// Calls refused while open.
+    pub rejected: u64,
+    /// State changes.
+    pub transitions: u64,
+    /// Failures in a row right now (consecutive policy).
+    pub consecutive_failures: u32,
+    /// Calls in the window (failure-rate policy).
+    pub window_calls: u32,
+    /// Failure percentage over the window (failure-rate policy, once a call is recorded).
+    pub failure_rate: Option<f64>,
+    /// Slow-call percentage over the window (when slow calls are tracked).
+    pub slow_rate: Option<f64>,
+}
+
+/// A circuit breaker. Share one through `#[circuit_breaker(name = "...")]`,
+/// [`CircuitBreakerBuilder::build_shared`] or [`crate::breaker`].
+#[derive(Debug)]
+pub struct CircuitBreaker {
+    config: BreakerConfig,
+    word: AtomicU64,
+    /// When OPEN ends, in [`clock`] nanoseconds; meaningful only while OPEN.
+    open_until: AtomicU64,
+    counting: Counting,
+    failures: AtomicU64,
+    rejected: AtomicU64,
+    transitions: AtomicU64,
+    events: broadcast::Sender<Transition>,
+}
+
+/// The CLOSED-state bookkeeping of the trip policy.
+#[derive(Debug)]
+enum Counting {
+    Consecutive {
+        fail_max: u32,
+        failures: AtomicU32,
+    },
+    FailureRate {
+        window: Window,
+        failure_rate: u8,
+        min_calls: u32,
+    },
+}
+
+/// What a finished call means to the breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Success,
+    Failure,
+    /// A decision of another layer (a full bulkhead): neither success nor failure.
+    Ignored,
+}
+
+impl CircuitBreaker {
+    /// Starts building a breaker named `name`.
+    pub fn builder(name: &'static str) -> CircuitBreakerBuilder {
+        CircuitBreakerBuilder {
+            name,
+            fail_max: None,
+            window: None,
+            failure_rate: 50,
+            min_calls: None,
+            slow_call: None,
+            slow_rate: None,
+            reset: Duration::from_secs(60),
+            half_open: 1,
+        }
+    }
+
+    /// A breaker with validated settings.
+    #[must_use]
+    pub fn new(config: BreakerConfig) -> Self {
+        let counting = match config.trip {
+            Trip::Consecutive { fail_max } => Counting::Consecutive {
+                fail_max,
+                failures: AtomicU32::new(0),
+            },
+            Trip::FailureRate {
+                window,
+                failure_rate,
+                min_calls,
+            } => Counting::FailureRate {
+                window: Window::new(window),
+                failure_rate,
+                min_calls,
+            },
+        };
+        Self {
+            config,
+            word: AtomicU64::new(Word::INITIAL.0),
+            open_until: AtomicU64::new(0),
+            counting,
+            failures: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            transitions: AtomicU64::new(0),
+            events: broadcast::Sender::new(16),
+        }
+    }
+
+    /// The breaker's name.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.config.name
+    }
+
+    /// Its settings.
+    #[must_use]
+    pub fn config(&self) -> &BreakerConfig {
+        &self.config
+    }
+
+    /// The current state. An OPEN breaker whose `reset` has passed reads OPEN until the next
+    /// call moves it to HALF_OPEN.
+    #[must_use]
+    pub fn state(&self) -> CircuitState {
+        self.load().state()
+    }
+
+    /// Opens the breaker until [`force_closed`](Self::force_closed) or [`reset`](Self::reset).
+    pub fn force_open(&self) {
+        self.open_until.store(u64::MAX, Ordering::Relaxed);
+        self.swap_period(CircuitState::Open);
+    }
+
+    /// Closes the breaker, with its failure counts cleared.
+    pub fn force_closed(&self) {
+        self.swap_period(CircuitState::Closed);
+    }
+
+    /// Closes the breaker and clears every counter, as when it was created.
+    pub fn reset(&self) {
+        self.force_closed();
+        for counter in [&self.failures, &self.rejected, &self.transitions] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Counters and rates.
+    #[must_use]
+    pub fn metrics(&self) -> BreakerMetrics {
+        let (consecutive_failures, counts) = match &self.counting {
+            Counting::Consecutive { failures, .. } => (failures.load(Ordering::Relaxed), None),
+            Counting::FailureRate { window, .. } => (0, Some(window.counts())),
+        };
+        let percent = |part: u32, calls: u32| f64::from(part) * 100.0 / f64::from(calls);
+        let window_calls = counts.map_or(0, |c| c.calls);
+        BreakerMetrics {
+            state: self.state(),
+            failures: self.failures.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            transitions: self.transitions.load(Ordering::Relaxed),
+            consecutive_failures,
+            window_calls,
+            failure_rate: counts
+                .filter(|c| c.calls > 0)
+                .map(|c| percent(c.failures, c.calls)),
+            slow_rate: counts
+                .filter(|c| c.calls > 0 && self.config.slow.is_some())
+                .map(|c| percent(c.slow, c.calls)),
+        }
+    }
+
+    /// A receiver of every state change from now on.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<Transition> {
+        self.events.subscribe()
+    }
+
+    /// Runs `f` through the breaker, counting every error as a failure.
+    ///
+    /// # Errors
+    /// `f`'s error, or `E::from(Rejected::CircuitOpen { .. })` when the breaker refuses.
+    pub async fn call<T, E, F, Fut>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: From<Rejected>,
+    {
+        self.call_with(f, |_| true).await
+    }
+
+    /// Runs `f` through the breaker, counting the errors `is_failure` accepts
+    /// (others count as successes: the caller's fault, not the dependency's).
+    ///
+    /// # Errors
+    /// `f`'s error, or `E::from(Rejected::CircuitOpen { .. })` when the breaker refuses.
+    pub async fn call_with<T, E, F, Fut>(
+        &self,
+        f: F,
+        is_failure: impl FnOnce(&E) -> bool,
+    ) -> Result<T, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: From<Rejected>,
+    {
+        finish(guard(self, async { lift(f().await) }, is_failure).await)
+    }
+
+    /// Runs `f` through the breaker, classifying errors by their [`Classify`] impl.
+    ///
+    /// # Errors
+    /// `f`'s error, or `E::from(Rejected::CircuitOpen { .. })` when the breaker refuses.
+    pub async fn call_classified<T, E, F, Fut>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: From<Rejected> + Classify,
+    {
+        self.call_with(f, Classify::is_failure).await
+    }
+
+    fn load(&self) -> Word {
+        // Acquire pairs with the Release of every transition, so a caller that sees OPEN also
+        // sees the `open_until` stored before it.
+        Word(self.word.load(Ordering::Acquire))
+    }
+
+    /// Admits a call or says why not.
+    fn admit(&self) -> Result<Admission, Rejected> {
+        let mut word = self.load();
+        loop {
+            let next = match word.state() {
+                CircuitState::Closed => return Ok(Admission::Closed),
+                CircuitState::Open => {
+                    let until = self.open_until.load(Ordering::Relaxed);
+                    let now = clock::now();
+                    if now < until {
+                        return Err(self.reject(until - now));
+                    }
+                    word.next(CircuitState::HalfOpen).with_trials(1, 0)
+                }
+                CircuitState::HalfOpen => {
+                    if word.in_flight() + word.succeeded() >= u64::from(self.config.half_open) {
+                        return Err(self.reject(0));
+                    }
+                    word.with_trials(word.in_flight() + 1, word.succeeded())
+                }
+            };
+            match self.exchange(word, next) {
+                Ok(()) => {
+                    if word.state() == CircuitState::Open {
+                        self.transitioned(CircuitState::Open, CircuitState::HalfOpen);
+                    }
+                    return Ok(Admission::Trial(next.generation()));
+                }
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    fn reject(&self, retry_in_nanos: u64) -> Rejected {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        Rejected::CircuitOpen {
+            name: self.config.name,
+            retry_in: Duration::from_nanos(retry_in_nanos),
+        }
+    }
+
+    fn exchange(&self, current: Word, next: Word) -> Result<(), Word> {
+        self.word
+            .compare_exchange(current.0, next.0, Ordering::AcqRel, Ordering::Acquire)
+            .map(drop)
+            .map_err(Word)
+    }
+
+    /// Records a finished call admitted by `admission`.
+    fn record(&self, admission: Admission, outcome: Outcome, slow: bool) {
+        if outcome == Outcome::Failure {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        match admission {
+            Admission::Closed => self.record_closed(outcome, slow),
+            Admission::Trial(generation) => match outcome {
+                Outcome::Success if !slow => self.trial_succeeded(generation),
+                Outcome::Success | Outcome::Failure => self.trial_failed(generation),
+                Outcome::Ignored => self.trial_abandoned(generation),
+            },
+        }
+    }
+
+    fn record_closed(&self, outcome: Outcome, slow: bool) {
+        match &self.counting {
+            Counting::Consecutive { fail_max, failures } => match outcome {
+                // Load first: a healthy breaker's success writes nothing shared.
+                Outcome::Success => {
+                    if failures.load(Ordering::Relaxed) != 0 {
+                        failures.store(0, Ordering::Relaxed);
+                    }
+                }
+                Outcome::Failure => {
+                    if failures.fetch_add(1, Ordering::Relaxed) + 1 >= *fail_max {
+                        self.trip(CircuitState::Closed, None);
+                    }
+                }
+                Outcome::Ignored => {}
+            },
+            Counting::FailureRate {
+                window,
+                failure_rate,
+                min_calls,
+            } => {
+                if outcome == Outcome::Ignored {
+                    return;
+                }
+                let mut code = RECORDED;
+                if outcome == Outcome::Failure {
+                    code |= FAILED;
+                }
+                if slow {
+                    code |= SLOW;
+                }
+                let Some(counts) = window.record(code) else {
+                    return;
+                };
+                let over = |part: u32, rate: u8| {
+                    u64::from(part) * 100 >= u64::from(rate) * u64::from(counts.calls)
+                };
+                let slow_over = self.config.slow.is_some_and(|s| over(counts.slow, s.rate));
+                if counts.calls >= *min_calls && (over(counts.failures, *failure_rate) || slow_over)
+                {
+                    self.trip(CircuitState::Closed, None);
+                }
+            }
+        }
+    }
+
+    fn trial_succeeded(&self, generation: u64) {
+        let mut word = self.load();
+        while word.state() == CircuitState::HalfOpen && word.generation() == generation {
+            let succeeded = word.succeeded() + 1;
+            let closes = succeeded >= u64::from(self.config.half_open);
+            let next = if closes {
+                word.next(CircuitState::Closed)
+            } else {
+                word.with_trials(word.in_flight().saturating_sub(1), succeeded)
+            };
+            match self.exchange(word, next) {
+                Ok(()) => {
+                    if closes {
+                        self.clear_counts();
+                        self.transitioned(CircuitState::HalfOpen, CircuitState::Closed);
+                    }
+                    return;
+                }
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    fn trial_failed(&self, generation: u64) {
+        self.trip(CircuitState::HalfOpen, Some(generation));
+    }
+
+    /// Frees the slot of a trial that was cancelled or that another layer refused.
+    fn trial_abandoned(&self, generation: u64) {
+        let mut word = self.load();
+        while word.state() == CircuitState::HalfOpen && word.generation() == generation {
+            let next = word.with_trials(word.in_flight().saturating_sub(1), word.succeeded());
+            match self.exchange(word, next) {
+                Ok(()) => return,
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    /// Opens the breaker if it is still in `from` (and in the period `generation`, if given).
+    fn trip(&self, from: CircuitState, generation: Option<u64>) {
+        let mut word = self.load();
+        while word.state() == from && generation.is_none_or(|g| g == word.generation()) {
+            // Stored before the exchange that publishes OPEN; nobody reads it outside OPEN.
+            self.open_until.store(
+                clock::now().saturating_add(clock::nanos(self.config.reset)),
+                Ordering::Relaxed,
+            );
+            match self.exchange(word, word.next(CircuitState::Open)) {
+                Ok(()) => {
+                    self.transitioned(from, CircuitState::Open);
+                    return;
+                }
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    /// Moves to a new period in `to`, whatever the state (force_open, force_closed, reset).
+    fn swap_period(&self, to: CircuitState) {
+        let mut word = self.load();
+        loop {
+            match self.exchange(word, word.next(to)) {
+                Ok(()) => break,
+                Err(current) => word = current,
+            }
+        }
+        if to == CircuitState::Closed {
+            self.clear_counts();
+        }
+        if word.state() != to {
+            self.transitioned(word.state(), to);
+        }
+    }
+
+    fn clear_counts(&self) {
+        match &self.counting {
+            Counting::Consecutive { failures, .. } => failures.store(0, Ordering::Relaxed),
+            Counting::FailureRate { window, .. } => window.clear(),
+        }
+    }
+
+    fn transitioned(&self, from: CircuitState, to: CircuitState) {
+        self.transitions.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            target: "staunch",
+            breaker = self.config.name,
+            from = ?from,
+            to = ?to,
+            "circuit breaker changed state"
+        );
+        // No receiver is not an error: subscribing is optional.
+        let _ = self.events.send(Transition {
+            name: self.config.name,
+            from,
+            to,
+        });
+    }
+
+    fn times_calls(&self) -> bool {
+        self.config.slow.is_some()
+    }
+}
+
+/// How a call was admitted.
+#[derive(Debug, Clone, Copy)]
+enum Admission {
+    Closed,
+    /// A HALF_OPEN trial of this generation.
+    Trial(u64),
+}
+
+/// An admitted call; dropping it unfinished (a cancelled future) frees a trial slot.
+struct Call<'a> {
+    breaker: &'a CircuitBreaker,
+    admission: Option<Admission>,
+}
+
+impl Call<'_> {
+    fn finish(mut self, outcome: Outcome, slow: bool) {
+        if let Some(admission) = self.admission.take() {
+            self.breaker.record(admission, outcome, slow);
+        }
+    }
+}
+
+impl Drop for Call<'_> {
+    fn drop(&mut self) {
+        if let Some(Admission::Trial(generation)) = self.admission {
+            self.breaker.trial_abandoned(generation);
+        }
+    }
+}
+
+/// Runs one attempt through `breaker`: the layer that `#[circuit_breaker]` expands to.
+pub async fn guard<T, E, R, F>(
+    breaker: &CircuitBreaker,
+    attempt: F,
+    is_failure: impl FnOnce(&E) -> bool,
+) -> Result<T, Failure<E>>
+where
+    F: Future<Output = Result<T, Failure<E, R>>>,
+    R: Into<Rejected>,
+{
+    let call = match breaker.admit() {
+        Ok(admission) => Call {
+            breaker,
+            admission: Some(admission),
+        },
+        Err(rejected) => return Err(Failure::Rejected(rejected)),
+    };
+    let started = breaker.times_calls().then(clock::now);
+    let result = widen(attempt.await);
+    let slow = match (started, breaker.config.slow) {
+        (Some(started), Some(slow)) => {
+            clock::now().saturating_sub(started) >= clock::nanos(slow.after)
+        }
+        _ => false,
+    };
+    let outcome = match &result {
+        Ok(_) => Outcome::Success,
+        Err(Failure::Error(e)) => {
+            if is_failure(e) {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            }
+        }
+        Err(Failure::Rejected(r)) => {
+            if r.is_failure() {
+                Outcome::Failure
+            } else {
+                Outcome::Ignored
+            }
+        }
+    };
+    call.finish(outcome, slow);
+    result
+}

@@ -1,0 +1,126 @@
+//! The failure-rate window: the outcomes of the last `n` calls, lock-free.
+//!
+//! Each call claims the next slot of a ring with one `fetch_add`, swaps its outcome in, and
+//! adjusts three counters packed in one `u64` by the difference with the outcome it replaced;
+//! a success replacing a success writes no counter.
+
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+pub(crate) const RECORDED: u8 = 1;
+pub(crate) const FAILED: u8 = 2;
+pub(crate) const SLOW: u8 = 4;
+
+const FIELD_BITS: u32 = 21;
+const FIELD_MASK: u64 = (1 << FIELD_BITS) - 1;
+/// The largest window: each packed count must hold it.
+pub(crate) const MAX_WINDOW: u32 = 1 << 20;
+
+/// Calls, failures and slow calls among the last `window` recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) calls: u32,
+    pub(crate) failures: u32,
+    pub(crate) slow: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct Window {
+    slots: Box<[AtomicU8]>,
+    head: AtomicU64,
+    counts: AtomicU64,
+}
+
+fn weight(code: u8) -> u64 {
+    u64::from(code & RECORDED)
+        | u64::from((code & FAILED) >> 1) << FIELD_BITS
+        | u64::from((code & SLOW) >> 2) << (2 * FIELD_BITS)
+}
+
+impl Window {
+    pub(crate) fn new(len: u32) -> Self {
+        Self {
+            slots: (0..len).map(|_| AtomicU8::new(0)).collect(),
+            head: AtomicU64::new(0),
+            counts: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one outcome; returns the counts after it when it was a failure or slow.
+    pub(crate) fn record(&self, code: u8) -> Option<Counts> {
+        let len = self.slots.len() as u64;
+        // Relaxed: the counters are statistics, read to decide a transition that is itself
+        // settled by a compare-and-swap on the breaker's word.
+        #[allow(clippy::cast_possible_truncation)] // the modulo fits the slot index
+        let slot = (self.head.fetch_add(1, Ordering::Relaxed) % len) as usize;
+        let old = self.slots[slot].swap(code, Ordering::Relaxed);
+        if old == code {
+            return (code & (FAILED | SLOW) != 0).then(|| self.counts());
+        }
+        let delta = weight(code).wrapping_sub(weight(old));
+        let packed = self
+            .counts
+            .fetch_add(delta, Ordering::Relaxed)
+            .wrapping_add(delta);
+        (code & (FAILED | SLOW) != 0).then(|| unpack(packed))
+    }
+
+    pub(crate) fn counts(&self) -> Counts {
+        unpack(self.counts.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn clear(&self) {
+        for slot in &*self.slots {
+            slot.store(0, Ordering::Relaxed);
+        }
+        self.counts.store(0, Ordering::Relaxed);
+    }
+}
+
+#[allow(clippy::cast_possible_truncation)] // each field is masked to 21 bits
+fn unpack(packed: u64) -> Counts {
+    Counts {
+        calls: (packed & FIELD_MASK) as u32,
+        failures: ((packed >> FIELD_BITS) & FIELD_MASK) as u32,
+        slow: ((packed >> (2 * FIELD_BITS)) & FIELD_MASK) as u32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_the_last_n_outcomes() {
+        let w = Window::new(3);
+        assert_eq!(w.record(RECORDED | FAILED).map(|c| c.failures), Some(1));
+        assert_eq!(w.record(RECORDED), None);
+        w.record(RECORDED | SLOW);
+        assert_eq!(
+            w.counts(),
+            Counts {
+                calls: 3,
+                failures: 1,
+                slow: 1
+            }
+        );
+        // The fourth call replaces the first (a failure) with a success.
+        w.record(RECORDED);
+        assert_eq!(
+            w.counts(),
+            Counts {
+                calls: 3,
+                failures: 0,
+                slow: 1
+            }
+        );
+        w.clear();
+        assert_eq!(
+            w.counts(),
+            Counts {
+                calls: 0,
+                failures: 0,
+                slow: 0
+            }
+        );
+    }
+}

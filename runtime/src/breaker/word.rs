@@ -1,0 +1,85 @@
+//! The breaker's state, half-open trial counts and generation, packed in one `u64`.
+//!
+//! One word means one compare-and-swap decides every transition: a trial can only finish in
+//! the half-open period (generation) that admitted it, and a trial slot is taken and given
+//! back atomically with the state it belongs to.
+//!
+//! ```text
+//! bits 0..2   state (0 closed, 1 open, 2 half-open)
+//! bits 2..18  trials in flight
+//! bits 18..34 trials that succeeded
+//! bits 34..64 generation, +1 on every transition
+//! ```
+
+use super::CircuitState;
+
+const STATE_MASK: u64 = 0b11;
+const IN_FLIGHT_SHIFT: u32 = 2;
+const SUCCEEDED_SHIFT: u32 = 18;
+const GENERATION_SHIFT: u32 = 34;
+const COUNT_MASK: u64 = 0xFFFF;
+
+/// A decoded breaker word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Word(pub(crate) u64);
+
+impl Word {
+    pub(crate) const INITIAL: Word = Word(0);
+
+    pub(crate) fn state(self) -> CircuitState {
+        match self.0 & STATE_MASK {
+            0 => CircuitState::Closed,
+            1 => CircuitState::Open,
+            _ => CircuitState::HalfOpen,
+        }
+    }
+
+    pub(crate) fn generation(self) -> u64 {
+        self.0 >> GENERATION_SHIFT
+    }
+
+    pub(crate) fn in_flight(self) -> u64 {
+        (self.0 >> IN_FLIGHT_SHIFT) & COUNT_MASK
+    }
+
+    pub(crate) fn succeeded(self) -> u64 {
+        (self.0 >> SUCCEEDED_SHIFT) & COUNT_MASK
+    }
+
+    /// The word of the next period, in `state`, with no trials.
+    pub(crate) fn next(self, state: CircuitState) -> Word {
+        let state = match state {
+            CircuitState::Closed => 0,
+            CircuitState::Open => 1,
+            CircuitState::HalfOpen => 2,
+        };
+        // The generation wraps after 2^30 transitions; only equality with a live trial's
+        // generation matters, and no trial lives that long.
+        Word(self.generation().wrapping_add(1) << GENERATION_SHIFT | state)
+    }
+
+    /// The same period with `in_flight` and `succeeded` trials.
+    pub(crate) fn with_trials(self, in_flight: u64, succeeded: u64) -> Word {
+        debug_assert!(in_flight <= COUNT_MASK && succeeded <= COUNT_MASK);
+        let keep = self.0 & !(COUNT_MASK << IN_FLIGHT_SHIFT | COUNT_MASK << SUCCEEDED_SHIFT);
+        Word(keep | in_flight << IN_FLIGHT_SHIFT | succeeded << SUCCEEDED_SHIFT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_round_trip() {
+        let w = Word::INITIAL.next(CircuitState::HalfOpen).with_trials(3, 2);
+        assert_eq!(w.state(), CircuitState::HalfOpen);
+        assert_eq!((w.generation(), w.in_flight(), w.succeeded()), (1, 3, 2));
+        let closed = w.next(CircuitState::Closed);
+        assert_eq!(closed.state(), CircuitState::Closed);
+        assert_eq!(
+            (closed.generation(), closed.in_flight(), closed.succeeded()),
+            (2, 0, 0)
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! The bulkhead: at most `limit` calls in flight.
+//!
+//! Without `max_wait` a slot is one compare-and-swap on a counter; with it, a tokio semaphore
+//! queues callers fairly and the wait is bounded by a timer.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::Rejected;
+use crate::config::{ConfigError, check};
+use crate::failure::{Failure, finish, lift, widen};
+
+/// The validated settings of a bulkhead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkheadConfig {
+    name: &'static str,
+    limit: usize,
+    max_wait: Duration,
+}
+
+impl BulkheadConfig {
+    /// Settings the `#[bulkhead]` macro already validated at compile time.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __validated(name: &'static str, limit: usize, max_wait: Duration) -> Self {
+        Self {
+            name,
+            limit,
+            max_wait,
+        }
+    }
+
+    /// Validated settings: `limit` at least 1 and at most [`Semaphore::MAX_PERMITS`].
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] for a `limit` of 0 or above the maximum.
+    pub fn new(name: &'static str, limit: usize, max_wait: Duration) -> Result<Self, ConfigError> {
+        check(
+            (1..=Semaphore::MAX_PERMITS).contains(&limit),
+            "limit",
+            "at least 1",
+            limit,
+        )?;
+        Ok(Self::__validated(name, limit, max_wait))
+    }
+
+    /// The bulkhead's name.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// At most `limit` calls in flight; the others wait up to `max_wait`, then are rejected.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::time::Duration;
+/// use staunch::{Bulkhead, Rejected};
+///
+/// let bulkhead = Bulkhead::new("inventory", 10, Duration::ZERO).unwrap();
+/// let stock: Result<u32, Rejected> = bulkhead.call(|| async { Ok(7) }).await;
+/// assert_eq!(stock, Ok(7));
+/// assert_eq!(bulkhead.metrics().in_flight, 0);
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Bulkhead {
+    config: BulkheadConfig,
+    slots: Slots,
+    rejected: AtomicU64,
+}
+
+#[derive(Debug)]
+enum Slots {
+    /// Reject at once: a plain counter of calls in flight.
+    Counter(AtomicUsize),
+    /// Wait up to `max_wait` in a fair queue.
+    Queue(Semaphore),
+}
+
+/// Counters of a bulkhead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct BulkheadMetrics {
+    /// Its limit of calls in flight.
+    pub limit: usize,
+    /// Calls in flight now.
+    pub in_flight: usize,
+    /// Calls refused since creation.
+    pub rejected: u64,
+}
+
+impl Bulkhead {
+    /// A bulkhead of its own, owned by the caller.
+    ///
+    /// # Errors
+    /// See [`BulkheadConfig::new`].
+    pub fn new(name: &'static str, limit: usize, max_wait: Duration) -> Result<Self, ConfigError> {
+        BulkheadConfig::new(name, limit, max_wait).map(Self::with_config)
+    }
+
+    /// The process-wide bulkhead of this name, created with these settings if it does not exist.
+    ///
+    /// # Errors
+    /// See [`BulkheadConfig::new`].
+    pub fn shared(
+        name: &'static str,
+        limit: usize,
+        max_wait: Duration,
+    ) -> Result<&'static Self, ConfigError> {
+        BulkheadConfig::new(name, limit, max_wait)
+            .map(|config| crate::registry::global().bulkhead_or_insert(&config))
+    }
+
+    /// A bulkhead with validated settings.
+    #[must_use]
+    pub fn with_config(config: BulkheadConfig) -> Self {
+        let slots = if config.max_wait.is_zero() {
+            Slots::Counter(AtomicUsize::new(0))
+        } else {
+            Slots::Queue(Semaphore::new(config.limit))
+        };
+        Self {
+            config,
+            slots,
+            rejected: AtomicU64::new(0),
+        }
+    }
+
+    /// Its settings.
+    #[must_use]
+    pub fn config(&self) -> &BulkheadConfig {
+        &self.config
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn metrics(&self) -> BulkheadMetrics {
+        let in_flight = match &self.slots {
+            Slots::Counter(count) => count.load(Ordering::Relaxed),
+            Slots::Queue(semaphore) => self.config.limit - semaphore.available_permits(),
+        };
+        BulkheadMetrics {
+            limit: self.config.limit,
+            in_flight,
+            rejected: self.rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs `f` in a slot.
+    ///
+    /// # Errors
+    /// `f`'s error, or `E::from(Rejected::BulkheadFull { .. })` when no slot freed in time.
+    pub async fn call<T, E, F, Fut>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: From<Rejected>,
+    {
+        finish(guard(self, async { lift(f().await) }).await)
+    }
+
+    async fn enter(&self) -> Result<Slot<'_>, Rejected> {
+        let slot = match &self.slots {
+            Slots::Counter(count) => {
+                // Acquire/Release on the count: what a call did in its slot happens before the
+                // next call that takes the slot. A CAS loop, not fetch_add, so a full bulkhead
+                // is never seen above its limit.
+                let mut current = count.load(Ordering::Relaxed);
+                loop {
+                    if current >= self.config.limit {
+                        break None;
+                    }
+                    match count.compare_exchange_weak(
+                        current,
+                        current + 1,
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => break Some(Slot::Counted(count)),
+                        Err(actual) => current = actual,
+                    }
+                }
+            }
+            Slots::Queue(semaphore) => match semaphore.try_acquire() {
+                Ok(permit) => Some(Slot::Permit(permit)),
+                Err(_) => tokio::time::timeout(self.config.max_wait, semaphore.acquire())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .map(Slot::Permit),
+            },
+        };
+        slot.ok_or_else(|| {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+            Rejected::BulkheadFull {
+                name: self.config.name,
+                limit: self.config.limit,
+            }
+        })
+    }
+}
+
+/// A slot in flight; dropping it (the call finished or was cancelled) frees it.
+enum Slot<'a> {
+    Counted(&'a AtomicUsize),
+    // Held for its Drop, which returns the permit.
+    Permit(#[allow(dead_code)] SemaphorePermit<'a>),
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Slot::Counted(count) = self {
+            count.fetch_sub(1, Ordering::Release);
+        }
+    }
+}
+
+/// Runs one attempt in a slot of `bulkhead`: the layer that `#[bulkhead]` expands to.
+pub async fn guard<T, E, R, F>(bulkhead: &Bulkhead, attempt: F) -> Result<T, Failure<E>>
+where
+    F: Future<Output = Result<T, Failure<E, R>>>,
+    R: Into<Rejected>,
+{
+    let _slot = match bulkhead.enter().await {
+        Ok(slot) => slot,
+        Err(rejected) => return Err(Failure::Rejected(rejected)),
+    };
+    widen(attempt.await)
+}

@@ -1,0 +1,123 @@
+//! Which errors are worth retrying and which count against a circuit breaker.
+
+use std::io;
+use std::time::Duration;
+
+/// Tells retry and the circuit breaker what an error means.
+///
+/// `#[retry]` retries only errors that are [`is_transient`](Classify::is_transient);
+/// `#[circuit_breaker]` counts only errors that are [`is_failure`](Classify::is_failure).
+/// An error type without this trait is treated as transient and a failure; an explicit
+/// `when =`/`failure =` predicate on the attribute always wins.
+///
+/// ```
+/// use std::time::Duration;
+/// use staunch::Classify;
+///
+/// enum FetchError { NotFound, Throttled { wait: Duration } }
+///
+/// impl Classify for FetchError {
+///     fn is_transient(&self) -> bool { matches!(self, Self::Throttled { .. }) }
+///     fn is_failure(&self) -> bool { !matches!(self, Self::NotFound) }
+///     fn retry_after(&self) -> Option<Duration> {
+///         match self { Self::Throttled { wait } => Some(*wait), Self::NotFound => None }
+///     }
+/// }
+///
+/// assert!(!FetchError::NotFound.is_transient());
+/// assert_eq!(FetchError::Throttled { wait: Duration::from_secs(2) }.retry_after(), Some(Duration::from_secs(2)));
+/// ```
+pub trait Classify {
+    /// Worth retrying: the same call may succeed later.
+    fn is_transient(&self) -> bool {
+        true
+    }
+
+    /// Counts against a circuit breaker: the dependency, not the caller, is at fault.
+    fn is_failure(&self) -> bool {
+        true
+    }
+
+    /// How long the dependency asked callers to wait before the next attempt.
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
+}
+
+impl<C: Classify + ?Sized> Classify for &C {
+    fn is_transient(&self) -> bool {
+        (**self).is_transient()
+    }
+    fn is_failure(&self) -> bool {
+        (**self).is_failure()
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        (**self).retry_after()
+    }
+}
+
+impl<C: Classify + ?Sized> Classify for Box<C> {
+    fn is_transient(&self) -> bool {
+        (**self).is_transient()
+    }
+    fn is_failure(&self) -> bool {
+        (**self).is_failure()
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        (**self).retry_after()
+    }
+}
+
+/// By kind: network and timing trouble is transient and a failure; a caller's mistake
+/// (not found, permission denied, invalid input or data) is neither.
+impl Classify for io::Error {
+    fn is_transient(&self) -> bool {
+        use io::ErrorKind::{
+            BrokenPipe, ConnectionAborted, ConnectionRefused, ConnectionReset, HostUnreachable,
+            Interrupted, NetworkDown, NetworkUnreachable, NotConnected, ResourceBusy, TimedOut,
+            UnexpectedEof, WouldBlock,
+        };
+        matches!(
+            self.kind(),
+            ConnectionRefused
+                | ConnectionReset
+                | ConnectionAborted
+                | NotConnected
+                | BrokenPipe
+                | TimedOut
+                | Interrupted
+                | WouldBlock
+                | UnexpectedEof
+                | HostUnreachable
+                | NetworkUnreachable
+                | NetworkDown
+                | ResourceBusy
+        )
+    }
+
+    fn is_failure(&self) -> bool {
+        use io::ErrorKind::{
+            AlreadyExists, InvalidData, InvalidInput, NotFound, PermissionDenied, Unsupported,
+        };
+        !matches!(
+            self.kind(),
+            NotFound | PermissionDenied | InvalidInput | InvalidData | AlreadyExists | Unsupported
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_by_kind() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert!(refused.is_transient() && refused.is_failure());
+        let not_found = io::Error::from(io::ErrorKind::NotFound);
+        assert!(!not_found.is_transient() && !not_found.is_failure());
+        let other = io::Error::other("disk on fire");
+        assert!(!other.is_transient() && other.is_failure());
+        assert_eq!(refused.retry_after(), None);
+    }
+}

@@ -1,0 +1,85 @@
+//! What travels between layers: the function's own error, or a layer's rejection.
+
+use std::convert::Infallible;
+
+use crate::Rejected;
+
+/// The error side of a layer's result inside a stack of layers.
+///
+/// `R` is [`Rejected`] once some inner layer can reject, and [`Infallible`] before that, so
+/// a stack without rejecting layers never asks the error type for `From<Rejected>`.
+#[derive(Debug)]
+pub enum Failure<E, R = Rejected> {
+    /// The function's own error.
+    Error(E),
+    /// A layer refused or abandoned the call.
+    Rejected(R),
+}
+
+/// Inspects a rejection that may not exist (`Infallible`).
+pub trait AsRejected: Into<Rejected> {
+    /// The rejection, if this value is one.
+    fn as_rejected(&self) -> &Rejected;
+}
+
+impl AsRejected for Rejected {
+    fn as_rejected(&self) -> &Rejected {
+        self
+    }
+}
+
+impl AsRejected for Infallible {
+    fn as_rejected(&self) -> &Rejected {
+        match *self {}
+    }
+}
+
+/// Converts a stack's rejection into the function's error type, once, at the outermost layer.
+#[diagnostic::on_unimplemented(
+    message = "the error type `{E}` cannot carry staunch's rejections",
+    label = "this layer can reject a call, so `{E}` needs `From<staunch::Rejected>`",
+    note = "implement `From<staunch::Rejected>` for `{E}` (with thiserror: a variant `#[error(transparent)] Rejected(#[from] staunch::Rejected)`)"
+)]
+pub trait IntoError<E> {
+    /// Converts into the function's error.
+    fn into_error(self) -> E;
+}
+
+#[diagnostic::do_not_recommend]
+impl<E: From<Rejected>> IntoError<E> for Rejected {
+    fn into_error(self) -> E {
+        E::from(self)
+    }
+}
+
+impl<E> IntoError<E> for Infallible {
+    fn into_error(self) -> E {
+        match self {}
+    }
+}
+
+/// Lifts a function's result into a layer's result.
+#[inline]
+pub fn lift<T, E>(result: Result<T, E>) -> Result<T, Failure<E, Infallible>> {
+    result.map_err(Failure::Error)
+}
+
+/// Converts a layer's result back to the function's result.
+#[inline]
+pub fn finish<T, E, R: IntoError<E>>(result: Result<T, Failure<E, R>>) -> Result<T, E> {
+    result.map_err(|failure| match failure {
+        Failure::Error(e) => e,
+        Failure::Rejected(r) => r.into_error(),
+    })
+}
+
+/// Widens a layer's rejection type to [`Rejected`].
+#[inline]
+pub(crate) fn widen<T, E, R: Into<Rejected>>(
+    result: Result<T, Failure<E, R>>,
+) -> Result<T, Failure<E>> {
+    result.map_err(|failure| match failure {
+        Failure::Error(e) => Failure::Error(e),
+        Failure::Rejected(r) => Failure::Rejected(r.into()),
+    })
+}

@@ -1,0 +1,36 @@
+//! The runtime of [staunch](https://docs.rs/staunch): resilience policies driven by tokio time.
+//!
+//! Use it through the `staunch` crate, whose attributes expand to calls of this API. Every
+//! policy is also usable on its own through its builder and `call`.
+
+mod breaker;
+mod bulkhead;
+mod classify;
+mod clock;
+mod config;
+mod failure;
+mod registry;
+mod rejected;
+mod retry;
+mod timeout;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use breaker::{
+    BreakerConfig, BreakerMetrics, CircuitBreaker, CircuitBreakerBuilder, CircuitState, SlowCalls,
+    Transition, Trip,
+};
+pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadMetrics};
+pub use classify::Classify;
+pub use config::ConfigError;
+pub use registry::{Detail, Instance, Registry, Snapshot, breaker, bulkhead};
+pub use rejected::Rejected;
+pub use retry::{Backoff, Jitter, Retry, RetryMetrics, RetryPolicy, seed_thread_jitter};
+pub use timeout::timeout;
+
+/// The process-wide registry of named instances.
+#[must_use]
+pub fn registry() -> &'static Registry {
+    registry::global()
+}

@@ -1,0 +1,159 @@
+//! The process-wide registry of named breakers, bulkheads and retry policies.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+
+use crate::breaker::{BreakerConfig, BreakerMetrics, CircuitBreaker};
+use crate::bulkhead::{Bulkhead, BulkheadConfig, BulkheadMetrics};
+use crate::retry::{RetryMetrics, RetryPolicy};
+
+/// Every named instance of the process. Instances live as long as the process, so handles are
+/// plain `&'static` references and call sites resolve their instance once.
+#[derive(Debug, Default)]
+pub struct Registry {
+    inner: Mutex<Instances>,
+}
+
+#[derive(Debug, Default)]
+struct Instances {
+    breakers: BTreeMap<&'static str, &'static CircuitBreaker>,
+    bulkheads: BTreeMap<&'static str, &'static Bulkhead>,
+    retries: BTreeMap<&'static str, &'static RetryPolicy>,
+}
+
+/// The process-wide registry.
+pub fn global() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::default)
+}
+
+/// The breaker named `name`, if one was created.
+///
+/// ```
+/// use staunch::{CircuitBreaker, CircuitState};
+///
+/// CircuitBreaker::builder("docs-payments").build_shared().unwrap();
+/// let payments = staunch::breaker("docs-payments").unwrap();
+/// payments.force_open();
+/// assert_eq!(payments.state(), CircuitState::Open);
+/// assert!(staunch::breaker("no-such-breaker").is_none());
+/// ```
+#[must_use]
+pub fn breaker(name: &str) -> Option<&'static CircuitBreaker> {
+    global().lock().breakers.get(name).copied()
+}
+
+/// The bulkhead named `name`, if one was created.
+#[must_use]
+pub fn bulkhead(name: &str) -> Option<&'static Bulkhead> {
+    global().lock().bulkheads.get(name).copied()
+}
+
+impl Registry {
+    fn lock(&self) -> MutexGuard<'_, Instances> {
+        // The maps stay consistent whatever panicked while they were locked.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The breaker named in `config`, created on first use. A later use with other settings
+    /// keeps the first settings and logs an error.
+    pub fn breaker_or_insert(&self, config: &BreakerConfig) -> &'static CircuitBreaker {
+        let mut instances = self.lock();
+        let breaker = *instances
+            .breakers
+            .entry(config.name())
+            .or_insert_with(|| Box::leak(Box::new(CircuitBreaker::new(*config))));
+        if breaker.config() != config {
+            tracing::error!(
+                target: "staunch",
+                breaker = config.name(),
+                kept = ?breaker.config(),
+                ignored = ?config,
+                "circuit breaker used with conflicting settings; the first settings are kept"
+            );
+        }
+        breaker
+    }
+
+    /// The bulkhead named in `config`, created on first use (conflicts as for breakers).
+    pub fn bulkhead_or_insert(&self, config: &BulkheadConfig) -> &'static Bulkhead {
+        let mut instances = self.lock();
+        let bulkhead = *instances
+            .bulkheads
+            .entry(config.name())
+            .or_insert_with(|| Box::leak(Box::new(Bulkhead::with_config(*config))));
+        if bulkhead.config() != config {
+            tracing::error!(
+                target: "staunch",
+                bulkhead = config.name(),
+                kept = ?bulkhead.config(),
+                ignored = ?config,
+                "bulkhead used with conflicting settings; the first settings are kept"
+            );
+        }
+        bulkhead
+    }
+
+    pub(crate) fn add_retry(&self, policy: &'static RetryPolicy) {
+        self.lock().retries.insert(policy.name(), policy);
+    }
+
+    /// Every instance with its kind, state and counters, sorted by kind and name.
+    #[must_use]
+    pub fn snapshot(&self) -> Snapshot {
+        let instances = self.lock();
+        let breakers = instances.breakers.iter().map(|(name, b)| Instance {
+            name,
+            detail: Detail::CircuitBreaker(b.metrics()),
+        });
+        let bulkheads = instances.bulkheads.iter().map(|(name, b)| Instance {
+            name,
+            detail: Detail::Bulkhead(b.metrics()),
+        });
+        let retries = instances.retries.iter().map(|(name, r)| Instance {
+            name,
+            detail: Detail::Retry(r.metrics()),
+        });
+        Snapshot {
+            instances: breakers.chain(bulkheads).chain(retries).collect(),
+        }
+    }
+}
+
+/// The state of every instance at one moment, for health endpoints and dashboards.
+///
+/// ```
+/// use staunch::{CircuitBreaker, Detail};
+///
+/// CircuitBreaker::builder("docs-snapshot").build_shared().unwrap();
+/// let snapshot = staunch::registry().snapshot();
+/// let entry = snapshot.instances.iter().find(|i| i.name == "docs-snapshot").unwrap();
+/// assert!(matches!(entry.detail, Detail::CircuitBreaker(_)));
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Snapshot {
+    /// Breakers, then bulkheads, then retry policies that have retried.
+    pub instances: Vec<Instance>,
+}
+
+/// One named instance.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Instance {
+    /// Its name.
+    pub name: &'static str,
+    /// Its kind, state and counters.
+    #[serde(flatten)]
+    pub detail: Detail,
+}
+
+/// The kind of an instance, with its counters.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Detail {
+    /// A circuit breaker.
+    CircuitBreaker(BreakerMetrics),
+    /// A bulkhead.
+    Bulkhead(BulkheadMetrics),
+    /// A retry policy.
+    Retry(RetryMetrics),
+}
