@@ -227,7 +227,9 @@ impl Plan<'_> {
             .collect();
         if self.copies_self {
             let copy = format_ident!("{}", SELF_COPY);
-            copies.push(quote!(let #copy = ::staunch::__private::clone_arg(&#copy);));
+            let span = self.params.receiver_span;
+            copies
+                .push(quote_spanned!(span=> let #copy = ::staunch::__private::clone_arg(&#copy);));
         }
         quote!(#(#copies)*)
     }

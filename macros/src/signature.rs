@@ -39,6 +39,8 @@ pub(crate) struct Param {
 
 pub(crate) struct Params {
     pub(crate) receiver: Receiver,
+    /// Where `self` is written, for errors about it.
+    pub(crate) receiver_span: Span,
     pub(crate) params: Vec<Param>,
 }
 
@@ -52,10 +54,12 @@ impl Params {
 /// parameter inside the call, `mut` included, so the original binding is never mutated.
 pub(crate) fn params(sig: &mut syn::Signature) -> Params {
     let mut receiver = Receiver::None;
+    let mut receiver_span = Span::call_site();
     let mut params = Vec::new();
     for input in &mut sig.inputs {
         match input {
             FnArg::Receiver(r) => {
+                receiver_span = r.self_token.span;
                 receiver = if r.reference.is_some() {
                     Receiver::Borrowed
                 } else {
@@ -88,7 +92,11 @@ pub(crate) fn params(sig: &mut syn::Signature) -> Params {
             }
         }
     }
-    Params { receiver, params }
+    Params {
+        receiver,
+        receiver_span,
+        params,
+    }
 }
 
 fn collect(pat: &mut Pat, holding: Holding, out: &mut Vec<Binding>) {
