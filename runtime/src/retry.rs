@@ -521,8 +521,9 @@ impl<'p> Attempts<'p> {
         if let Some(after) = retry_after {
             delay = delay.max(after.min(policy.max_delay));
         }
+        // An attempt must start strictly before the deadline.
         if let Some(deadline) = self.deadline
-            && clock::now().saturating_add(clock::nanos(delay)) > deadline
+            && clock::now().saturating_add(clock::nanos(delay)) >= deadline
         {
             return None;
         }

@@ -1,0 +1,160 @@
+//! Zero heap allocations per call: on the success path of every layer and of the whole stack,
+//! and on the rejection path. Counted exactly by a counting allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::Future;
+
+use staunch::Rejected;
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the thread-locals are
+// const-initialised `Cell`s, which neither allocate nor run destructors.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            COUNT.with(|c| c.set(c.get() + 1));
+        }
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            COUNT.with(|c| c.set(c.get() + 1));
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error("down")]
+    Down,
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+}
+
+#[staunch::circuit_breaker(name = "alloc-breaker", fail_max = 5)]
+async fn breaker(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[staunch::circuit_breaker(name = "alloc-rate", window = 100, failure_rate = 50, slow_call = "1s")]
+async fn rate_breaker(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[staunch::retry(max = 3)]
+async fn retry(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[staunch::bulkhead(name = "alloc-bulkhead", limit = 4)]
+async fn bulkhead(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[staunch::bulkhead(name = "alloc-bulkhead-wait", limit = 4, max_wait = "10ms")]
+async fn bulkhead_wait(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[staunch::timeout("1s")]
+async fn timeout(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[allow(clippy::unused_async)]
+async fn fallback_answer(x: u64, _error: Error) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[staunch::fallback(fallback_answer)]
+async fn fallback(x: u64) -> Result<u64, Error> {
+    if x == 0 { Err(Error::Down) } else { Ok(x) }
+}
+
+#[staunch::fallback(fallback_answer)]
+#[staunch::retry(max = 4, backoff = "exp", jitter = "full")]
+#[staunch::circuit_breaker(name = "alloc-stack", fail_max = 5, reset = "30s")]
+#[staunch::bulkhead(name = "alloc-stack", limit = 10)]
+#[staunch::timeout("2s")]
+async fn stack(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[staunch::circuit_breaker(name = "alloc-open", fail_max = 1)]
+async fn open_breaker(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[staunch::bulkhead(name = "alloc-full", limit = 1)]
+async fn full_bulkhead(hold: bool) -> Result<(), Error> {
+    if hold {
+        std::future::pending::<()>().await;
+    }
+    Ok(())
+}
+
+/// Allocations made by one call of `f`, after a warm-up call that resolves the call site.
+fn allocations<F: Future>(rt: &tokio::runtime::Runtime, f: impl FnMut() -> F) -> u64 {
+    rt.block_on(allocations_inside(f))
+}
+
+#[test]
+fn no_layer_allocates_per_call() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    assert_eq!(allocations(&rt, || breaker(1)), 0, "breaker");
+    assert_eq!(allocations(&rt, || rate_breaker(1)), 0, "failure-rate breaker");
+    assert_eq!(allocations(&rt, || retry(1)), 0, "retry");
+    assert_eq!(allocations(&rt, || bulkhead(1)), 0, "bulkhead");
+    assert_eq!(allocations(&rt, || bulkhead_wait(1)), 0, "bulkhead with max_wait");
+    assert_eq!(allocations(&rt, || timeout(1)), 0, "timeout");
+    assert_eq!(allocations(&rt, || fallback(1)), 0, "fallback");
+    assert_eq!(allocations(&rt, || fallback(0)), 0, "fallback answering");
+    assert_eq!(allocations(&rt, || stack(1)), 0, "all five stacked");
+
+    rt.block_on(open_breaker(1)).unwrap();
+    staunch::breaker("alloc-open").unwrap().force_open();
+    let rejected = rt.block_on(open_breaker(1));
+    assert!(matches!(rejected, Err(Error::Rejected(Rejected::CircuitOpen { .. }))));
+    assert_eq!(allocations(&rt, || open_breaker(1)), 0, "rejection by an open breaker");
+
+    let full = rt.block_on(async {
+        let held = tokio::spawn(full_bulkhead(true));
+        tokio::task::yield_now().await;
+        let rejected = full_bulkhead(false).await;
+        assert!(matches!(rejected, Err(Error::Rejected(Rejected::BulkheadFull { .. }))));
+        let n = allocations_inside(|| full_bulkhead(false)).await;
+        held.abort();
+        n
+    });
+    assert_eq!(full, 0, "rejection by a full bulkhead");
+}
+
+/// Allocations made by ten calls of `f`, after a warm-up call that resolves the call site.
+async fn allocations_inside<F: Future>(mut f: impl FnMut() -> F) -> u64 {
+    f().await;
+    COUNT.with(|c| c.set(0));
+    COUNTING.with(|c| c.set(true));
+    for _ in 0..10 {
+        f().await;
+    }
+    COUNTING.with(|c| c.set(false));
+    COUNT.with(Cell::get)
+}

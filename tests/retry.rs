@@ -1,0 +1,354 @@
+//! `#[retry]` and `Retry`: attempts, backoff, jitter, deadlines, Retry-After, classification.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use staunch::{Classify, Jitter, Rejected, Retry};
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum Error {
+    #[error("busy")]
+    Busy,
+    #[error("not found")]
+    NotFound,
+    #[error("throttled")]
+    Throttled(Duration),
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+}
+
+impl Classify for Error {
+    fn is_transient(&self) -> bool {
+        !matches!(self, Error::NotFound)
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Throttled(after) => Some(*after),
+            _ => None,
+        }
+    }
+}
+
+/// The offsets from the first attempt at which each attempt started.
+#[derive(Default)]
+struct Log(Mutex<Vec<Instant>>);
+
+impl Log {
+    fn hit(&self) -> usize {
+        let mut log = self.0.lock().unwrap();
+        log.push(Instant::now());
+        log.len()
+    }
+    fn gaps(&self) -> Vec<Duration> {
+        let log = self.0.lock().unwrap();
+        log.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+    fn count(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn exponential_backoff_without_jitter_doubles_each_delay() {
+    static LOG: Log = Log(Mutex::new(Vec::new()));
+    #[staunch::retry(max = 4, base = "100ms", jitter = "none")]
+    async fn busy() -> Result<(), Error> {
+        LOG.hit();
+        Err(Error::Busy)
+    }
+    assert_eq!(busy().await, Err(Error::Busy));
+    assert_eq!(LOG.count(), 4, "max counts the first attempt");
+    assert_eq!(LOG.gaps(), [ms(100), ms(200), ms(400)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn factor_constant_linear_and_max_delay_shape_the_delays() {
+    static EXP3: Log = Log(Mutex::new(Vec::new()));
+    static CONSTANT: Log = Log(Mutex::new(Vec::new()));
+    static LINEAR: Log = Log(Mutex::new(Vec::new()));
+    static CAPPED: Log = Log(Mutex::new(Vec::new()));
+
+    #[staunch::retry(max = 3, base = "10ms", factor = 3, jitter = "none")]
+    async fn exp3() -> Result<(), Error> {
+        EXP3.hit();
+        Err(Error::Busy)
+    }
+    #[staunch::retry(max = 4, backoff = "constant", base = "50ms", jitter = "none")]
+    async fn constant() -> Result<(), Error> {
+        CONSTANT.hit();
+        Err(Error::Busy)
+    }
+    #[staunch::retry(max = 4, backoff = "linear", base = "50ms", jitter = "none")]
+    async fn linear() -> Result<(), Error> {
+        LINEAR.hit();
+        Err(Error::Busy)
+    }
+    #[staunch::retry(max = 5, base = "1s", max_delay = "3s", jitter = "none")]
+    async fn capped() -> Result<(), Error> {
+        CAPPED.hit();
+        Err(Error::Busy)
+    }
+
+    let _ = tokio::join!(exp3(), constant(), linear(), capped());
+    assert_eq!(EXP3.gaps(), [ms(10), ms(30)]);
+    assert_eq!(CONSTANT.gaps(), [ms(50), ms(50), ms(50)]);
+    assert_eq!(LINEAR.gaps(), [ms(50), ms(100), ms(150)]);
+    assert_eq!(CAPPED.gaps(), [ms(1000), ms(2000), ms(3000), ms(3000)]);
+}
+
+async fn gaps_of(policy: &staunch::RetryPolicy) -> Vec<Duration> {
+    let log = Log::default();
+    let _: Result<(), Error> = policy
+        .call(|| {
+            log.hit();
+            async { Err(Error::Busy) }
+        })
+        .await;
+    log.gaps()
+}
+
+fn exp(jitter: Jitter) -> Retry {
+    Retry::exponential()
+        .max_attempts(6)
+        .base(ms(100))
+        .max_delay(ms(1000))
+        .jitter(jitter)
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_jitter_stays_within_its_aws_bounds() {
+    let nominal = [100, 200, 400, 800, 1000].map(ms);
+    for seed in 0..20 {
+        let full = gaps_of(&exp(Jitter::Full).seed(seed).build().unwrap()).await;
+        let equal = gaps_of(&exp(Jitter::Equal).seed(seed).build().unwrap()).await;
+        let decorrelated = gaps_of(&exp(Jitter::Decorrelated).seed(seed).build().unwrap()).await;
+        for (i, d) in nominal.iter().enumerate() {
+            assert!(full[i] <= *d, "full: {:?} > {d:?}", full[i]);
+            assert!(equal[i] >= *d / 2 && equal[i] <= *d, "equal: {:?} vs {d:?}", equal[i]);
+        }
+        let mut previous = ms(100);
+        for gap in decorrelated {
+            assert!(gap >= ms(100) && gap <= (previous * 3).min(ms(1000)), "decorrelated: {gap:?}");
+            previous = gap;
+        }
+    }
+    // Jitter actually spreads callers.
+    let a = gaps_of(&exp(Jitter::Full).seed(1).build().unwrap()).await;
+    let b = gaps_of(&exp(Jitter::Full).seed(2).build().unwrap()).await;
+    assert_ne!(a, b);
+}
+
+#[tokio::test(start_paused = true)]
+async fn seeded_jitter_is_deterministic() {
+    let policy = exp(Jitter::Full).seed(7).build().unwrap();
+    assert_eq!(gaps_of(&policy).await, gaps_of(&policy).await);
+
+    static FIRST: Log = Log(Mutex::new(Vec::new()));
+    #[staunch::retry(max = 4, jitter = "full")]
+    async fn flaky() -> Result<(), Error> {
+        FIRST.hit();
+        Err(Error::Busy)
+    }
+    staunch::seed_thread_jitter(99);
+    let _ = flaky().await;
+    let first = FIRST.gaps();
+    FIRST.0.lock().unwrap().clear();
+    staunch::seed_thread_jitter(99);
+    let _ = flaky().await;
+    assert_eq!(FIRST.gaps(), first);
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_elapsed_starts_no_attempt_past_the_deadline() {
+    static LOG: Log = Log(Mutex::new(Vec::new()));
+    #[staunch::retry(max = 10, backoff = "constant", base = "400ms", jitter = "none", max_elapsed = "1s")]
+    async fn slow_to_fail() -> Result<(), Error> {
+        LOG.hit();
+        tokio::time::sleep(ms(100)).await;
+        Err(Error::Busy)
+    }
+    let start = Instant::now();
+    assert_eq!(slow_to_fail().await, Err(Error::Busy));
+    // Attempts start at 0 and 500 ms; a third would start at 1000 ms, not before the deadline.
+    assert_eq!(LOG.count(), 2);
+    assert!(start.elapsed() <= Duration::from_secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_lengthens_the_sleep_and_a_hostile_one_is_capped() {
+    static LOG: Log = Log(Mutex::new(Vec::new()));
+    static HOSTILE: Log = Log(Mutex::new(Vec::new()));
+    #[staunch::retry(max = 2, base = "10ms", jitter = "none")]
+    async fn throttled() -> Result<(), Error> {
+        LOG.hit();
+        Err(Error::Throttled(Duration::from_secs(3)))
+    }
+    #[staunch::retry(max = 2, base = "10ms", jitter = "none", max_delay = "5s")]
+    async fn hostile() -> Result<(), Error> {
+        HOSTILE.hit();
+        Err(Error::Throttled(Duration::from_secs(999_999_999)))
+    }
+    let _ = throttled().await;
+    assert_eq!(LOG.gaps(), [Duration::from_secs(3)]);
+    let _ = hostile().await;
+    assert_eq!(HOSTILE.gaps(), [Duration::from_secs(5)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn classification_decides_what_is_retried() {
+    static NOT_FOUND: AtomicU32 = AtomicU32::new(0);
+    static PREDICATE: AtomicU32 = AtomicU32::new(0);
+    static UNCLASSIFIED: AtomicU32 = AtomicU32::new(0);
+
+    #[staunch::retry(max = 3)]
+    async fn not_found() -> Result<(), Error> {
+        NOT_FOUND.fetch_add(1, Ordering::SeqCst);
+        Err(Error::NotFound)
+    }
+
+    fn only_not_found(e: &Error) -> bool {
+        *e == Error::NotFound
+    }
+    // An explicit predicate wins over the error's Classify.
+    #[staunch::retry(max = 3, when = only_not_found)]
+    async fn predicate(fail_with: Error) -> Result<(), Error> {
+        PREDICATE.fetch_add(1, Ordering::SeqCst);
+        Err(fail_with)
+    }
+
+    // No Classify: every error is retried.
+    #[derive(Debug)]
+    struct Opaque;
+    #[staunch::retry(max = 3, base = "1ms")]
+    async fn unclassified() -> Result<(), Opaque> {
+        UNCLASSIFIED.fetch_add(1, Ordering::SeqCst);
+        Err(Opaque)
+    }
+
+    let _ = not_found().await;
+    assert_eq!(NOT_FOUND.load(Ordering::SeqCst), 1);
+    let _ = predicate(Error::Busy).await;
+    assert_eq!(PREDICATE.load(Ordering::SeqCst), 1);
+    let _ = predicate(Error::NotFound).await;
+    assert_eq!(PREDICATE.load(Ordering::SeqCst), 4);
+    let _ = unclassified().await;
+    assert_eq!(UNCLASSIFIED.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn success_ends_the_retries() {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    #[staunch::retry(max = 5)]
+    async fn third_time_lucky(tag: String) -> Result<String, Error> {
+        if CALLS.fetch_add(1, Ordering::SeqCst) < 2 {
+            return Err(Error::Busy);
+        }
+        Ok(tag)
+    }
+    assert_eq!(third_time_lucky("ok".into()).await.unwrap(), "ok");
+    assert_eq!(CALLS.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeouts_and_full_bulkheads_inside_are_retried() {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    #[staunch::retry(max = 3, base = "1ms")]
+    #[staunch::timeout("50ms")]
+    async fn hangs_twice() -> Result<u32, Error> {
+        if CALLS.fetch_add(1, Ordering::SeqCst) < 2 {
+            std::future::pending::<()>().await;
+        }
+        Ok(7)
+    }
+    assert_eq!(hangs_twice().await, Ok(7));
+    assert_eq!(CALLS.load(Ordering::SeqCst), 3);
+
+    #[staunch::retry(max = 3, backoff = "constant", base = "100ms", jitter = "none")]
+    #[staunch::bulkhead(name = "retry-bulkhead", limit = 1)]
+    async fn guarded(hold: Duration) -> Result<(), Error> {
+        tokio::time::sleep(hold).await;
+        Ok(())
+    }
+    // The first call holds the only slot for 150 ms; the second is refused at 0 and 100 ms,
+    // then admitted at 200 ms.
+    let (first, second) = tokio::join!(guarded(ms(150)), async {
+        tokio::task::yield_now().await;
+        guarded(Duration::ZERO).await
+    });
+    assert_eq!((first, second), (Ok(()), Ok(())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_never_reenters_an_open_breaker() {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    #[staunch::retry(max = 5, base = "1ms")]
+    #[staunch::circuit_breaker(name = "retry-open", fail_max = 2, reset = "1m")]
+    async fn down() -> Result<(), Error> {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        Err(Error::Busy)
+    }
+    let result = down().await;
+    assert!(matches!(result, Err(Error::Rejected(Rejected::CircuitOpen { .. }))), "{result:?}");
+    assert_eq!(CALLS.load(Ordering::SeqCst), 2, "the breaker opened after two failures");
+    let rejected = staunch::breaker("retry-open").unwrap().metrics().rejected;
+    assert_eq!(rejected, 1, "one rejection, then retry stopped");
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_are_counted_in_the_registry() {
+    #[staunch::retry(max = 3, base = "1ms")]
+    async fn counted() -> Result<(), Error> {
+        Err(Error::Busy)
+    }
+    let _ = counted().await;
+    let snapshot = staunch::registry().snapshot();
+    let entry = snapshot
+        .instances
+        .iter()
+        .find(|i| i.name.ends_with("::counted"))
+        .expect("a retry that retried is in the registry");
+    assert_eq!(
+        entry.detail,
+        staunch::Detail::Retry(staunch::RetryMetrics { retries: 2, exhausted: 1 })
+    );
+}
+
+#[test]
+fn invalid_builders_are_errors_not_panics() {
+    assert!(Retry::exponential().max_attempts(0).build().is_err());
+    assert!(Retry::exponential().factor(0.5).build().is_err());
+    assert!(Retry::exponential().factor(f64::INFINITY).build().is_err());
+    assert!(Retry::constant().factor(2.0).build().is_err());
+    assert!(Retry::exponential().max_delay(Duration::ZERO).build().is_err());
+    assert!(Retry::exponential().max_elapsed(Duration::ZERO).build().is_err());
+    assert!(Retry::linear().base(Duration::from_secs(20)).build().is_err());
+    let policy = Retry::exponential().max_attempts(u32::MAX).max_delay(Duration::MAX).build();
+    assert!(policy.is_ok(), "extreme but valid values are accepted");
+}
+
+#[tokio::test(start_paused = true)]
+async fn extreme_policies_stay_bounded() {
+    // u32::MAX attempts with a huge factor: delays saturate at max_delay, nothing overflows.
+    let policy = Retry::exponential()
+        .max_attempts(u32::MAX)
+        .factor(1e300)
+        .max_delay(Duration::MAX)
+        .max_elapsed(Duration::from_secs(3600))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let log = Log::default();
+    let _: Result<(), Error> = policy
+        .call(|| {
+            log.hit();
+            async { Err(Error::Busy) }
+        })
+        .await;
+    assert!(log.count() >= 2);
+}
