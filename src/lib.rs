@@ -49,10 +49,11 @@
 
 pub use staunch_macros::{bulkhead, circuit_breaker, fallback, retry, timeout};
 pub use staunch_runtime::{
-    Backoff, BreakerConfig, BreakerMetrics, Bulkhead, BulkheadConfig, BulkheadMetrics,
-    CircuitBreaker, CircuitBreakerBuilder, CircuitState, Classify, ConfigError, Detail, Instance,
-    Jitter, Registry, Rejected, Retry, RetryMetrics, RetryPolicy, SlowCalls, Snapshot, Transition,
-    Trip, breaker, bulkhead, registry, seed_thread_jitter, timeout,
+    Backoff, BreakerConfig, BreakerMetrics, BudgetConfig, BudgetMetrics, Bulkhead, BulkheadConfig,
+    BulkheadMetrics, CircuitBreaker, CircuitBreakerBuilder, CircuitState, Classify, ConfigError,
+    Detail, Instance, Jitter, Registry, Rejected, Retry, RetryBudget, RetryBudgetBuilder,
+    RetryMetrics, RetryPolicy, SlowCalls, Snapshot, Transition, Trip, breaker, bulkhead, registry,
+    seed_thread_jitter, timeout,
 };
 
 /// Glue for generated code. Not a public API: it changes without notice.

@@ -130,11 +130,18 @@ async fn each_jitter_stays_within_its_aws_bounds() {
         let decorrelated = gaps_of(&exp(Jitter::Decorrelated).seed(seed).build().unwrap()).await;
         for (i, d) in nominal.iter().enumerate() {
             assert!(full[i] <= *d, "full: {:?} > {d:?}", full[i]);
-            assert!(equal[i] >= *d / 2 && equal[i] <= *d, "equal: {:?} vs {d:?}", equal[i]);
+            assert!(
+                equal[i] >= *d / 2 && equal[i] <= *d,
+                "equal: {:?} vs {d:?}",
+                equal[i]
+            );
         }
         let mut previous = ms(100);
         for gap in decorrelated {
-            assert!(gap >= ms(100) && gap <= (previous * 3).min(ms(1000)), "decorrelated: {gap:?}");
+            assert!(
+                gap >= ms(100) && gap <= (previous * 3).min(ms(1000)),
+                "decorrelated: {gap:?}"
+            );
             previous = gap;
         }
     }
@@ -167,7 +174,13 @@ async fn seeded_jitter_is_deterministic() {
 #[tokio::test(start_paused = true)]
 async fn max_elapsed_starts_no_attempt_past_the_deadline() {
     static LOG: Log = Log(Mutex::new(Vec::new()));
-    #[staunch::retry(max = 10, backoff = "constant", base = "400ms", jitter = "none", max_elapsed = "1s")]
+    #[staunch::retry(
+        max = 10,
+        backoff = "constant",
+        base = "400ms",
+        jitter = "none",
+        max_elapsed = "1s"
+    )]
     async fn slow_to_fail() -> Result<(), Error> {
         LOG.hit();
         tokio::time::sleep(ms(100)).await;
@@ -294,8 +307,15 @@ async fn retry_never_reenters_an_open_breaker() {
         Err(Error::Busy)
     }
     let result = down().await;
-    assert!(matches!(result, Err(Error::Rejected(Rejected::CircuitOpen { .. }))), "{result:?}");
-    assert_eq!(CALLS.load(Ordering::SeqCst), 2, "the breaker opened after two failures");
+    assert!(
+        matches!(result, Err(Error::Rejected(Rejected::CircuitOpen { .. }))),
+        "{result:?}"
+    );
+    assert_eq!(
+        CALLS.load(Ordering::SeqCst),
+        2,
+        "the breaker opened after two failures"
+    );
     let rejected = staunch::breaker("retry-open").unwrap().metrics().rejected;
     assert_eq!(rejected, 1, "one rejection, then retry stopped");
 }
@@ -315,7 +335,10 @@ async fn retries_are_counted_in_the_registry() {
         .expect("a retry that retried is in the registry");
     assert_eq!(
         entry.detail,
-        staunch::Detail::Retry(staunch::RetryMetrics { retries: 2, exhausted: 1 })
+        staunch::Detail::Retry(staunch::RetryMetrics {
+            retries: 2,
+            exhausted: 1
+        })
     );
 }
 
@@ -325,10 +348,28 @@ fn invalid_builders_are_errors_not_panics() {
     assert!(Retry::exponential().factor(0.5).build().is_err());
     assert!(Retry::exponential().factor(f64::INFINITY).build().is_err());
     assert!(Retry::constant().factor(2.0).build().is_err());
-    assert!(Retry::exponential().max_delay(Duration::ZERO).build().is_err());
-    assert!(Retry::exponential().max_elapsed(Duration::ZERO).build().is_err());
-    assert!(Retry::linear().base(Duration::from_secs(20)).build().is_err());
-    let policy = Retry::exponential().max_attempts(u32::MAX).max_delay(Duration::MAX).build();
+    assert!(
+        Retry::exponential()
+            .max_delay(Duration::ZERO)
+            .build()
+            .is_err()
+    );
+    assert!(
+        Retry::exponential()
+            .max_elapsed(Duration::ZERO)
+            .build()
+            .is_err()
+    );
+    assert!(
+        Retry::linear()
+            .base(Duration::from_secs(20))
+            .build()
+            .is_err()
+    );
+    let policy = Retry::exponential()
+        .max_attempts(u32::MAX)
+        .max_delay(Duration::MAX)
+        .build();
     assert!(policy.is_ok(), "extreme but valid values are accepted");
 }
 
@@ -351,4 +392,71 @@ async fn extreme_policies_stay_bounded() {
         })
         .await;
     assert!(log.count() >= 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spent_budget_stops_retries_until_it_refills() {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let budget = staunch::RetryBudget::builder("retry-budget")
+        .ratio(0.0)
+        .min_per_sec(1)
+        .max_balance(2)
+        .build_shared()
+        .unwrap();
+
+    #[staunch::retry(max = 5, base = "1ms", jitter = "none", budget = "retry-budget")]
+    async fn down() -> Result<(), Error> {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        Err(Error::Busy)
+    }
+
+    assert_eq!(down().await, Err(Error::Busy));
+    assert_eq!(
+        CALLS.load(Ordering::SeqCst),
+        3,
+        "two banked retries, then the budget is spent"
+    );
+    assert_eq!(down().await, Err(Error::Busy));
+    assert_eq!(
+        CALLS.load(Ordering::SeqCst),
+        4,
+        "no retry at all while spent"
+    );
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(down().await, Err(Error::Busy));
+    assert_eq!(
+        CALLS.load(Ordering::SeqCst),
+        6,
+        "one retry earned by a second of floor"
+    );
+    let metrics = budget.metrics();
+    assert_eq!((metrics.spent, metrics.refused), (3, 3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_attempts_earn_retries_at_the_budget_ratio() {
+    let budget = staunch::RetryBudget::builder("retry-budget-ratio")
+        .ratio(0.5)
+        .min_per_sec(0)
+        .max_balance(1)
+        .build_shared()
+        .unwrap();
+    assert!(budget.try_withdraw());
+    assert!(!budget.try_withdraw());
+    budget.deposit();
+    assert!(!budget.try_withdraw(), "half a retry is not a retry");
+    budget.deposit();
+    assert!(budget.try_withdraw());
+    assert!(
+        staunch::RetryBudget::builder("x")
+            .ratio(1.5)
+            .config()
+            .is_err()
+    );
+    assert!(
+        staunch::RetryBudget::builder("x")
+            .max_balance(0)
+            .config()
+            .is_err()
+    );
 }

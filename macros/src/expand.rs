@@ -130,7 +130,7 @@ pub(crate) fn function(mut function: ItemFn, layers: &[Layer]) -> syn::Result<To
             }
             Config::Retry(config) => {
                 statics.extend(plan.retry_static(config));
-                plan.retry(expr, config.when.as_ref())
+                plan.retry(expr, config)
             }
             Config::Fallback(config) => match plan.fallback(expr, config, retry_inside) {
                 Ok(expr) => expr,
@@ -275,19 +275,24 @@ impl Plan<'_> {
         }
     }
 
-    fn retry(&self, inner: Expr, when: Option<&ExprPath>) -> Expr {
+    fn retry(&self, inner: Expr, config: &layer::Retry) -> Expr {
         let rejecting = inner.rejecting();
         let inner = inner.lifted();
         let copies = self.copies();
         let error_type = self.error_type;
-        let retry = match when {
+        let retry = match &config.when {
             Some(path) => quote_spanned!(path.span()=> #path(__staunch_e)),
             None => probe(&quote!(staunch_transient)),
         };
+        let budget = config
+            .budget
+            .as_ref()
+            .map(|_| quote!(.with_budget(__STAUNCH_BUDGET.get())));
         let after = probe(&quote!(staunch_retry_after));
         Expr {
             tokens: quote! {{
-                let mut __staunch_attempts = ::staunch::__private::Attempts::registered(&__STAUNCH_RETRY);
+                let mut __staunch_attempts =
+                    ::staunch::__private::Attempts::registered(&__STAUNCH_RETRY)#budget;
                 loop {
                     let __staunch_outcome = { #copies #inner };
                     match __staunch_attempts.next(
@@ -384,7 +389,14 @@ impl Plan<'_> {
         let base = duration(config.base);
         let max_delay = duration(config.max_delay);
         let max_elapsed = option(config.max_elapsed.map(duration));
+        let budget = config.budget.as_ref().map(|name| {
+            quote! {
+                static __STAUNCH_BUDGET: ::staunch::__private::BudgetSlot =
+                    ::staunch::__private::BudgetSlot::new(#name);
+            }
+        });
         quote! {
+            #budget
             static __STAUNCH_RETRY: ::staunch::__private::RetryPolicy =
                 ::staunch::__private::RetryPolicy::__validated(
                     #name,

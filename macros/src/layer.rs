@@ -49,6 +49,7 @@ impl Kind {
                 "jitter",
                 "max_elapsed",
                 "when",
+                "budget",
             ],
             Kind::CircuitBreaker => &[
                 "name",
@@ -78,6 +79,7 @@ pub(crate) struct Retry {
     pub(crate) jitter: &'static str,
     pub(crate) max_elapsed: Option<Duration>,
     pub(crate) when: Option<ExprPath>,
+    pub(crate) budget: Option<String>,
 }
 
 pub(crate) enum Trip {
@@ -236,10 +238,10 @@ fn positive_duration(options: &Options, key: &str, errors: &mut Errors) -> Optio
     in_range(key, value, !value.value.is_zero(), "above zero", errors)
 }
 
-fn name(options: &Options, errors: &mut Errors) -> Option<String> {
-    let value = errors.keep(args::string("name", "payments", options.get("name")?))?;
+fn name(options: &Options, key: &str, errors: &mut Errors) -> Option<String> {
+    let value = errors.keep(args::string(key, "payments", options.get(key)?))?;
     if value.value.trim().is_empty() {
-        errors.add(value.span, "`name` must not be empty");
+        errors.add(value.span, format!("`{key}` must not be empty"));
     }
     Some(value.value)
 }
@@ -323,6 +325,9 @@ fn retry(options: &Options, errors: &mut Errors) -> Option<Retry> {
     let when = options
         .get("when")
         .and_then(|expr| errors.keep(args::path("when", expr)));
+    let budget = options
+        .get("budget")
+        .and_then(|_| name(options, "budget", errors));
     Some(Retry {
         max: max?,
         backoff: backoff?,
@@ -332,12 +337,13 @@ fn retry(options: &Options, errors: &mut Errors) -> Option<Retry> {
         jitter: jitter?,
         max_elapsed: max_elapsed?,
         when,
+        budget,
     })
 }
 
 fn circuit_breaker(options: &Options, errors: &mut Errors) -> Option<CircuitBreaker> {
     options.no_positional_after(0, errors);
-    let name = name(options, errors);
+    let name = name(options, "name", errors);
     let window = options
         .get("window")
         .map(|_| count::<u32>(options, "window", 1, 1 << 20, errors));
@@ -422,7 +428,7 @@ fn circuit_breaker(options: &Options, errors: &mut Errors) -> Option<CircuitBrea
 
 fn bulkhead(options: &Options, span: Span, errors: &mut Errors) -> Option<Bulkhead> {
     options.no_positional_after(0, errors);
-    let name = name(options, errors);
+    let name = name(options, "name", errors);
     let limit = if options.get("limit").is_some() {
         count(options, "limit", 1, u64::from(u32::MAX), errors)
     } else {

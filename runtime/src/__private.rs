@@ -9,10 +9,12 @@ pub use crate::bulkhead::guard as bulkhead;
 pub use crate::failure::{Failure, finish, lift};
 pub use crate::retry::{Attempts, Next, Verdict};
 pub use crate::timeout::guard as timeout;
-pub use crate::{Backoff, BreakerConfig, BulkheadConfig, Jitter, RetryPolicy, SlowCalls, Trip};
+pub use crate::{
+    Backoff, BreakerConfig, BudgetConfig, BulkheadConfig, Jitter, RetryPolicy, SlowCalls, Trip,
+};
 pub use tokio::time::sleep;
 
-use crate::{Bulkhead, CircuitBreaker, Classify, registry};
+use crate::{Bulkhead, CircuitBreaker, Classify, RetryBudget, registry};
 
 /// A call site's breaker: resolved in the registry on first use, then one atomic load.
 #[derive(Debug)]
@@ -57,6 +59,29 @@ impl BulkheadSlot {
     pub fn get(&self) -> &'static Bulkhead {
         self.bulkhead
             .get_or_init(|| registry::global().bulkhead_or_insert(&self.config))
+    }
+}
+
+/// A call site's retry budget, resolved like [`BreakerSlot`].
+#[derive(Debug)]
+pub struct BudgetSlot {
+    config: BudgetConfig,
+    budget: OnceLock<&'static RetryBudget>,
+}
+
+impl BudgetSlot {
+    #[must_use]
+    pub const fn new(name: &'static str) -> Self {
+        Self {
+            config: BudgetConfig::default_for(name),
+            budget: OnceLock::new(),
+        }
+    }
+
+    #[inline]
+    pub fn get(&self) -> &'static RetryBudget {
+        self.budget
+            .get_or_init(|| registry::global().budget_or_insert(&self.config))
     }
 }
 

@@ -4,6 +4,7 @@
 //! policy is also usable on its own through its builder and `call`.
 
 mod breaker;
+mod budget;
 mod bulkhead;
 mod classify;
 mod clock;
@@ -21,6 +22,7 @@ pub use breaker::{
     BreakerConfig, BreakerMetrics, CircuitBreaker, CircuitBreakerBuilder, CircuitState, SlowCalls,
     Transition, Trip,
 };
+pub use budget::{BudgetConfig, BudgetMetrics, RetryBudget, RetryBudgetBuilder};
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadMetrics};
 pub use classify::Classify;
 pub use config::ConfigError;

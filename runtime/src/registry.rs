@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::breaker::{BreakerConfig, BreakerMetrics, CircuitBreaker};
+use crate::budget::{BudgetConfig, BudgetMetrics, RetryBudget};
 use crate::bulkhead::{Bulkhead, BulkheadConfig, BulkheadMetrics};
 use crate::retry::{RetryMetrics, RetryPolicy};
 
@@ -19,6 +20,7 @@ struct Instances {
     breakers: BTreeMap<&'static str, &'static CircuitBreaker>,
     bulkheads: BTreeMap<&'static str, &'static Bulkhead>,
     retries: BTreeMap<&'static str, &'static RetryPolicy>,
+    budgets: BTreeMap<&'static str, &'static RetryBudget>,
 }
 
 /// The process-wide registry.
@@ -94,6 +96,25 @@ impl Registry {
         bulkhead
     }
 
+    /// The retry budget named in `config`, created on first use (conflicts as for breakers).
+    pub fn budget_or_insert(&self, config: &BudgetConfig) -> &'static RetryBudget {
+        let mut instances = self.lock();
+        let budget = *instances
+            .budgets
+            .entry(config.name())
+            .or_insert_with(|| Box::leak(Box::new(RetryBudget::new(*config))));
+        if budget.config() != config && *config != BudgetConfig::default_for(config.name()) {
+            tracing::error!(
+                target: "staunch",
+                budget = config.name(),
+                kept = ?budget.config(),
+                ignored = ?config,
+                "retry budget used with conflicting settings; the first settings are kept"
+            );
+        }
+        budget
+    }
+
     pub(crate) fn add_retry(&self, policy: &'static RetryPolicy) {
         self.lock().retries.insert(policy.name(), policy);
     }
@@ -114,8 +135,16 @@ impl Registry {
             name,
             detail: Detail::Retry(r.metrics()),
         });
+        let budgets = instances.budgets.iter().map(|(name, b)| Instance {
+            name,
+            detail: Detail::RetryBudget(b.metrics()),
+        });
         Snapshot {
-            instances: breakers.chain(bulkheads).chain(retries).collect(),
+            instances: breakers
+                .chain(bulkheads)
+                .chain(retries)
+                .chain(budgets)
+                .collect(),
         }
     }
 }
@@ -132,7 +161,7 @@ impl Registry {
 /// ```
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Snapshot {
-    /// Breakers, then bulkheads, then retry policies that have retried.
+    /// Breakers, bulkheads, retry policies that have retried, then retry budgets.
     pub instances: Vec<Instance>,
 }
 
@@ -156,4 +185,6 @@ pub enum Detail {
     Bulkhead(BulkheadMetrics),
     /// A retry policy.
     Retry(RetryMetrics),
+    /// A retry budget.
+    RetryBudget(BudgetMetrics),
 }

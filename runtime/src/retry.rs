@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::config::{ConfigError, check};
 use crate::failure::{AsRejected, Failure, lift};
-use crate::{Classify, clock, registry};
+use crate::{Classify, RetryBudget, clock, registry};
 
 /// How the delay grows between attempts.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -426,6 +426,7 @@ pub struct Attempts<'p> {
     previous: Duration,
     rng: Option<SmallRng>,
     on_retry: Option<fn(&'p RetryPolicy)>,
+    budget: Option<&'p RetryBudget>,
 }
 
 thread_local! {
@@ -452,7 +453,16 @@ impl<'p> Attempts<'p> {
             previous: policy.base,
             rng: None,
             on_retry: None,
+            budget: None,
         }
+    }
+
+    /// Spends retries from `budget`, crediting it with this call's first attempt.
+    #[must_use]
+    pub fn with_budget(mut self, budget: &'p RetryBudget) -> Self {
+        budget.deposit();
+        self.budget = Some(budget);
+        self
     }
 
     /// Takes in the outcome of an attempt and says whether to return it or to wait and retry.
@@ -482,6 +492,18 @@ impl<'p> Attempts<'p> {
             self.policy.stats.exhausted.fetch_add(1, Ordering::Relaxed);
             return Next::Done(outcome);
         };
+        if let Some(budget) = self.budget
+            && !budget.try_withdraw()
+        {
+            tracing::warn!(
+                target: "staunch",
+                function = self.policy.name,
+                budget = budget.config().name(),
+                attempt = self.made,
+                "retry budget spent; returning the last error"
+            );
+            return Next::Done(outcome);
+        }
         self.policy.stats.retries.fetch_add(1, Ordering::Relaxed);
         if let Some(on_retry) = self.on_retry {
             on_retry(self.policy);

@@ -1,0 +1,245 @@
+//! The retry budget: retries may add at most a fraction of load on top of first attempts.
+//!
+//! A token bucket shared by every function naming the budget. Each first attempt deposits
+//! `ratio` of a token, each retry withdraws a whole one, and `min_per_sec` tokens accrue each
+//! second so that a quiet service can still retry; the balance never exceeds `max_balance`.
+//! With the budget spent, a retry is not made and the last error is returned: under an outage
+//! retries stop multiplying the load on the failing dependency.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::clock;
+use crate::config::{ConfigError, check};
+
+/// Milli-tokens: one retry costs this many.
+const TOKEN: i64 = 1000;
+
+/// The validated settings of a retry budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetConfig {
+    name: &'static str,
+    /// Milli-tokens deposited by each first attempt.
+    deposit: i64,
+    min_per_sec: u32,
+    max_balance: u32,
+}
+
+impl BudgetConfig {
+    /// The budget every `#[retry(budget = "name")]` gets unless one was built first:
+    /// 20 % of first attempts, 10 retries per second, at most 100 retries banked.
+    #[must_use]
+    pub const fn default_for(name: &'static str) -> Self {
+        Self {
+            name,
+            deposit: 200,
+            min_per_sec: 10,
+            max_balance: 100,
+        }
+    }
+
+    /// The budget's name.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// Builder of a [`RetryBudget`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RetryBudgetBuilder {
+    name: &'static str,
+    ratio: f64,
+    min_per_sec: u32,
+    max_balance: u32,
+}
+
+impl RetryBudgetBuilder {
+    /// Retries allowed per first attempt, between 0 and 1 (default 0.2).
+    pub fn ratio(mut self, ratio: f64) -> Self {
+        self.ratio = ratio;
+        self
+    }
+
+    /// Retries allowed each second whatever the traffic (default 10).
+    pub fn min_per_sec(mut self, retries: u32) -> Self {
+        self.min_per_sec = retries;
+        self
+    }
+
+    /// The most retries banked by a quiet period (default 100, at least 1).
+    pub fn max_balance(mut self, retries: u32) -> Self {
+        self.max_balance = retries;
+        self
+    }
+
+    /// Validates the settings.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a ratio outside 0..=1 or a zero `max_balance`.
+    pub fn config(self) -> Result<BudgetConfig, ConfigError> {
+        check(
+            (0.0..=1.0).contains(&self.ratio),
+            "ratio",
+            "between 0 and 1",
+            self.ratio,
+        )?;
+        check(
+            self.max_balance >= 1,
+            "max_balance",
+            "at least 1",
+            self.max_balance,
+        )?;
+        Ok(BudgetConfig {
+            name: self.name,
+            // In 0..=1000 after the check above.
+            #[allow(clippy::cast_possible_truncation)]
+            deposit: (self.ratio * 1000.0).round() as i64,
+            min_per_sec: self.min_per_sec,
+            max_balance: self.max_balance,
+        })
+    }
+
+    /// The process-wide budget of this name, created with these settings if it does not exist.
+    ///
+    /// # Errors
+    /// See [`config`](Self::config).
+    pub fn build_shared(self) -> Result<&'static RetryBudget, ConfigError> {
+        self.config()
+            .map(|config| crate::registry::global().budget_or_insert(&config))
+    }
+}
+
+/// A retry budget shared by every retry that names it.
+///
+/// ```
+/// use staunch::RetryBudget;
+///
+/// let budget = RetryBudget::builder("docs-budget").ratio(0.1).min_per_sec(0).max_balance(5)
+///     .build_shared()
+///     .unwrap();
+/// // A fresh budget holds its whole balance; each retry spends one token.
+/// assert!((0..5).all(|_| budget.try_withdraw()));
+/// assert!(!budget.try_withdraw());
+/// // Ten first attempts at a 10 % ratio earn one retry back.
+/// (0..10).for_each(|_| budget.deposit());
+/// assert!(budget.try_withdraw());
+/// ```
+#[derive(Debug)]
+pub struct RetryBudget {
+    config: BudgetConfig,
+    balance: AtomicI64,
+    refilled_at: AtomicU64,
+    spent: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// Counters of a retry budget.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct BudgetMetrics {
+    /// Retries that may be made now.
+    pub balance: f64,
+    /// Retries made through this budget.
+    pub spent: u64,
+    /// Retries refused because the budget was spent.
+    pub refused: u64,
+}
+
+impl RetryBudget {
+    /// Starts building a budget named `name`.
+    pub fn builder(name: &'static str) -> RetryBudgetBuilder {
+        RetryBudgetBuilder {
+            name,
+            ratio: 0.2,
+            min_per_sec: 10,
+            max_balance: 100,
+        }
+    }
+
+    /// A budget with validated settings, starting full.
+    #[must_use]
+    pub fn new(config: BudgetConfig) -> Self {
+        Self {
+            config,
+            balance: AtomicI64::new(i64::from(config.max_balance) * TOKEN),
+            refilled_at: AtomicU64::new(clock::now()),
+            spent: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// Its settings.
+    #[must_use]
+    pub fn config(&self) -> &BudgetConfig {
+        &self.config
+    }
+
+    fn cap(&self) -> i64 {
+        i64::from(self.config.max_balance) * TOKEN
+    }
+
+    /// Credits one first attempt.
+    pub fn deposit(&self) {
+        if self.config.deposit == 0 {
+            return;
+        }
+        // Relaxed: the balance is a counter; going briefly above the cap is harmless.
+        let after = self
+            .balance
+            .fetch_add(self.config.deposit, Ordering::Relaxed);
+        if after + self.config.deposit > self.cap() {
+            self.balance.fetch_min(self.cap(), Ordering::Relaxed);
+        }
+    }
+
+    /// Takes one retry from the budget, or says there is none left.
+    pub fn try_withdraw(&self) -> bool {
+        self.refill();
+        let taken = self
+            .balance
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                (b >= TOKEN).then_some(b - TOKEN)
+            })
+            .is_ok();
+        let counter = if taken { &self.spent } else { &self.refused };
+        counter.fetch_add(1, Ordering::Relaxed);
+        taken
+    }
+
+    /// Adds the `min_per_sec` tokens earned since the last refill.
+    fn refill(&self) {
+        if self.config.min_per_sec == 0 {
+            return;
+        }
+        let now = clock::now();
+        let last = self.refilled_at.load(Ordering::Relaxed);
+        let elapsed = now.saturating_sub(last);
+        // Milli-tokens: min_per_sec per second is min_per_sec per million nanoseconds each.
+        let earned = u128::from(elapsed) * u128::from(self.config.min_per_sec) / 1_000_000;
+        if earned == 0
+            || self
+                .refilled_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let earned = i64::try_from(earned).unwrap_or(i64::MAX).min(self.cap());
+        let after = self.balance.fetch_add(earned, Ordering::Relaxed);
+        if after.saturating_add(earned) > self.cap() {
+            self.balance.fetch_min(self.cap(), Ordering::Relaxed);
+        }
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn metrics(&self) -> BudgetMetrics {
+        #[allow(clippy::cast_precision_loss)] // a balance of at most u32::MAX tokens
+        let balance = self.balance.load(Ordering::Relaxed).max(0) as f64 / TOKEN as f64;
+        BudgetMetrics {
+            balance,
+            spent: self.spent.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
+}
