@@ -1,0 +1,156 @@
+//! What staunch tells the operator: tracing events (target `staunch`) and the registry.
+
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+
+use staunch::{CircuitBreaker, CircuitState, Detail, Rejected};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
+
+/// One captured event: level, target and `name=value` fields.
+#[derive(Debug, Clone)]
+struct Captured {
+    level: Level,
+    target: String,
+    fields: Vec<(String, String)>,
+}
+
+impl Captured {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<Captured>>>);
+
+struct Fields<'a>(&'a mut Vec<(String, String)>);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+        self.0.push((field.name().to_owned(), format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.push((field.name().to_owned(), value.to_owned()));
+    }
+}
+
+impl Subscriber for Capture {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let mut fields = Vec::new();
+        event.record(&mut Fields(&mut fields));
+        self.0.lock().unwrap().push(Captured {
+            level: *event.metadata().level(),
+            target: event.metadata().target().to_owned(),
+            fields,
+        });
+    }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error("upstream said no")]
+    Down,
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+}
+
+fn run<F: Future>(capture: &Capture, f: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(capture.clone(), || rt.block_on(f))
+}
+
+#[test]
+fn each_retry_logs_a_warning_with_function_attempt_delay_and_error() {
+    #[staunch::retry(max = 3, base = "100ms", jitter = "none")]
+    async fn flaky() -> Result<(), Error> {
+        Err(Error::Down)
+    }
+    let capture = Capture::default();
+    let _ = run(&capture, flaky());
+    let events = capture.0.lock().unwrap().clone();
+    let retries: Vec<_> = events
+        .iter()
+        .filter(|e| e.field("attempt").is_some())
+        .collect();
+    assert_eq!(retries.len(), 2, "{events:#?}");
+    for (i, event) in retries.iter().enumerate() {
+        assert_eq!(
+            (event.level, event.target.as_str()),
+            (Level::WARN, "staunch")
+        );
+        assert!(event.field("function").unwrap().ends_with("::flaky"));
+        assert_eq!(event.field("attempt"), Some((i + 1).to_string().as_str()));
+        assert_eq!(event.field("error"), Some("Down"));
+    }
+    assert_eq!(retries[0].field("delay_ms"), Some("100"));
+    assert_eq!(retries[1].field("delay_ms"), Some("200"));
+}
+
+#[test]
+fn breaker_transitions_and_conflicting_settings_are_logged() {
+    let capture = Capture::default();
+    run(&capture, async {
+        let breaker = CircuitBreaker::builder("observed")
+            .fail_max(1)
+            .build_shared()
+            .unwrap();
+        let _ = breaker.call(|| async { Err::<(), _>(Error::Down) }).await;
+        assert_eq!(breaker.state(), CircuitState::Open);
+        CircuitBreaker::builder("observed")
+            .fail_max(9)
+            .build_shared()
+            .unwrap();
+    });
+    let events = capture.0.lock().unwrap().clone();
+    let opened = events
+        .iter()
+        .find(|e| e.field("breaker") == Some("observed") && e.field("to").is_some())
+        .expect("a transition event");
+    assert_eq!(opened.level, Level::WARN);
+    assert_eq!(
+        (opened.field("from"), opened.field("to")),
+        (Some("Closed"), Some("Open"))
+    );
+    let conflict = events
+        .iter()
+        .find(|e| e.level == Level::ERROR)
+        .expect("a conflict event");
+    assert_eq!(conflict.target, "staunch");
+    assert_eq!(conflict.field("breaker"), Some("observed"));
+}
+
+#[test]
+fn the_snapshot_lists_every_named_instance() {
+    let capture = Capture::default();
+    run(&capture, async {
+        CircuitBreaker::builder("snapshot-breaker")
+            .build_shared()
+            .unwrap();
+        staunch::Bulkhead::shared("snapshot-bulkhead", 3, std::time::Duration::ZERO).unwrap();
+    });
+    let snapshot = staunch::registry().snapshot();
+    let find = |name: &str| snapshot.instances.iter().find(|i| i.name == name).unwrap();
+    assert!(
+        matches!(&find("snapshot-breaker").detail, Detail::CircuitBreaker(m) if m.state == CircuitState::Closed)
+    );
+    assert!(matches!(&find("snapshot-bulkhead").detail, Detail::Bulkhead(m) if m.limit == 3));
+}
