@@ -120,10 +120,18 @@ fn no_layer_allocates_per_call() {
         .build()
         .unwrap();
     assert_eq!(allocations(&rt, || breaker(1)), 0, "breaker");
-    assert_eq!(allocations(&rt, || rate_breaker(1)), 0, "failure-rate breaker");
+    assert_eq!(
+        allocations(&rt, || rate_breaker(1)),
+        0,
+        "failure-rate breaker"
+    );
     assert_eq!(allocations(&rt, || retry(1)), 0, "retry");
     assert_eq!(allocations(&rt, || bulkhead(1)), 0, "bulkhead");
-    assert_eq!(allocations(&rt, || bulkhead_wait(1)), 0, "bulkhead with max_wait");
+    assert_eq!(
+        allocations(&rt, || bulkhead_wait(1)),
+        0,
+        "bulkhead with max_wait"
+    );
     assert_eq!(allocations(&rt, || timeout(1)), 0, "timeout");
     assert_eq!(allocations(&rt, || fallback(1)), 0, "fallback");
     assert_eq!(allocations(&rt, || fallback(0)), 0, "fallback answering");
@@ -132,14 +140,24 @@ fn no_layer_allocates_per_call() {
     rt.block_on(open_breaker(1)).unwrap();
     staunch::breaker("alloc-open").unwrap().force_open();
     let rejected = rt.block_on(open_breaker(1));
-    assert!(matches!(rejected, Err(Error::Rejected(Rejected::CircuitOpen { .. }))));
-    assert_eq!(allocations(&rt, || open_breaker(1)), 0, "rejection by an open breaker");
+    assert!(matches!(
+        rejected,
+        Err(Error::Rejected(Rejected::CircuitOpen { .. }))
+    ));
+    assert_eq!(
+        allocations(&rt, || open_breaker(1)),
+        0,
+        "rejection by an open breaker"
+    );
 
     let full = rt.block_on(async {
         let held = tokio::spawn(full_bulkhead(true));
         tokio::task::yield_now().await;
         let rejected = full_bulkhead(false).await;
-        assert!(matches!(rejected, Err(Error::Rejected(Rejected::BulkheadFull { .. }))));
+        assert!(matches!(
+            rejected,
+            Err(Error::Rejected(Rejected::BulkheadFull { .. }))
+        ));
         let n = allocations_inside(|| full_bulkhead(false)).await;
         held.abort();
         n

@@ -90,7 +90,10 @@ async fn fallback_answers_for_an_open_breaker() {
     }
     assert_eq!(fetch(1).await.unwrap(), "cached 1 after down");
     let answer = fetch(2).await.unwrap();
-    assert!(answer.starts_with("cached 2 after circuit breaker `composition-open` is open"), "{answer}");
+    assert!(
+        answer.starts_with("cached 2 after circuit breaker `composition-open` is open"),
+        "{answer}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -115,12 +118,18 @@ async fn timeout_inside_retry_bounds_each_attempt_and_outside_bounds_all() {
     }
 
     let start = tokio::time::Instant::now();
-    assert!(matches!(per_attempt().await, Err(Error::Rejected(Rejected::Timeout { .. }))));
+    assert!(matches!(
+        per_attempt().await,
+        Err(Error::Rejected(Rejected::Timeout { .. }))
+    ));
     assert_eq!(INNER.load(Ordering::SeqCst), 3);
     assert_eq!(start.elapsed().as_millis(), 320);
 
     let start = tokio::time::Instant::now();
-    assert!(matches!(overall().await, Err(Error::Rejected(Rejected::Timeout { .. }))));
+    assert!(matches!(
+        overall().await,
+        Err(Error::Rejected(Rejected::Timeout { .. }))
+    ));
     assert_eq!(OUTER.load(Ordering::SeqCst), 1);
     assert_eq!(start.elapsed().as_millis(), 100);
 }
