@@ -47,17 +47,53 @@
 //! impl, else every error counts. Every policy is also usable without macros: [`Retry`],
 //! [`CircuitBreaker`], [`Bulkhead`], [`timeout()`](fn@timeout).
 
-pub use staunch_macros::{bulkhead, circuit_breaker, fallback, retry, timeout};
+pub use staunch_macros::{Problem, bulkhead, circuit_breaker, fallback, retry, timeout};
 pub use staunch_runtime::{
     Backoff, BreakerConfig, BreakerMetrics, BudgetConfig, BudgetMetrics, Bulkhead, BulkheadConfig,
-    BulkheadMetrics, CircuitBreaker, CircuitBreakerBuilder, CircuitState, Classify, ConfigError,
-    Detail, Instance, Jitter, Registry, Rejected, Retry, RetryBudget, RetryBudgetBuilder,
-    RetryMetrics, RetryPolicy, SlowCalls, Snapshot, Transition, Trip, breaker, bulkhead, registry,
-    seed_thread_jitter, timeout,
+    BulkheadMetrics, Chain, CircuitBreaker, CircuitBreakerBuilder, CircuitState, Classify,
+    ConfigError, Detail, GENERIC_DETAIL, Instance, Jitter, Problem, ProblemDetails, Registry,
+    Rejected, Retry, RetryBudget, RetryBudgetBuilder, RetryMetrics, RetryPolicy, SlowCalls,
+    Snapshot, Transition, Trip, breaker, bulkhead, reason_phrase, registry, seed_thread_jitter,
+    status_is_failure, status_is_transient, timeout,
 };
 
 /// Glue for generated code. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
     pub use staunch_runtime::__private::*;
+}
+
+/// Implements the HTTP integrations that are turned on for a type deriving `Problem`: the
+/// derive cannot see this crate's features, so it calls this macro, which expands to the
+/// `IntoResponse` impl only with feature `axum`.
+#[doc(hidden)]
+#[macro_export]
+#[cfg(not(feature = "axum"))]
+macro_rules! __impl_problem_integrations {
+    ([$($generics:tt)*] [$($ty:tt)*] [$($where:tt)*]) => {};
+}
+
+#[doc(hidden)]
+#[macro_export]
+#[cfg(feature = "axum")]
+macro_rules! __impl_problem_integrations {
+    ([$($generics:tt)*] [$($ty:tt)*] [$($where:tt)*]) => {
+        #[automatically_derived]
+        impl $($generics)* ::staunch::__private::axum::IntoResponse for $($ty)* $($where)* {
+            fn into_response(self) -> ::staunch::__private::axum::Response {
+                ::staunch::__private::axum::problem_response(&self)
+            }
+        }
+    };
+}
+
+/// axum integration (feature `axum`): every `Problem` is an `IntoResponse`; [`axum::Json`]
+/// and [`axum::Valid`] extract bodies whose rejections are 400/415/422 problems;
+/// [`axum::catch_panic`] answers a panicking handler with a 500 problem.
+#[cfg(feature = "axum")]
+pub mod axum {
+    pub use staunch_runtime::axum_support::{
+        FieldError, Json, JsonRejection, PROBLEM_JSON, PanicProblem, Valid, Validate, catch_panic,
+        problem_response,
+    };
 }

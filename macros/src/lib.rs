@@ -9,6 +9,7 @@ mod duration;
 mod errors;
 mod expand;
 mod layer;
+mod problem;
 mod signature;
 mod stack;
 mod suggest;
@@ -16,6 +17,13 @@ mod suggest;
 use proc_macro::TokenStream;
 
 use crate::layer::Kind;
+
+/// Implements `staunch::Problem` and `staunch::Classify` from `#[problem(...)]` attributes.
+/// See the `staunch` crate.
+#[proc_macro_derive(Problem, attributes(problem))]
+pub fn derive_problem(input: TokenStream) -> TokenStream {
+    problem::derive(input.into()).into()
+}
 
 /// Retries transient failures with backoff and jitter. See the `staunch` crate.
 #[proc_macro_attribute]

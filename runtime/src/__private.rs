@@ -16,6 +16,48 @@ pub use tokio::time::sleep;
 
 use crate::{Bulkhead, CircuitBreaker, Classify, RetryBudget, registry};
 
+/// Extension members of a derived `Problem`.
+pub type JsonMap = serde_json::Map<String, serde_json::Value>;
+
+/// An extension member's value; a value serde cannot represent as JSON becomes `null`.
+pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+/// What a `#[problem(retry_after)]` field may hold: a `Duration`, whole seconds, or either
+/// in an `Option`.
+#[diagnostic::on_unimplemented(
+    message = "a `#[problem(retry_after)]` field must hold a `Duration` or whole seconds, not `{Self}`",
+    label = "not a `Duration`, `u64` or `u32` (or an `Option` of one)"
+)]
+pub trait RetryAfterField {
+    fn retry_after(&self) -> Option<Duration>;
+}
+
+impl RetryAfterField for Duration {
+    fn retry_after(&self) -> Option<Duration> {
+        Some(*self)
+    }
+}
+
+impl RetryAfterField for u64 {
+    fn retry_after(&self) -> Option<Duration> {
+        Some(Duration::from_secs(*self))
+    }
+}
+
+impl RetryAfterField for u32 {
+    fn retry_after(&self) -> Option<Duration> {
+        Some(Duration::from_secs(u64::from(*self)))
+    }
+}
+
+impl<T: RetryAfterField> RetryAfterField for Option<T> {
+    fn retry_after(&self) -> Option<Duration> {
+        self.as_ref().and_then(RetryAfterField::retry_after)
+    }
+}
+
 /// A call site's breaker: resolved in the registry on first use, then one atomic load.
 #[derive(Debug)]
 pub struct BreakerSlot {
@@ -186,4 +228,11 @@ impl<E> ViaTypeName for &Probe<'_, E> {
     fn staunch_fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(std::any::type_name::<E>())
     }
+}
+
+/// What a derived `Problem`'s `IntoResponse` impl calls.
+#[cfg(feature = "axum")]
+pub mod axum {
+    pub use crate::axum_support::problem_response;
+    pub use axum::response::{IntoResponse, Response};
 }

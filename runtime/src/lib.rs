@@ -10,10 +10,14 @@ mod classify;
 mod clock;
 mod config;
 mod failure;
+mod problem;
 mod registry;
 mod rejected;
 mod retry;
 mod timeout;
+
+#[cfg(feature = "axum")]
+pub mod axum_support;
 
 #[doc(hidden)]
 pub mod __private;
@@ -26,6 +30,10 @@ pub use budget::{BudgetConfig, BudgetMetrics, RetryBudget, RetryBudgetBuilder};
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadMetrics};
 pub use classify::Classify;
 pub use config::ConfigError;
+pub use problem::{
+    Chain, GENERIC_DETAIL, Problem, ProblemDetails, reason_phrase, status_is_failure,
+    status_is_transient,
+};
 pub use registry::{Detail, Instance, Registry, Snapshot, breaker, bulkhead};
 pub use rejected::Rejected;
 pub use retry::{Backoff, Jitter, Retry, RetryMetrics, RetryPolicy, seed_thread_jitter};
