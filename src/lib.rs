@@ -97,3 +97,13 @@ pub mod axum {
         problem_response,
     };
 }
+
+/// reqwest integration (feature `reqwest`): `Classify` for `reqwest::Error`, and
+/// [`ResponseExt::error_for_status_classified`](reqwest::ResponseExt) turning a non-success
+/// response into an error that carries its status and `Retry-After`.
+#[cfg(feature = "reqwest")]
+pub mod reqwest {
+    pub use staunch_runtime::reqwest_support::{
+        HttpStatusError, MAX_RETRY_AFTER, ResponseExt, parse_retry_after,
+    };
+}

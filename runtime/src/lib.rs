@@ -18,6 +18,8 @@ mod timeout;
 
 #[cfg(feature = "axum")]
 pub mod axum_support;
+#[cfg(feature = "reqwest")]
+pub mod reqwest_support;
 
 #[doc(hidden)]
 pub mod __private;
