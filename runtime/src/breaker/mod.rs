@@ -8,7 +8,7 @@ mod window;
 mod word;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
@@ -129,7 +129,7 @@ pub struct CircuitBreakerBuilder {
     name: &'static str,
     fail_max: Option<u32>,
     window: Option<u32>,
-    failure_rate: u8,
+    failure_rate: Option<u8>,
     min_calls: Option<u32>,
     slow_call: Option<Duration>,
     slow_rate: Option<u8>,
@@ -152,7 +152,7 @@ impl CircuitBreakerBuilder {
 
     /// The failure percentage (1..=100) that opens the breaker (default 50).
     pub fn failure_rate(mut self, percent: u8) -> Self {
-        self.failure_rate = percent;
+        self.failure_rate = Some(percent);
         self
     }
 
@@ -191,13 +191,14 @@ impl CircuitBreakerBuilder {
     ///
     /// # Errors
     /// [`ConfigError`] for zero counts, percentages outside 1..=100, `fail_max` with `window`,
-    /// slow-call options without `window`, or `min_calls` above `window`.
+    /// failure-rate or slow-call options without `window`, or `min_calls` above `window`.
     pub fn config(self) -> Result<BreakerConfig, ConfigError> {
         let trip = match (self.fail_max, self.window) {
             (Some(_), Some(_)) => return Err(ConfigError::Conflict("fail_max", "window")),
             (fail_max, None) => {
-                for (option, given) in [("min_calls", self.min_calls.is_some())]
+                for (option, given) in [("failure_rate", self.failure_rate.is_some())]
                     .into_iter()
+                    .chain([("min_calls", self.min_calls.is_some())])
                     .chain([("slow_call", self.slow_call.is_some())])
                     .chain([("slow_rate", self.slow_rate.is_some())])
                 {
@@ -219,7 +220,8 @@ impl CircuitBreakerBuilder {
                     "between 1 and 1048576",
                     window,
                 )?;
-                check_percent("failure_rate", self.failure_rate)?;
+                let failure_rate = self.failure_rate.unwrap_or(50);
+                check_percent("failure_rate", failure_rate)?;
                 let min_calls = self.min_calls.unwrap_or(window);
                 check(
                     (1..=window).contains(&min_calls),
@@ -229,7 +231,7 @@ impl CircuitBreakerBuilder {
                 )?;
                 Trip::FailureRate {
                     window,
-                    failure_rate: self.failure_rate,
+                    failure_rate,
                     min_calls,
                 }
             }
@@ -336,6 +338,9 @@ pub struct CircuitBreaker {
     word: AtomicU64,
     /// When OPEN ends, in [`clock`] nanoseconds; meaningful only while OPEN.
     open_until: AtomicU64,
+    /// Held OPEN by `force_open()` until `force_closed()` or `reset()`, whatever `open_until`
+    /// says (a trial failing concurrently with `force_open` may still write it).
+    forced_open: AtomicBool,
     counting: Counting,
     failures: AtomicU64,
     rejected: AtomicU64,
@@ -373,7 +378,7 @@ impl CircuitBreaker {
             name,
             fail_max: None,
             window: None,
-            failure_rate: 50,
+            failure_rate: None,
             min_calls: None,
             slow_call: None,
             slow_rate: None,
@@ -404,6 +409,7 @@ impl CircuitBreaker {
             config,
             word: AtomicU64::new(Word::INITIAL.0),
             open_until: AtomicU64::new(0),
+            forced_open: AtomicBool::new(false),
             counting,
             failures: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
@@ -433,12 +439,14 @@ impl CircuitBreaker {
 
     /// Opens the breaker until [`force_closed`](Self::force_closed) or [`reset`](Self::reset).
     pub fn force_open(&self) {
-        self.open_until.store(u64::MAX, Ordering::Relaxed);
+        // Stored before the exchange that publishes OPEN, as `open_until` is.
+        self.forced_open.store(true, Ordering::Relaxed);
         self.swap_period(CircuitState::Open);
     }
 
     /// Closes the breaker, with its failure counts cleared.
     pub fn force_closed(&self) {
+        self.forced_open.store(false, Ordering::Relaxed);
         self.swap_period(CircuitState::Closed);
     }
 
@@ -538,6 +546,9 @@ impl CircuitBreaker {
             let next = match word.state() {
                 CircuitState::Closed => return Ok(Admission::Closed),
                 CircuitState::Open => {
+                    if self.forced_open.load(Ordering::Relaxed) {
+                        return Err(self.reject(clock::nanos(self.config.reset)));
+                    }
                     let until = self.open_until.load(Ordering::Relaxed);
                     let now = clock::now();
                     if now < until {

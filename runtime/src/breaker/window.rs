@@ -45,7 +45,9 @@ impl Window {
         }
     }
 
-    /// Records one outcome; returns the counts after it when it was a failure or slow.
+    /// Records one outcome; returns the counts after it when they may now be over a threshold:
+    /// after a failure or a slow call, and after any call that filled an empty slot (the
+    /// window grew, so it may just have reached `min_calls`).
     pub(crate) fn record(&self, code: u8) -> Option<Counts> {
         let len = self.slots.len() as u64;
         // Relaxed: the counters are statistics, read to decide a transition that is itself
@@ -61,7 +63,7 @@ impl Window {
             .counts
             .fetch_add(delta, Ordering::Relaxed)
             .wrapping_add(delta);
-        (code & (FAILED | SLOW) != 0).then(|| unpack(packed))
+        (code & (FAILED | SLOW) != 0 || old == 0).then(|| unpack(packed))
     }
 
     pub(crate) fn counts(&self) -> Counts {
@@ -93,7 +95,8 @@ mod tests {
     fn counts_the_last_n_outcomes() {
         let w = Window::new(3);
         assert_eq!(w.record(RECORDED | FAILED).map(|c| c.failures), Some(1));
-        assert_eq!(w.record(RECORDED), None);
+        // A success that grows the window is judged too: it may reach `min_calls`.
+        assert_eq!(w.record(RECORDED).map(|c| c.calls), Some(2));
         w.record(RECORDED | SLOW);
         assert_eq!(
             w.counts(),
@@ -103,8 +106,8 @@ mod tests {
                 slow: 1
             }
         );
-        // The fourth call replaces the first (a failure) with a success.
-        w.record(RECORDED);
+        // The fourth call replaces the first (a failure) with a success: nothing to judge.
+        assert_eq!(w.record(RECORDED), None);
         assert_eq!(
             w.counts(),
             Counts {
