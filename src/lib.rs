@@ -63,47 +63,28 @@ pub mod __private {
     pub use staunch_runtime::__private::*;
 }
 
-/// Implements the HTTP integrations that are turned on for a type deriving `Problem`: the
-/// derive cannot see this crate's features, so it calls this macro, which expands to the
-/// `IntoResponse` impl only with feature `axum`.
 #[doc(hidden)]
-#[macro_export]
-#[cfg(not(feature = "axum"))]
-macro_rules! __impl_problem_integrations {
-    ([$($generics:tt)*] [$($ty:tt)*] [$($where:tt)*]) => {};
+pub use staunch_runtime::__impl_problem_integrations;
+
+staunch_runtime::__if_axum! {
+    /// axum integration (feature `axum`): every `Problem` is an `IntoResponse`; [`axum::Json`]
+    /// and [`axum::Valid`] extract bodies whose rejections are 400/415/422 problems;
+    /// [`axum::catch_panic`] answers a panicking handler with a 500 problem.
+    pub mod axum {
+        pub use staunch_runtime::axum_support::{
+            FieldError, Json, JsonRejection, PROBLEM_JSON, PanicProblem, Valid, Validate,
+            catch_panic, problem_response,
+        };
+    }
 }
 
-#[doc(hidden)]
-#[macro_export]
-#[cfg(feature = "axum")]
-macro_rules! __impl_problem_integrations {
-    ([$($generics:tt)*] [$($ty:tt)*] [$($where:tt)*]) => {
-        #[automatically_derived]
-        impl $($generics)* ::staunch::__private::axum::IntoResponse for $($ty)* $($where)* {
-            fn into_response(self) -> ::staunch::__private::axum::Response {
-                ::staunch::__private::axum::problem_response(&self)
-            }
-        }
-    };
-}
-
-/// axum integration (feature `axum`): every `Problem` is an `IntoResponse`; [`axum::Json`]
-/// and [`axum::Valid`] extract bodies whose rejections are 400/415/422 problems;
-/// [`axum::catch_panic`] answers a panicking handler with a 500 problem.
-#[cfg(feature = "axum")]
-pub mod axum {
-    pub use staunch_runtime::axum_support::{
-        FieldError, Json, JsonRejection, PROBLEM_JSON, PanicProblem, Valid, Validate, catch_panic,
-        problem_response,
-    };
-}
-
-/// reqwest integration (feature `reqwest`): `Classify` for `reqwest::Error`, and
-/// [`ResponseExt::error_for_status_classified`](reqwest::ResponseExt) turning a non-success
-/// response into an error that carries its status and `Retry-After`.
-#[cfg(feature = "reqwest")]
-pub mod reqwest {
-    pub use staunch_runtime::reqwest_support::{
-        HttpStatusError, MAX_RETRY_AFTER, ResponseExt, parse_retry_after,
-    };
+staunch_runtime::__if_reqwest! {
+    /// reqwest integration (feature `reqwest`): `Classify` for `reqwest::Error`, and
+    /// [`ResponseExt::error_for_status_classified`](reqwest::ResponseExt) turning a non-success
+    /// response into an error that carries its status and `Retry-After`.
+    pub mod reqwest {
+        pub use staunch_runtime::reqwest_support::{
+            HttpStatusError, MAX_RETRY_AFTER, ResponseExt, parse_retry_after,
+        };
+    }
 }

@@ -1,5 +1,4 @@
 //! The chapter's exception handlers, each one attribute in Rust, through a real axum Router.
-#![cfg(feature = "axum")]
 
 use std::time::Duration;
 

@@ -46,3 +46,63 @@ pub use timeout::timeout;
 pub fn registry() -> &'static Registry {
     registry::global()
 }
+
+// The facade's integration modules exist when this crate's features are on, however they were
+// turned on (a user's feature of `staunch`, or a dev-dependency enabling them for examples).
+
+/// Expands its input when the `axum` feature is on.
+#[cfg(feature = "axum")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_axum {
+    ($($item:tt)*) => { $($item)* };
+}
+
+/// Expands its input when the `axum` feature is on.
+#[cfg(not(feature = "axum"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_axum {
+    ($($item:tt)*) => {};
+}
+
+/// Expands its input when the `reqwest` feature is on.
+#[cfg(feature = "reqwest")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_reqwest {
+    ($($item:tt)*) => { $($item)* };
+}
+
+/// Expands its input when the `reqwest` feature is on.
+#[cfg(not(feature = "reqwest"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_reqwest {
+    ($($item:tt)*) => {};
+}
+
+/// Implements the HTTP integrations that are on for a type deriving `Problem`: the derive
+/// cannot see features, so it calls this macro, which expands to `IntoResponse` with `axum`.
+#[cfg(not(feature = "axum"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_problem_integrations {
+    ([$($generics:tt)*] [$($ty:tt)*] [$($where:tt)*]) => {};
+}
+
+/// Implements the HTTP integrations that are on for a type deriving `Problem`: the derive
+/// cannot see features, so it calls this macro, which expands to `IntoResponse` with `axum`.
+#[cfg(feature = "axum")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_problem_integrations {
+    ([$($generics:tt)*] [$($ty:tt)*] [$($where:tt)*]) => {
+        #[automatically_derived]
+        impl $($generics)* ::staunch::__private::axum::IntoResponse for $($ty)* $($where)* {
+            fn into_response(self) -> ::staunch::__private::axum::Response {
+                ::staunch::__private::axum::problem_response(&self)
+            }
+        }
+    };
+}
