@@ -24,7 +24,7 @@ use proc_macro2::{Literal, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use std::time::Duration;
 use syn::spanned::Spanned;
-use syn::{AttrStyle, ExprPath, ItemFn, ReturnType, Type};
+use syn::{AttrStyle, ExprPath, Ident, ItemFn, ReturnType, Type};
 
 use crate::errors::Errors;
 use crate::layer::{self, Config, Kind, Layer};
@@ -94,13 +94,17 @@ pub(crate) fn function(mut function: ItemFn, layers: &[Layer]) -> syn::Result<To
         .iter()
         .any(|l| matches!(l.kind, Kind::Retry | Kind::Fallback));
     let copies_self = params.receiver == Receiver::Owned && reinvoked;
-    let mut block = function.block.to_token_stream();
+    // The user's statements in a scope of the expansion's own: with the user's braces, a body
+    // of one expression would warn as `unused_braces` once it sits at the end of another block.
+    let stmts = &function.block.stmts;
+    let mut block = quote!({ #(#stmts)* });
     if copies_self {
         block = rename_self(block);
     }
 
-    let error_type =
-        quote_spanned!(ret.span()=> <#ret as ::staunch::__private::ReturnsResult>::Err);
+    // Spanned at the call site: a type built by the expansion is not the user's to lint
+    // (`clippy::type_complexity` would otherwise point at their return type).
+    let error_type = quote!(<#ret as ::staunch::__private::ReturnsResult>::Err);
     let fn_name = function.sig.ident.to_string();
     let default_name = quote!(::core::concat!(::core::module_path!(), "::", #fn_name));
     let plan = Plan {
@@ -141,7 +145,18 @@ pub(crate) fn function(mut function: ItemFn, layers: &[Layer]) -> syn::Result<To
             },
         };
     }
-    let body = expr.plain();
+    // Back to the declared return type, every step spanned on it: when it is not a `Result`,
+    // `ReturnsResult` reports that once, and the types inside the expansion stay unknown
+    // rather than mismatched.
+    let result = expr.plain();
+    let body = quote_spanned! {ret.span()=>
+        #[allow(clippy::type_complexity)]
+        let __staunch_result: ::core::result::Result<
+            <#ret as ::staunch::__private::ReturnsResult>::Ok,
+            #error_type,
+        > = #result;
+        <#ret as ::staunch::__private::ReturnsResult>::from_result(__staunch_result)
+    };
 
     let (inner, outer): (Vec<_>, Vec<_>) = function
         .attrs
@@ -154,16 +169,19 @@ pub(crate) fn function(mut function: ItemFn, layers: &[Layer]) -> syn::Result<To
     let check_result = quote_spanned!(ret.span()=> ::staunch::__private::returns_result::<#ret>(););
     let vis = &function.vis;
     let sig = &function.sig;
-    Ok(quote! {
-        #(#outer)*
-        #vis #sig {
+    // The body keeps the user's braces: the `dead_code` lint skips a function whose span ends
+    // inside the expansion.
+    let mut tokens = quote!(#(#outer)* #vis #sig);
+    function.block.brace_token.surround(&mut tokens, |tokens| {
+        tokens.extend(quote! {
             #(#inner)*
             #statics
             #check_result
             #self_copy
             #body
-        }
-    })
+        });
+    });
+    Ok(tokens)
 }
 
 struct Plan<'a> {
@@ -204,14 +222,15 @@ impl Plan<'_> {
                 return __staunch_fake_return;
             }
         };
-        quote! {
+        let body = quote! {
             async {
                 #(#rebinds)*
                 #self_copy
                 #fake_return
                 #block
             }.await
-        }
+        };
+        quote_spanned!(ret.span()=> <#ret as ::staunch::__private::ReturnsResult>::into_result(#body))
     }
 
     /// Fresh copies of the owned arguments for one more call.
@@ -220,22 +239,17 @@ impl Plan<'_> {
             .params
             .bindings()
             .filter(|b| b.holding == Holding::Owned)
-            .map(|b| {
-                let ident = &b.ident;
-                quote_spanned!(ident.span()=> let #ident = ::staunch::__private::clone_arg(&#ident);)
-            })
+            .map(|b| clone_arg(&b.ident, b.ident.span()))
             .collect();
         if self.copies_self {
             let copy = format_ident!("{}", SELF_COPY);
-            let span = self.params.receiver_span;
-            copies
-                .push(quote_spanned!(span=> let #copy = ::staunch::__private::clone_arg(&#copy);));
+            copies.push(clone_arg(&copy, self.params.receiver_span));
         }
         quote!(#(#copies)*)
     }
 
     fn timeout(&self, inner: Expr, after: Duration, span: Span) -> Expr {
-        let rejecting = inner.rejecting().or(Some(span));
+        let rejecting = Some(span);
         let after = duration(after);
         let inner = inner.lifted();
         Expr {
@@ -245,7 +259,7 @@ impl Plan<'_> {
     }
 
     fn bulkhead(&self, inner: Expr, span: Span) -> Expr {
-        let rejecting = inner.rejecting().or(Some(span));
+        let rejecting = Some(span);
         let inner = inner.lifted();
         Expr {
             tokens: quote! {
@@ -256,11 +270,11 @@ impl Plan<'_> {
     }
 
     fn breaker(&self, inner: Expr, failure: Option<&ExprPath>, span: Span) -> Expr {
-        let rejecting = inner.rejecting().or(Some(span));
+        let rejecting = Some(span);
         let inner = inner.lifted();
         let error_type = self.error_type;
         let is_failure = match failure {
-            Some(path) => quote_spanned!(path.span()=> #path(__staunch_e)),
+            Some(path) => predicate(path, error_type, &quote!(__staunch_e)),
             None => probe(&quote!(staunch_failure)),
         };
         Expr {
@@ -281,7 +295,7 @@ impl Plan<'_> {
         let copies = self.copies();
         let error_type = self.error_type;
         let retry = match &config.when {
-            Some(path) => quote_spanned!(path.span()=> #path(__staunch_e)),
+            Some(path) => predicate(path, error_type, &quote!(__staunch_e)),
             None => probe(&quote!(staunch_transient)),
         };
         let budget = config
@@ -349,11 +363,16 @@ impl Plan<'_> {
         };
         let inner = inner.plain();
         let path = &config.path;
-        let call = quote_spanned!(path.span()=> #path(#(#args,)* __staunch_e).await);
-        let guard = config
-            .when
-            .as_ref()
-            .map(|when| quote_spanned!(when.span()=> if #when(&__staunch_e)));
+        // Through `Fallback`, so that a fallback taking other arguments is reported on `path`
+        // as one signature mismatch.
+        let call = quote_spanned! {path.span()=> {
+            let __staunch_fallback = #path;
+            ::staunch::__private::fallback((#(#args,)*), __staunch_e, __staunch_fallback).await
+        }};
+        let guard = config.when.as_ref().map(|when| {
+            let test = predicate(when, self.error_type, &quote!(&__staunch_e));
+            quote!(if #test)
+        });
         Ok(Expr {
             tokens: quote! {{
                 let __staunch_outcome = { #copies #inner };
@@ -460,6 +479,22 @@ impl Plan<'_> {
                     ::staunch::__private::BulkheadConfig::__validated(#name, #limit, #max_wait),
                 );
         }
+    }
+}
+
+/// `let x = clone_arg(&x);`, reported at `span` (the parameter). The tokens are located there
+/// but belong to the expansion, so rustc does not suggest editing the parameter into `&x`.
+fn clone_arg(ident: &Ident, span: Span) -> TokenStream {
+    let inside = Span::call_site().located_at(span);
+    let mut arg = ident.clone();
+    arg.set_span(inside);
+    quote_spanned!(inside=> let #ident = <_ as ::staunch::__private::ArgClone>::clone_arg(&#arg);)
+}
+
+/// `path(error)`, through a trait that reports a predicate of the wrong shape on `path`.
+fn predicate(path: &ExprPath, error_type: &TokenStream, error: &TokenStream) -> TokenStream {
+    quote_spanned! {path.span()=>
+        <_ as ::staunch::__private::Predicate<#error_type>>::test(&#path, #error)
     }
 }
 

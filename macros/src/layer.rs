@@ -225,12 +225,23 @@ fn count<T: TryFrom<u64> + Copy>(
 ) -> Option<T> {
     let value = errors.keep(args::int(key, options.get(key)?))?;
     let ok = (min..=max).contains(&value.value);
-    let expected = if max == u64::MAX {
+    let expected = if value.value < min {
         format!("at least {min}")
     } else {
-        format!("between {min} and {max}")
+        format!("at most {max}")
     };
     in_range(key, value, ok, &expected, errors).and_then(|v| T::try_from(v).ok())
+}
+
+/// A rate in percent, `default` when not given.
+fn percent(options: &Options, key: &str, default: u8, errors: &mut Errors) -> Option<u8> {
+    let Some(expr) = options.get(key) else {
+        return Some(default);
+    };
+    let value = errors.keep(args::int(key, expr))?;
+    let ok = (1..=100).contains(&value.value);
+    in_range(key, value, ok, "a percentage between 1 and 100", errors)
+        .and_then(|v| u8::try_from(v).ok())
 }
 
 fn positive_duration(options: &Options, key: &str, errors: &mut Errors) -> Option<Duration> {
@@ -364,46 +375,51 @@ fn circuit_breaker(options: &Options, errors: &mut Errors) -> Option<CircuitBrea
             }
         }
     }
-    let percent = |key: &str, default: u8, errors: &mut Errors| match options.get(key) {
-        Some(_) => count::<u8>(options, key, 1, 100, errors),
-        None => Some(default),
-    };
+    // Every option is checked before any `?`, so that all mistakes are reported at once.
     let trip = match window {
         None => {
             let fail_max = match options.get("fail_max") {
                 Some(_) => count(options, "fail_max", 1, u64::from(u32::MAX), errors),
                 None => Some(5),
             };
-            Trip::Consecutive {
-                fail_max: fail_max?,
-            }
+            fail_max.map(|fail_max| Trip::Consecutive { fail_max })
         }
         Some(window) => {
-            let failure_rate = percent("failure_rate", 50, errors);
+            let failure_rate = percent(options, "failure_rate", 50, errors);
             let min_calls = match (options.get("min_calls"), window) {
-                (Some(_), Some(window)) => {
-                    count(options, "min_calls", 1, u64::from(window), errors)
-                }
+                (Some(expr), Some(window)) => errors
+                    .keep(args::int("min_calls", expr))
+                    .and_then(|min_calls| {
+                        let ok = (1..=u64::from(window)).contains(&min_calls.value);
+                        let expected = format!("between 1 and `window` ({window})");
+                        in_range("min_calls", min_calls, ok, &expected, errors)
+                    })
+                    .and_then(|v| u32::try_from(v).ok()),
                 (Some(_), None) => None,
                 (None, window) => window,
             };
-            Trip::FailureRate {
-                window: window?,
-                failure_rate: failure_rate?,
-                min_calls: min_calls?,
+            match (window, failure_rate, min_calls) {
+                (Some(window), Some(failure_rate), Some(min_calls)) => Some(Trip::FailureRate {
+                    window,
+                    failure_rate,
+                    min_calls,
+                }),
+                _ => None,
             }
         }
     };
     let slow = match (options.get("slow_call"), options.key_span("slow_rate")) {
-        (Some(_), _) => Some((
-            positive_duration(options, "slow_call", errors)?,
-            percent("slow_rate", 100, errors)?,
-        )),
-        (None, Some(span)) => {
+        (Some(_), _) => {
+            let after = positive_duration(options, "slow_call", errors);
+            let rate = percent(options, "slow_rate", 100, errors);
+            after.zip(rate).map(Some)
+        }
+        // Without `window`, `slow_rate` is already reported.
+        (None, Some(span)) if window.is_some() => {
             errors.add(span, "`slow_rate` requires `slow_call = \"<duration>\"`");
             None
         }
-        (None, None) => None,
+        (None, _) => Some(None),
     };
     let reset = match options.get("reset") {
         Some(_) => positive_duration(options, "reset", errors),
@@ -418,8 +434,8 @@ fn circuit_breaker(options: &Options, errors: &mut Errors) -> Option<CircuitBrea
         .and_then(|expr| errors.keep(args::path("failure", expr)));
     Some(CircuitBreaker {
         name,
-        trip,
-        slow,
+        trip: trip?,
+        slow: slow?,
         reset: reset?,
         half_open: half_open?,
         failure,

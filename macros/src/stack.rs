@@ -54,20 +54,24 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
     let mut kept = Vec::new();
     let mut collecting = true;
     for attr in std::mem::take(&mut function.attrs) {
-        match staunch_kind(&attr).filter(|_| collecting) {
+        let below = staunch_kind(&attr);
+        // Duplicates are found past a non-inert attribute too, though only collected up to it.
+        if let Some(below) = below.filter(|below| kinds.contains(below)) {
+            errors.add(
+                name_span(&attr),
+                format!(
+                    "`#[staunch::{}]` is already applied to this function; each attribute may appear once",
+                    below.name()
+                ),
+            );
+            continue;
+        }
+        if let Some(below) = below {
+            kinds.push(below);
+        }
+        match below.filter(|_| collecting) {
             Some(below) => {
-                let span = attr.path().span();
-                if kinds.contains(&below) {
-                    errors.add(
-                        span,
-                        format!(
-                            "`#[staunch::{}]` is already applied to this function; each attribute may appear once",
-                            below.name()
-                        ),
-                    );
-                    continue;
-                }
-                kinds.push(below);
+                let span = name_span(&attr);
                 let tokens = match attr.meta {
                     Meta::List(list) => list.tokens,
                     _ => TokenStream::new(),
@@ -132,6 +136,14 @@ fn staunch_kind(attr: &Attribute) -> Option<Kind> {
         _ => return None,
     };
     Kind::ALL.into_iter().find(|k| k.name() == name)
+}
+
+/// The attribute's name (`retry` in `staunch::retry`), where errors about the layer point.
+fn name_span(attr: &Attribute) -> Span {
+    attr.path()
+        .segments
+        .last()
+        .map_or_else(|| attr.path().span(), |segment| segment.ident.span())
 }
 
 fn is_inert(attr: &Attribute) -> bool {

@@ -128,16 +128,32 @@ impl BudgetSlot {
 }
 
 /// Names the error type of an annotated function's return type.
+///
+/// The expansion passes the body's value through `into_result` and back through `from_result`,
+/// both spanned on the return type: when it is not a `Result`, this is the only error reported,
+/// instead of type mismatches inside the expansion.
 #[diagnostic::on_unimplemented(
     message = "staunch attributes need a function returning `Result<T, E>`, not `{Self}`",
     label = "not a `Result`"
 )]
-pub trait ReturnsResult {
+pub trait ReturnsResult: Sized {
+    type Ok;
     type Err;
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
+    fn from_result(result: Result<Self::Ok, Self::Err>) -> Self;
 }
 
 impl<T, E> ReturnsResult for Result<T, E> {
+    type Ok = T;
     type Err = E;
+    #[inline]
+    fn into_result(self) -> Self {
+        self
+    }
+    #[inline]
+    fn from_result(result: Self) -> Self {
+        result
+    }
 }
 
 /// Fails to compile, on the return type, unless `R` is a `Result`.
@@ -162,10 +178,72 @@ impl<T: Clone> ArgClone for T {
     }
 }
 
-#[inline]
-pub fn clone_arg<T: ArgClone>(arg: &T) -> T {
-    arg.clone_arg()
+/// A `when =` or `failure =` predicate over the function's error.
+#[diagnostic::on_unimplemented(
+    message = "this predicate must be a function `fn(&{E}) -> bool`",
+    label = "expected `fn(&{E}) -> bool`"
+)]
+pub trait Predicate<E> {
+    fn test(&self, error: &E) -> bool;
 }
+
+#[diagnostic::do_not_recommend]
+impl<E, F: Fn(&E) -> bool> Predicate<E> for F {
+    #[inline]
+    fn test(&self, error: &E) -> bool {
+        self(error)
+    }
+}
+
+/// The function named by `#[fallback(path)]`: it takes the annotated function's arguments
+/// (`Args`, a tuple of up to 12) followed by its error `E`. Its output is checked where it is
+/// awaited and returned, so that each kind of mismatch gives one error.
+#[diagnostic::on_unimplemented(
+    message = "this fallback must take the function's arguments `{Args}` followed by its error `{E}`",
+    label = "expected a function taking `{Args}` then `{E}`"
+)]
+pub trait Fallback<Args, E> {
+    type Output;
+    fn call(self, args: Args, error: E) -> Self::Output;
+}
+
+/// Calls `f` with `args` and `error`; `f` comes last so that the argument types are known when
+/// its bound is checked.
+#[inline]
+pub fn fallback<A, E, F: Fallback<A, E>>(args: A, error: E, f: F) -> F::Output {
+    f.call(args, error)
+}
+
+macro_rules! fallback_arity {
+    ($($arg:ident)*) => {
+        #[diagnostic::do_not_recommend]
+        impl<F, Out, $($arg,)* E> Fallback<($($arg,)*), E> for F
+        where
+            F: FnOnce($($arg,)* E) -> Out,
+        {
+            type Output = Out;
+            #[inline]
+            #[allow(non_snake_case)]
+            fn call(self, ($($arg,)*): ($($arg,)*), error: E) -> Out {
+                self($($arg,)* error)
+            }
+        }
+    };
+}
+
+fallback_arity!();
+fallback_arity!(A1);
+fallback_arity!(A1 A2);
+fallback_arity!(A1 A2 A3);
+fallback_arity!(A1 A2 A3 A4);
+fallback_arity!(A1 A2 A3 A4 A5);
+fallback_arity!(A1 A2 A3 A4 A5 A6);
+fallback_arity!(A1 A2 A3 A4 A5 A6 A7);
+fallback_arity!(A1 A2 A3 A4 A5 A6 A7 A8);
+fallback_arity!(A1 A2 A3 A4 A5 A6 A7 A8 A9);
+fallback_arity!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10);
+fallback_arity!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11);
+fallback_arity!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12);
 
 /// Autoref specialisation: `(&Probe(e)).staunch_transient()` uses `E: Classify` when `E` has
 /// it (the by-value impl below wins method resolution) and falls back to "every error counts".

@@ -52,6 +52,8 @@ impl<E: From<Rejected>> IntoError<E> for Rejected {
     }
 }
 
+// Hidden from diagnostics too: "implemented for `Infallible`" only distracts from the fix.
+#[diagnostic::do_not_recommend]
 impl<E> IntoError<E> for Infallible {
     fn into_error(self) -> E {
         match self {}

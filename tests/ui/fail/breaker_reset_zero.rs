@@ -1,0 +1,6 @@
+#[staunch::circuit_breaker(reset = "0s")]
+async fn fetch() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[staunch::timeout("5 parsecs")]
+async fn fetch() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}

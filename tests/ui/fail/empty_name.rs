@@ -1,0 +1,6 @@
+#[staunch::circuit_breaker(name = "")]
+async fn fetch() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[staunch::fallback]
+async fn fetch() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[staunch::retry(max = 2)]
+struct Client;
+
+fn main() {}

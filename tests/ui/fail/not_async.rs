@@ -1,0 +1,6 @@
+#[staunch::retry(max = 2)]
+fn fetch() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[staunch::retry(3)]
+async fn fetch() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}

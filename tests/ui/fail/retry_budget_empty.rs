@@ -1,0 +1,6 @@
+#[staunch::retry(budget = "")]
+async fn fetch() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[staunch::retry(max = 0)]
+async fn fetch() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[staunch::retry(jitter = "random")]
+async fn fetch() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[staunch::retry(colour = "red")]
+async fn fetch() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[staunch::retry(max_dealy = "1s")]
+async fn fetch() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}

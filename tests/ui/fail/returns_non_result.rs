@@ -1,0 +1,6 @@
+#[staunch::retry(max = 2)]
+async fn fetch() -> u32 {
+    7
+}
+
+fn main() {}

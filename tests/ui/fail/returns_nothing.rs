@@ -1,0 +1,4 @@
+#[staunch::retry(max = 2)]
+async fn fetch() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[staunch::timeout]
+async fn fetch() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}

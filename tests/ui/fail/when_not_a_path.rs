@@ -1,0 +1,6 @@
+#[staunch::retry(when = "is_transient")]
+async fn fetch() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}
