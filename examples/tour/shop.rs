@@ -1,0 +1,394 @@
+//! The shop: the chapter's FastAPI service in Rust, each resilience pattern one attribute.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{Next, from_fn};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Extension, Router};
+use rand::Rng;
+use serde_json::{Value, json};
+use staunch::axum::{FieldError, Json, Valid, Validate};
+use staunch::reqwest::{HttpStatusError, ResponseExt};
+use staunch::{CircuitBreaker, ConfigError, Rejected};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tracing::Instrument;
+
+use crate::upstream::{Mode, Upstream};
+
+/// The shop's errors: business errors explained to the client (4xx), technical errors logged
+/// in full and hidden from it (5xx).
+#[derive(Debug, thiserror::Error, staunch::Problem)]
+#[problem(type_base = "https://shop.example/probs/")]
+pub enum ShopError {
+    #[error("Account {account_id} needs {needed} but only has {balance}.")]
+    #[problem(
+        status = 403,
+        title = "Insufficient Funds",
+        type = "insufficient-funds"
+    )]
+    InsufficientFunds {
+        #[problem(extension)]
+        account_id: String,
+        #[problem(extension)]
+        needed: f64,
+        #[problem(extension)]
+        balance: f64,
+    },
+    #[error("Product {0} not found.")]
+    #[problem(status = 404, title = "Product Not Found", type = "product-not-found")]
+    ProductNotFound(String),
+    #[error("pricing engine crashed: {0}")]
+    #[problem(status = 500)]
+    Unexpected(#[source] std::io::Error),
+    #[error("no profile of user {0} is available")]
+    #[problem(
+        status = 503,
+        title = "Profile Unavailable",
+        type = "profile-unavailable"
+    )]
+    ProfileUnavailable(String),
+    #[error(transparent)]
+    #[problem(transparent)]
+    Upstream(#[from] HttpStatusError),
+    #[error("upstream unreachable: {0}")]
+    #[problem(status = 502)]
+    Transport(#[from] reqwest::Error),
+    #[error(transparent)]
+    #[problem(transparent)]
+    Rejected(#[from] Rejected),
+}
+
+/// Breaker settings, read at startup: the attributes name the breakers, this configures them.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub fail_max: u32,
+    pub reset: Duration,
+}
+
+impl Settings {
+    /// Creates the shop's named breakers. Call before serving.
+    pub fn apply(self) -> Result<(), ConfigError> {
+        for name in ["products", "profiles"] {
+            CircuitBreaker::builder(name)
+                .fail_max(self.fail_max)
+                .reset(self.reset)
+                .build_shared()?;
+        }
+        Ok(())
+    }
+}
+
+/// The correlation of one request: its id and its W3C trace context.
+#[derive(Debug, Clone)]
+pub struct Correlation {
+    pub request_id: String,
+    pub trace_id: String,
+    /// The `traceparent` this service sends on: same trace, this service as the parent.
+    pub traceparent: String,
+}
+
+pub struct Shop {
+    client: reqwest::Client,
+    upstream: Arc<Upstream>,
+    profiles: Mutex<HashMap<String, Value>>,
+}
+
+impl Shop {
+    pub fn new(upstream: Arc<Upstream>) -> Self {
+        let client = reqwest::Client::builder()
+            // A fresh connection per call, so that a downed upstream refuses at once.
+            .pool_max_idle_per_host(0)
+            .connect_timeout(Duration::from_millis(200))
+            .build()
+            .expect("a plain-HTTP client builds");
+        Self {
+            client,
+            upstream,
+            profiles: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn get(&self, path: &str, correlation: &Correlation) -> Result<Value, ShopError> {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.upstream.url()))
+            .header("x-request-id", &correlation.request_id)
+            .header("traceparent", &correlation.traceparent)
+            .send()
+            .await?
+            .error_for_status_classified()?;
+        Ok(response.json().await?)
+    }
+
+    /// Retries transient upstream failures with exponential backoff and full jitter; a 503's
+    /// `Retry-After` lengthens the next sleep.
+    #[staunch::retry(
+        max = 4,
+        backoff = "exp",
+        base = "100ms",
+        max_delay = "1s",
+        jitter = "full"
+    )]
+    #[staunch::timeout("400ms")]
+    pub async fn fetch_data(&self, correlation: &Correlation) -> Result<Value, ShopError> {
+        self.get("/data", correlation).await
+    }
+
+    /// A product from the upstream, or from the catalogue copy when the upstream fails or the
+    /// breaker is open.
+    #[staunch::fallback(Self::catalogue_product)]
+    #[staunch::circuit_breaker(name = "products")]
+    #[staunch::bulkhead(name = "upstream", limit = 16, max_wait = "100ms")]
+    #[staunch::timeout("300ms")]
+    pub async fn product(&self, id: &str, correlation: &Correlation) -> Result<Value, ShopError> {
+        self.get(&format!("/products/{id}"), correlation).await
+    }
+
+    async fn catalogue_product(
+        &self,
+        id: &str,
+        _correlation: &Correlation,
+        error: ShopError,
+    ) -> Result<Value, ShopError> {
+        tracing::warn!(error = %error, "serving the catalogue copy of a product");
+        Ok(json!({"id": id, "name": format!("Product {id}"), "price": 19.99, "source": "fallback"}))
+    }
+
+    /// A user's profile, live when the upstream answers, else the last one seen (stale cache).
+    #[staunch::fallback(Self::cached_profile)]
+    #[staunch::circuit_breaker(name = "profiles")]
+    #[staunch::timeout("300ms")]
+    pub async fn profile(
+        &self,
+        user_id: &str,
+        correlation: &Correlation,
+    ) -> Result<Value, ShopError> {
+        let profile = self.get(&format!("/users/{user_id}"), correlation).await?;
+        lock(&self.profiles).insert(user_id.to_owned(), profile.clone());
+        Ok(json!({"user": profile, "source": "live"}))
+    }
+
+    async fn cached_profile(
+        &self,
+        user_id: &str,
+        _correlation: &Correlation,
+        error: ShopError,
+    ) -> Result<Value, ShopError> {
+        tracing::warn!(error = %error, "serving a cached profile");
+        match lock(&self.profiles).get(user_id) {
+            Some(profile) => Ok(json!({"user": profile, "source": "cache"})),
+            None => Err(ShopError::ProfileUnavailable(user_id.to_owned())),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The shop's routes, with request ids, trace context and panics answered as problems.
+pub fn router(shop: Arc<Shop>) -> Router {
+    Router::new()
+        .route("/products/{id}", get(get_product))
+        .route("/orders", post(create_order))
+        .route("/items_validation", post(create_item))
+        .route("/fetch-data-resiliently", get(fetch_data))
+        .route("/products_resilient/{id}", get(resilient_product))
+        .route("/user_profile_page/{user_id}", get(profile_page))
+        .route("/user_info", get(user_info))
+        .route("/resilience", get(resilience))
+        .route("/chaos", put(chaos))
+        .with_state(shop)
+        .layer(staunch::axum::catch_panic())
+        .layer(from_fn(correlate))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Reads `X-Request-ID` (set by tower-http when absent) and `traceparent` (generated when
+/// absent or malformed), and runs the request in a span carrying both.
+async fn correlate(mut request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let incoming = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_traceparent);
+    // The generator is per thread and not `Send`: use it before any await.
+    let (trace_id, traceparent) = {
+        let mut rng = rand::rng();
+        let (trace_id, flags) = incoming.unwrap_or_else(|| {
+            (
+                format!("{:032x}", rng.random::<u128>() | 1),
+                "01".to_owned(),
+            )
+        });
+        let traceparent = format!("00-{trace_id}-{:016x}-{flags}", rng.random::<u64>() | 1);
+        (trace_id, traceparent)
+    };
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        trace_id = %trace_id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    request.extensions_mut().insert(Correlation {
+        request_id,
+        trace_id,
+        traceparent: traceparent.clone(),
+    });
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| tracing::info!(status = response.status().as_u16(), "request finished"));
+    if let Ok(value) = HeaderValue::from_str(&traceparent) {
+        response.headers_mut().insert("traceparent", value);
+    }
+    response
+}
+
+/// The trace id and flags of a valid W3C `traceparent` (version 00).
+fn parse_traceparent(value: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = value.trim().split('-').collect();
+    let hex = |s: &str, len: usize| {
+        s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    match parts.as_slice() {
+        ["00", trace, parent, flags]
+            if hex(trace, 32)
+                && hex(parent, 16)
+                && hex(flags, 2)
+                && trace.bytes().any(|b| b != b'0')
+                && parent.bytes().any(|b| b != b'0') =>
+        {
+            Some(((*trace).to_owned(), (*flags).to_owned()))
+        }
+        _ => None,
+    }
+}
+
+async fn get_product(Path(id): Path<String>) -> Result<axum::Json<Value>, ShopError> {
+    match id.as_str() {
+        "existent_product_123" => Ok(axum::Json(
+            json!({"product_id": id, "name": "Awesome Product"}),
+        )),
+        "non_existent_product_456" => Err(ShopError::ProductNotFound(id)),
+        _ => Err(ShopError::Unexpected(std::io::Error::other(
+            "division by zero pricing with db=10.0.3.7 user=shop password=s3cr3t",
+        ))),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct OrderPayload {
+    account_id: String,
+    amount_needed: f64,
+    current_balance: f64,
+}
+
+async fn create_order(Json(order): Json<OrderPayload>) -> Result<impl IntoResponse, ShopError> {
+    if order.amount_needed > order.current_balance {
+        return Err(ShopError::InsufficientFunds {
+            account_id: order.account_id,
+            needed: order.amount_needed,
+            balance: order.current_balance,
+        });
+    }
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"message": "Order placed successfully", "account_id": order.account_id})),
+    ))
+}
+
+#[derive(serde::Deserialize, serde::Serialize)]
+struct Item {
+    name: String,
+    price: f64,
+}
+
+impl Validate for Item {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if self.name.trim().is_empty() {
+            errors.push(FieldError::new("name", "must not be empty"));
+        }
+        if self.price <= 0.0 {
+            errors.push(FieldError::new("price", "must be greater than 0"));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+async fn create_item(Valid(item): Valid<Item>) -> impl IntoResponse {
+    (StatusCode::CREATED, axum::Json(item))
+}
+
+async fn fetch_data(
+    State(shop): State<Arc<Shop>>,
+    Extension(correlation): Extension<Correlation>,
+) -> Result<axum::Json<Value>, ShopError> {
+    shop.fetch_data(&correlation).await.map(axum::Json)
+}
+
+async fn resilient_product(
+    State(shop): State<Arc<Shop>>,
+    Path(id): Path<String>,
+    Extension(correlation): Extension<Correlation>,
+) -> Result<axum::Json<Value>, ShopError> {
+    shop.product(&id, &correlation).await.map(axum::Json)
+}
+
+async fn profile_page(
+    State(shop): State<Arc<Shop>>,
+    Path(user_id): Path<String>,
+    Extension(correlation): Extension<Correlation>,
+) -> Result<axum::Json<Value>, ShopError> {
+    shop.profile(&user_id, &correlation).await.map(axum::Json)
+}
+
+async fn user_info(
+    State(shop): State<Arc<Shop>>,
+    Extension(correlation): Extension<Correlation>,
+) -> Result<axum::Json<Value>, ShopError> {
+    tracing::info!("fetching upstream info");
+    let upstream = shop.get("/info", &correlation).await?;
+    Ok(axum::Json(json!({
+        "request_id": correlation.request_id,
+        "trace_id": correlation.trace_id,
+        "upstream": upstream,
+    })))
+}
+
+async fn resilience() -> axum::Json<staunch::Snapshot> {
+    axum::Json(staunch::registry().snapshot())
+}
+
+#[derive(serde::Deserialize)]
+struct Chaos {
+    mode: Mode,
+}
+
+async fn chaos(
+    State(shop): State<Arc<Shop>>,
+    Json(chaos): Json<Chaos>,
+) -> Result<axum::Json<Value>, ShopError> {
+    shop.upstream
+        .set_mode(chaos.mode)
+        .await
+        .map_err(ShopError::Unexpected)?;
+    tracing::warn!(mode = ?chaos.mode, "upstream behaviour switched");
+    Ok(axum::Json(json!({"mode": chaos.mode})))
+}
