@@ -154,3 +154,30 @@ fn the_snapshot_lists_every_named_instance() {
     );
     assert!(matches!(&find("snapshot-bulkhead").detail, Detail::Bulkhead(m) if m.limit == 3));
 }
+
+#[test]
+fn an_attribute_giving_only_a_name_adopts_the_configured_breaker_silently() {
+    #[staunch::circuit_breaker(name = "configured-at-startup")]
+    async fn guarded() -> Result<(), Error> {
+        Err(Error::Down)
+    }
+    let capture = Capture::default();
+    run(&capture, async {
+        // Settings read at startup configure the breaker the attribute names.
+        let breaker = CircuitBreaker::builder("configured-at-startup")
+            .fail_max(1)
+            .build_shared()
+            .unwrap();
+        let _ = guarded().await;
+        assert_eq!(
+            breaker.state(),
+            CircuitState::Open,
+            "fail_max 1 from the builder, not 5"
+        );
+    });
+    let events = capture.0.lock().unwrap().clone();
+    assert!(
+        events.iter().all(|e| e.level != Level::ERROR),
+        "{events:#?}"
+    );
+}

@@ -456,9 +456,14 @@ impl Plan<'_> {
         }));
         let reset = duration(config.reset);
         let half_open = config.half_open;
+        let slot = if config.by_name_only {
+            quote!(by_name)
+        } else {
+            quote!(new)
+        };
         quote! {
             static __STAUNCH_BREAKER: ::staunch::__private::BreakerSlot =
-                ::staunch::__private::BreakerSlot::new(
+                ::staunch::__private::BreakerSlot::#slot(
                     ::staunch::__private::BreakerConfig::__validated(
                         #name, #trip, #slow, #reset, #half_open,
                     ),

@@ -95,6 +95,9 @@ pub(crate) enum Trip {
 
 pub(crate) struct CircuitBreaker {
     pub(crate) name: Option<String>,
+    /// Only `name` (and a `failure` predicate) given: use the breaker of that name as it was
+    /// configured elsewhere, with no complaint about differing settings.
+    pub(crate) by_name_only: bool,
     pub(crate) trip: Trip,
     pub(crate) slow: Option<(Duration, u8)>,
     pub(crate) reset: Duration,
@@ -432,8 +435,14 @@ fn circuit_breaker(options: &Options, errors: &mut Errors) -> Option<CircuitBrea
     let failure = options
         .get("failure")
         .and_then(|expr| errors.keep(args::path("failure", expr)));
+    let by_name_only = name.is_some()
+        && options
+            .named
+            .iter()
+            .all(|(key, _)| key == "name" || key == "failure");
     Some(CircuitBreaker {
         name,
+        by_name_only,
         trip: trip?,
         slow: slow?,
         reset: reset?,

@@ -62,6 +62,8 @@ impl<T: RetryAfterField> RetryAfterField for Option<T> {
 #[derive(Debug)]
 pub struct BreakerSlot {
     config: BreakerConfig,
+    /// Settings given only by name: whatever the named breaker was configured with wins.
+    by_name: bool,
     breaker: OnceLock<&'static CircuitBreaker>,
 }
 
@@ -70,14 +72,32 @@ impl BreakerSlot {
     pub const fn new(config: BreakerConfig) -> Self {
         Self {
             config,
+            by_name: false,
+            breaker: OnceLock::new(),
+        }
+    }
+
+    /// A slot for `#[circuit_breaker(name = "...")]` with no settings: it takes the breaker of
+    /// that name as configured elsewhere (or the defaults, if it uses the name first).
+    #[must_use]
+    pub const fn by_name(config: BreakerConfig) -> Self {
+        Self {
+            config,
+            by_name: true,
             breaker: OnceLock::new(),
         }
     }
 
     #[inline]
     pub fn get(&self) -> &'static CircuitBreaker {
-        self.breaker
-            .get_or_init(|| registry::global().breaker_or_insert(&self.config))
+        self.breaker.get_or_init(|| {
+            let registry = registry::global();
+            if self.by_name {
+                registry.breaker_or_default(&self.config)
+            } else {
+                registry.breaker_or_insert(&self.config)
+            }
+        })
     }
 }
 

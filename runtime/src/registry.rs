@@ -60,11 +60,7 @@ impl Registry {
     /// The breaker named in `config`, created on first use. A later use with other settings
     /// keeps the first settings and logs an error.
     pub fn breaker_or_insert(&self, config: &BreakerConfig) -> &'static CircuitBreaker {
-        let mut instances = self.lock();
-        let breaker = *instances
-            .breakers
-            .entry(config.name())
-            .or_insert_with(|| Box::leak(Box::new(CircuitBreaker::new(*config))));
+        let breaker = self.breaker_or_default(config);
         if breaker.config() != config {
             tracing::error!(
                 target: "staunch",
@@ -75,6 +71,15 @@ impl Registry {
             );
         }
         breaker
+    }
+
+    /// The breaker of that name, whatever its settings; created with `defaults` if there is
+    /// none yet.
+    pub fn breaker_or_default(&self, defaults: &BreakerConfig) -> &'static CircuitBreaker {
+        self.lock()
+            .breakers
+            .entry(defaults.name())
+            .or_insert_with(|| Box::leak(Box::new(CircuitBreaker::new(*defaults))))
     }
 
     /// The bulkhead named in `config`, created on first use (conflicts as for breakers).
