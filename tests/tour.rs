@@ -1,0 +1,364 @@
+//! The tour's shop and upstream, driven in-process over real loopback HTTP.
+//!
+//! Breakers are process-wide, so only `breaker_opens_serves_fallbacks_and_closes_after_recovery`
+//! calls the endpoints behind them; durations are short and request counts bounded.
+
+#[allow(dead_code)]
+#[path = "../examples/tour/shop.rs"]
+mod shop;
+#[allow(dead_code)]
+#[path = "../examples/tour/upstream.rs"]
+mod upstream;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use staunch::CircuitState;
+
+use crate::shop::{Settings, Shop};
+use crate::upstream::Upstream;
+
+/// A running shop and its upstream.
+struct Services {
+    shop: String,
+    upstream: Arc<Upstream>,
+    client: reqwest::Client,
+}
+
+async fn start() -> Services {
+    let upstream = Upstream::start(Duration::from_secs(2)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shop = format!("http://{}", listener.local_addr().unwrap());
+    let router = shop::router(Arc::new(Shop::new(upstream.clone())));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Services {
+        shop,
+        upstream,
+        client: reqwest::Client::new(),
+    }
+}
+
+struct Answer {
+    status: u16,
+    content_type: String,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Services {
+    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Answer {
+            status,
+            content_type,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send(self.client.get(format!("{}{path}", self.shop)))
+            .await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Answer {
+        self.send(self.client.post(format!("{}{path}", self.shop)).json(&body))
+            .await
+    }
+
+    async fn chaos(&self, mode: &str) {
+        let answer = self
+            .send(
+                self.client
+                    .put(format!("{}/chaos", self.shop))
+                    .json(&json!({"mode": mode})),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    }
+}
+
+const PROBLEM: &str = "application/problem+json";
+
+#[tokio::test]
+async fn the_chapter_endpoints_answer_as_specified() {
+    let s = start().await;
+
+    let found = s.get("/products/existent_product_123").await;
+    assert_eq!(
+        (found.status, found.body["name"].as_str()),
+        (200, Some("Awesome Product"))
+    );
+
+    let missing = s.get("/products/non_existent_product_456").await;
+    assert_eq!(
+        (missing.status, missing.content_type.as_str()),
+        (404, PROBLEM)
+    );
+    assert_eq!(
+        missing.body["type"],
+        "https://shop.example/probs/product-not-found"
+    );
+    assert_eq!(
+        missing.body["detail"],
+        "Product non_existent_product_456 not found."
+    );
+
+    let broken = s.get("/products/anything_else").await;
+    assert_eq!(
+        (broken.status, broken.content_type.as_str()),
+        (500, PROBLEM)
+    );
+    assert_eq!(broken.body["detail"], staunch::GENERIC_DETAIL);
+    let text = broken.body.to_string();
+    for secret in ["s3cr3t", "10.0.3.7", "division", "pricing"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+
+    let poor = json!({"account_id": "acc-1", "amount_needed": 120.0, "current_balance": 20.0});
+    let refused = s.post("/orders", poor).await;
+    assert_eq!(
+        (refused.status, refused.content_type.as_str()),
+        (403, PROBLEM)
+    );
+    assert_eq!(
+        refused.body,
+        json!({
+            "type": "https://shop.example/probs/insufficient-funds",
+            "title": "Insufficient Funds",
+            "status": 403,
+            "detail": "Account acc-1 needs 120 but only has 20.",
+            "account_id": "acc-1",
+            "needed": 120.0,
+            "balance": 20.0,
+        })
+    );
+    let rich = json!({"account_id": "acc-1", "amount_needed": 5.0, "current_balance": 20.0});
+    let placed = s.post("/orders", rich).await;
+    assert_eq!(
+        (placed.status, placed.body["message"].as_str()),
+        (201, Some("Order placed successfully"))
+    );
+
+    let invalid = s
+        .post("/items_validation", json!({"name": "", "price": -5}))
+        .await;
+    assert_eq!(
+        (invalid.status, invalid.content_type.as_str()),
+        (422, PROBLEM)
+    );
+    let fields: Vec<&str> = invalid.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "price"]);
+    let created = s
+        .post("/items_validation", json!({"name": "pen", "price": 2.5}))
+        .await;
+    assert_eq!(created.status, 201);
+
+    let bad_mode = s
+        .send(
+            s.client
+                .put(format!("{}/chaos", s.shop))
+                .json(&json!({"mode": "on fire"})),
+        )
+        .await;
+    assert_eq!(
+        (
+            bad_mode.status,
+            bad_mode.body["errors"][0]["field"].as_str()
+        ),
+        (422, Some("mode"))
+    );
+
+    let resilience = s.get("/resilience").await;
+    assert_eq!(resilience.status, 200);
+    assert!(resilience.body["instances"].is_array());
+}
+
+/// Collects the JSON log lines of the whole test binary: a global subscriber, since tracing
+/// caches per call site whether anyone listens, which a thread-local one would race with.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+fn logs() -> &'static Logs {
+    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_writer(move || writer.clone())
+            .init();
+        logs
+    })
+}
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn correlation_ids_reach_the_upstream_the_response_and_every_log_line() {
+    let logs = logs();
+    let s = start().await;
+
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let answer = s
+        .send(
+            s.client
+                .get(format!("{}/user_info", s.shop))
+                .header("x-request-id", "req-7f3a")
+                .header("traceparent", traceparent),
+        )
+        .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.headers["x-request-id"], "req-7f3a");
+    assert_eq!(answer.body["upstream"]["received_request_id"], "req-7f3a");
+    let sent_on = answer.body["upstream"]["received_traceparent"]
+        .as_str()
+        .unwrap();
+    assert!(
+        sent_on.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "same trace: {sent_on}"
+    );
+    assert_ne!(
+        sent_on, traceparent,
+        "the shop is the parent of the upstream call"
+    );
+
+    let log = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of_request: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["span"]["path"] == "/user_info")
+        .collect();
+    let messages: Vec<&str> = of_request
+        .iter()
+        .filter_map(|l| l["fields"]["message"].as_str())
+        .collect();
+    assert!(
+        messages.contains(&"fetching upstream info") && messages.contains(&"request finished"),
+        "{log}"
+    );
+    for line in of_request {
+        assert_eq!(line["span"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(line["span"]["path"], "/user_info");
+    }
+
+    // Without either header, both are generated, echoed and propagated.
+    let fresh = s.get("/user_info").await;
+    let id = fresh.headers["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    assert_eq!(fresh.body["upstream"]["received_request_id"], id.as_str());
+    let generated = fresh.body["upstream"]["received_traceparent"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        generated.split('-').map(str::len).collect::<Vec<_>>(),
+        [2, 32, 16, 2]
+    );
+    assert_eq!(&generated[3..35], fresh.body["trace_id"].as_str().unwrap());
+}
+
+#[tokio::test]
+async fn breaker_opens_serves_fallbacks_and_closes_after_recovery() {
+    Settings {
+        fail_max: 3,
+        reset: Duration::from_millis(300),
+    }
+    .apply()
+    .unwrap();
+    let s = start().await;
+    let products = staunch::breaker("products").unwrap();
+
+    // Healthy: live answers, and the profile cache fills.
+    assert_eq!(s.get("/products_resilient/p1").await.body["source"], "live");
+    assert_eq!(s.get("/user_profile_page/u1").await.body["source"], "live");
+
+    // Failing: each failure is answered from the fallback; the third opens the breaker.
+    s.chaos("failing").await;
+    for _ in 0..3 {
+        let answer = s.get("/products_resilient/p1").await;
+        assert_eq!(
+            (answer.status, answer.body["source"].as_str()),
+            (200, Some("fallback"))
+        );
+    }
+    assert_eq!(products.state(), CircuitState::Open);
+    let calls = s.upstream.requests();
+    let answer = s.get("/products_resilient/p2").await;
+    assert_eq!(
+        (answer.status, answer.body["source"].as_str()),
+        (200, Some("fallback"))
+    );
+    assert_eq!(
+        s.upstream.requests(),
+        calls,
+        "an open breaker does not call the upstream"
+    );
+
+    // Stale cache for a known user, a problem that leaks nothing for an unknown one.
+    assert_eq!(s.get("/user_profile_page/u1").await.body["source"], "cache");
+    let unknown = s.get("/user_profile_page/u9").await;
+    assert_eq!(
+        (unknown.status, unknown.content_type.as_str()),
+        (503, PROBLEM)
+    );
+    assert!(!unknown.body.to_string().contains("127.0.0.1"));
+
+    // Down: refused connections are failures too, still answered from the fallback.
+    s.chaos("down").await;
+    let answer = s.get("/products_resilient/p3").await;
+    assert_eq!(
+        (answer.status, answer.body["source"].as_str()),
+        (200, Some("fallback"))
+    );
+
+    // Recovered: once `reset` has passed, a trial call closes the breaker.
+    s.chaos("healthy").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if s.get("/products_resilient/p1").await.body["source"] == "live" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the breaker never let a trial through"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(products.state(), CircuitState::Closed);
+
+    // Flaky: retry absorbs one failure in three.
+    s.chaos("flaky").await;
+    for _ in 0..3 {
+        let answer = s.get("/fetch-data-resiliently").await;
+        assert_eq!(
+            (answer.status, answer.body["source"].as_str()),
+            (200, Some("upstream"))
+        );
+    }
+}
