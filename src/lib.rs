@@ -78,6 +78,14 @@ staunch_runtime::__if_axum! {
     }
 }
 
+staunch_runtime::__if_actix! {
+    /// actix-web integration (feature `actix`): every `Problem` is a `ResponseError` with the
+    /// same status, headers and body as the axum response.
+    pub mod actix {
+        pub use staunch_runtime::actix_support::problem_response;
+    }
+}
+
 staunch_runtime::__if_reqwest! {
     /// reqwest integration (feature `reqwest`): `Classify` for `reqwest::Error`, and
     /// [`ResponseExt::error_for_status_classified`](reqwest::ResponseExt) turning a non-success

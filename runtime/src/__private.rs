@@ -14,14 +14,52 @@ pub use crate::{
 };
 pub use tokio::time::sleep;
 
-use crate::{Bulkhead, CircuitBreaker, Classify, RetryBudget, registry};
+use crate::{Bulkhead, CircuitBreaker, Classify, Problem, RetryBudget, registry};
 
 /// Extension members of a derived `Problem`.
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 
-/// An extension member's value; a value serde cannot represent as JSON becomes `null`.
-pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+/// What a `#[problem(extension)]` field may hold: anything serde can serialize.
+#[diagnostic::on_unimplemented(
+    message = "a `#[problem(extension)]` field must be `serde::Serialize`, and `{Self}` is not",
+    label = "not `Serialize`",
+    note = "derive or implement `serde::Serialize` for it, or leave the field out of the body"
+)]
+pub trait ExtensionField {
+    /// The member's value; a value serde cannot represent as JSON becomes `null`.
+    fn to_json(&self) -> serde_json::Value;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: serde::Serialize + ?Sized> ExtensionField for T {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// The field a `#[problem(transparent)]` variant forwards every answer to.
+#[diagnostic::on_unimplemented(
+    message = "a `#[problem(transparent)]` field must itself be a `staunch::Problem`, and `{Self}` is not",
+    label = "not a `Problem`",
+    note = "derive `staunch::Problem` for it, or give the variant its own `#[problem(status = ...)]`"
+)]
+pub trait TransparentField {
+    fn problem(&self) -> &dyn Problem;
+}
+
+#[diagnostic::do_not_recommend]
+impl<P: Problem> TransparentField for P {
+    #[inline]
+    fn problem(&self) -> &dyn Problem {
+        self
+    }
+}
+
+/// A derived `Problem`'s detail when it shows its `Display`: reached through `Problem`'s
+/// supertraits, so a type that is not an `Error` gets the one error of the impl, not another
+/// here.
+pub fn display_detail<P: Problem + ?Sized>(problem: &P) -> Option<String> {
+    Some(problem.to_string())
 }
 
 /// What a `#[problem(retry_after)]` field may hold: a `Duration`, whole seconds, or either
@@ -34,24 +72,30 @@ pub trait RetryAfterField {
     fn retry_after(&self) -> Option<Duration>;
 }
 
+// `do_not_recommend` on each impl: the label already says what a field may hold, and rustc's
+// list of impls would say it again by quoting this file.
+#[diagnostic::do_not_recommend]
 impl RetryAfterField for Duration {
     fn retry_after(&self) -> Option<Duration> {
         Some(*self)
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl RetryAfterField for u64 {
     fn retry_after(&self) -> Option<Duration> {
         Some(Duration::from_secs(*self))
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl RetryAfterField for u32 {
     fn retry_after(&self) -> Option<Duration> {
         Some(Duration::from_secs(u64::from(*self)))
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: RetryAfterField> RetryAfterField for Option<T> {
     fn retry_after(&self) -> Option<Duration> {
         self.as_ref().and_then(RetryAfterField::retry_after)
@@ -334,3 +378,13 @@ pub mod axum {
     pub use crate::axum_support::problem_response;
     pub use axum::response::{IntoResponse, Response};
 }
+
+/// What a derived `Problem`'s `ResponseError` impl calls.
+#[cfg(feature = "actix")]
+pub mod actix {
+    pub use crate::actix_support::{problem_response, status_code};
+    pub use actix_web::http::StatusCode;
+    pub use actix_web::{HttpResponse, ResponseError};
+}
+
+pub use crate::{__impl_problem_actix, __impl_problem_axum};

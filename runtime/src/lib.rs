@@ -16,6 +16,8 @@ mod rejected;
 mod retry;
 mod timeout;
 
+#[cfg(feature = "actix")]
+pub mod actix_support;
 #[cfg(feature = "axum")]
 pub mod axum_support;
 #[cfg(feature = "reqwest")]
@@ -66,6 +68,22 @@ macro_rules! __if_axum {
     ($($item:tt)*) => {};
 }
 
+/// Expands its input when the `actix` feature is on.
+#[cfg(feature = "actix")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_actix {
+    ($($item:tt)*) => { $($item)* };
+}
+
+/// Expands its input when the `actix` feature is on.
+#[cfg(not(feature = "actix"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_actix {
+    ($($item:tt)*) => {};
+}
+
 /// Expands its input when the `reqwest` feature is on.
 #[cfg(feature = "reqwest")]
 #[doc(hidden)]
@@ -83,25 +101,60 @@ macro_rules! __if_reqwest {
 }
 
 /// Implements the HTTP integrations that are on for a type deriving `Problem`: the derive
-/// cannot see features, so it calls this macro, which expands to `IntoResponse` with `axum`.
+/// cannot see features, so it calls this macro, which expands to the impls of the features on.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_problem_integrations {
+    ($($input:tt)*) => {
+        ::staunch::__private::__impl_problem_axum! { $($input)* }
+        ::staunch::__private::__impl_problem_actix! { $($input)* }
+    };
+}
+
+/// `IntoResponse` for a type deriving `Problem`, with feature `axum`.
 #[cfg(not(feature = "axum"))]
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __impl_problem_integrations {
-    ([$($generics:tt)*] [$($ty:tt)*] [$($where:tt)*]) => {};
+macro_rules! __impl_problem_axum {
+    ($($input:tt)*) => {};
 }
 
-/// Implements the HTTP integrations that are on for a type deriving `Problem`: the derive
-/// cannot see features, so it calls this macro, which expands to `IntoResponse` with `axum`.
+/// `IntoResponse` for a type deriving `Problem`, with feature `axum`.
 #[cfg(feature = "axum")]
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __impl_problem_integrations {
+macro_rules! __impl_problem_axum {
     ([$($generics:tt)*] [$($ty:tt)*] [$($where:tt)*]) => {
         #[automatically_derived]
         impl $($generics)* ::staunch::__private::axum::IntoResponse for $($ty)* $($where)* {
             fn into_response(self) -> ::staunch::__private::axum::Response {
                 ::staunch::__private::axum::problem_response(&self)
+            }
+        }
+    };
+}
+
+/// `ResponseError` for a type deriving `Problem`, with feature `actix`.
+#[cfg(not(feature = "actix"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_problem_actix {
+    ($($input:tt)*) => {};
+}
+
+/// `ResponseError` for a type deriving `Problem`, with feature `actix`.
+#[cfg(feature = "actix")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_problem_actix {
+    ([$($generics:tt)*] [$($ty:tt)*] [$($where:tt)*]) => {
+        #[automatically_derived]
+        impl $($generics)* ::staunch::__private::actix::ResponseError for $($ty)* $($where)* {
+            fn status_code(&self) -> ::staunch::__private::actix::StatusCode {
+                ::staunch::__private::actix::status_code(self)
+            }
+            fn error_response(&self) -> ::staunch::__private::actix::HttpResponse {
+                ::staunch::__private::actix::problem_response(self)
             }
         }
     };

@@ -1,0 +1,44 @@
+//! actix-web integration: problems as error responses, identical to the axum ones.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::{Chain, Problem, Rejected};
+
+/// A problem as an actix-web response: its status, `content-type: application/problem+json`,
+/// `Retry-After` in whole seconds (rounded up) when set, and its details as the body. A 5xx is
+/// logged at ERROR with its whole source chain; the body never shows it.
+pub fn problem_response<P: Problem + 'static>(problem: &P) -> HttpResponse {
+    let status = status_code(problem);
+    if status.is_server_error() {
+        tracing::error!(
+            target: "staunch",
+            status = status.as_u16(),
+            error = %Chain(problem),
+            "request failed with a server error"
+        );
+    }
+    let mut response = HttpResponse::build(status);
+    response.insert_header((CONTENT_TYPE, "application/problem+json"));
+    if let Some(after) = problem.retry_after() {
+        let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        response.insert_header((RETRY_AFTER, seconds));
+    }
+    response.body(serde_json::to_vec(&problem.to_details(None)).unwrap_or_default())
+}
+
+/// The problem's status as actix-web's type (500 for a code it cannot represent).
+pub fn status_code<P: Problem + ?Sized>(problem: &P) -> StatusCode {
+    StatusCode::from_u16(problem.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+impl ResponseError for Rejected {
+    fn status_code(&self) -> StatusCode {
+        status_code(self)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        problem_response(self)
+    }
+}
