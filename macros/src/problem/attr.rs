@@ -94,6 +94,9 @@ pub(crate) struct Options {
     /// `extension` or `extension = "member-name"`.
     pub(crate) extension: Option<Value<Option<String>>>,
     pub(crate) retry_after: Option<Span>,
+    /// `status` was written, even if its value was invalid or its key misspelt: that mistake is
+    /// already reported, so a missing status is not reported on top of it.
+    pub(crate) status_written: bool,
 }
 
 pub(crate) fn parse(attrs: &[Attribute], site: Site, errors: &mut Errors) -> Options {
@@ -112,6 +115,9 @@ pub(crate) fn parse(attrs: &[Attribute], site: Site, errors: &mut Errors) -> Opt
         for item in items {
             let key = item.key.to_string();
             let span = item.key.span();
+            if key == "status" || suggest::nearest(&key, site.keys()) == Some("status") {
+                options.status_written = true;
+            }
             if !site.keys().contains(&key.as_str()) {
                 errors.add(span, unknown(site, &key));
                 continue;
@@ -128,21 +134,34 @@ pub(crate) fn parse(attrs: &[Attribute], site: Site, errors: &mut Errors) -> Opt
 }
 
 fn unknown(site: Site, key: &str) -> String {
-    let mut message = format!(
-        "unknown `#[problem]` option `{key}` {}; valid options there: {}",
+    let valid = format!(
+        "valid options {}: {}",
         site.describe(),
         site.keys().join(", ")
     );
-    let everywhere: Vec<&str> = [Site::Struct, Site::Field]
-        .iter()
-        .flat_map(|s| s.keys().iter().copied())
-        .collect();
     if let Some(near) = suggest::nearest(key, site.keys()) {
-        message.push_str(&format!("; did you mean `{near}`?"));
-    } else if everywhere.contains(&key) {
-        message = format!("`#[problem({key})]` does not apply {}", site.describe());
+        return format!(
+            "unknown `#[problem]` option `{key}` {}; {valid}; did you mean `{near}`?",
+            site.describe()
+        );
     }
-    message
+    let elsewhere: Vec<&str> = [Site::Enum, Site::Struct, Site::Variant, Site::Field]
+        .into_iter()
+        .filter(|s| s.keys().contains(&key))
+        .map(Site::describe)
+        .collect();
+    if elsewhere.is_empty() {
+        format!(
+            "unknown `#[problem]` option `{key}` {}; {valid}",
+            site.describe()
+        )
+    } else {
+        format!(
+            "`#[problem({key})]` goes {}, not {}; {valid}",
+            elsewhere.join(" or "),
+            site.describe()
+        )
+    }
 }
 
 fn literal(expr: &Expr) -> Option<&Lit> {
