@@ -9,7 +9,8 @@
 //! ```
 //! becomes `impl Problem` and `impl Classify` whose methods `match self` per variant (a
 //! transparent variant forwards to its field), plus `__impl_problem_integrations!`, which the
-//! facade expands to `IntoResponse` only when its `axum` feature is on.
+//! facade expands to the HTTP integrations whose features are on. On a mistake, the errors come
+//! with stub impls, so that uses of the type add no error of their own.
 
 mod attr;
 mod uri;

@@ -1,0 +1,13 @@
+#[derive(Debug, thiserror::Error, staunch::Problem)]
+enum ApiError {
+    #[error("not found")]
+    #[problem(status = 404)]
+    #[problem(title = "Not Found", status = 410)]
+    NotFound,
+}
+
+fn main() {
+    // The type still answers as a problem: the mistake above is the only error.
+    fn answers<P: staunch::Problem + axum::response::IntoResponse>() {}
+    answers::<ApiError>();
+}

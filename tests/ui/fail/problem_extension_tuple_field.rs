@@ -1,0 +1,12 @@
+#[derive(Debug, thiserror::Error, staunch::Problem)]
+enum ApiError {
+    #[error("product {0} not found")]
+    #[problem(status = 404)]
+    NotFound(#[problem(extension)] u64),
+}
+
+fn main() {
+    // The type still answers as a problem: the mistake above is the only error.
+    fn answers<P: staunch::Problem + axum::response::IntoResponse>() {}
+    answers::<ApiError>();
+}

@@ -1,0 +1,14 @@
+#[derive(Debug, thiserror::Error, staunch::Problem)]
+enum ApiError {
+    #[error("not found")]
+    #[problem(status = 404)]
+    NotFound,
+    #[error("database unavailable")]
+    Database,
+}
+
+fn main() {
+    // The type still answers as a problem: the mistake above is the only error.
+    fn answers<P: staunch::Problem + axum::response::IntoResponse>() {}
+    answers::<ApiError>();
+}

@@ -1,0 +1,12 @@
+#[derive(Debug, thiserror::Error, staunch::Problem)]
+enum ApiError {
+    #[error("not found")]
+    #[problem(status = 404, type_base = "https://example.com/probs/", type = "not-found")]
+    NotFound,
+}
+
+fn main() {
+    // The type still answers as a problem: the mistake above is the only error.
+    fn answers<P: staunch::Problem + axum::response::IntoResponse>() {}
+    answers::<ApiError>();
+}
