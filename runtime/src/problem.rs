@@ -75,7 +75,11 @@ pub trait Problem: Classify + Error {
 /// assert_eq!(json["type"], "https://example.com/probs/out-of-credit");
 /// assert_eq!(json["balance"], 30);
 /// ```
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+///
+/// An extension member named like a standard member (`type`, `title`, `status`, `detail`,
+/// `instance`) is left out of the body: it would otherwise stand beside the standard one and a
+/// client reading the last duplicate would see the extension.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct ProblemDetails {
     /// `type`: a URI reference identifying the problem type.
     #[serde(rename = "type", default = "about_blank")]
@@ -93,6 +97,32 @@ pub struct ProblemDetails {
     /// Extension members, at the top level of the object.
     #[serde(flatten)]
     pub extensions: Map<String, Value>,
+}
+
+/// The members RFC 9457 §3.1 defines.
+const STANDARD_MEMBERS: [&str; 5] = ["type", "title", "status", "detail", "instance"];
+
+impl serde::Serialize for ProblemDetails {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("type", &self.type_uri)?;
+        map.serialize_entry("title", &self.title)?;
+        map.serialize_entry("status", &self.status)?;
+        if let Some(detail) = &self.detail {
+            map.serialize_entry("detail", detail)?;
+        }
+        if let Some(instance) = &self.instance {
+            map.serialize_entry("instance", instance)?;
+        }
+        for (name, value) in &self.extensions {
+            if !STANDARD_MEMBERS.contains(&name.as_str()) {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        map.end()
+    }
 }
 
 fn about_blank() -> String {
