@@ -1353,3 +1353,56 @@ async fn the_snapshot_lists_named_breakers_with_state_and_counters_and_serialize
     assert_eq!(entry["transitions"], 1);
     assert_eq!(entry["failure_rate"], serde_json::Value::Null);
 }
+
+/// Regression, found by the loom model of HALF_OPEN (runtime/tests/loom.rs): a cancelled
+/// trial gave its slot back before its call was dropped, so a new trial could start while the
+/// cancelled call was still being torn down (`half_open + 1` calls at once).
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_trial_holds_its_slot_until_its_call_is_dropped() {
+    /// Part of the trial's call: when the call is dropped, checks whether a new caller would
+    /// be admitted right now.
+    struct TornDown<'b> {
+        breaker: &'b CircuitBreaker,
+        admitted_meanwhile: Arc<AtomicBool>,
+    }
+    impl Drop for TornDown<'_> {
+        fn drop(&mut self) {
+            let mut probe = std::pin::pin!(self.breaker.call(ok));
+            let first = probe
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+            let refused = matches!(
+                first,
+                Poll::Ready(Err(Error::Rejected(Rejected::CircuitOpen { .. })))
+            );
+            self.admitted_meanwhile.store(!refused, Ordering::SeqCst);
+        }
+    }
+
+    let breaker = CircuitBreaker::builder("cancelled-trial-slot")
+        .fail_max(1)
+        .reset(secs(1))
+        .build()
+        .unwrap();
+    assert_down(breaker.call(down).await);
+    advance(secs(1)).await;
+    let admitted_meanwhile = Arc::new(AtomicBool::new(true));
+    let torn_down = TornDown {
+        breaker: &breaker,
+        admitted_meanwhile: admitted_meanwhile.clone(),
+    };
+    let mut trial = Box::pin(breaker.call(|| async move {
+        let _torn_down = torn_down;
+        std::future::pending::<Result<u32, Error>>().await
+    }));
+    assert!(poll_once(&mut trial).await.is_pending());
+    assert_eq!(breaker.state(), HalfOpen);
+    drop(trial);
+    assert!(
+        !admitted_meanwhile.load(Ordering::SeqCst),
+        "a second trial was admitted while the cancelled one was being dropped"
+    );
+    // Once dropped, the slot is free again.
+    assert_eq!(breaker.call(ok).await.unwrap(), 1);
+    assert_eq!(breaker.state(), Closed);
+}

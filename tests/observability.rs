@@ -2,8 +2,9 @@
 
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use staunch::{CircuitBreaker, CircuitState, Detail, Rejected};
+use staunch::{Bulkhead, CircuitBreaker, CircuitState, Detail, Rejected, RetryBudget};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -179,5 +180,52 @@ fn an_attribute_giving_only_a_name_adopts_the_configured_breaker_silently() {
     assert!(
         events.iter().all(|e| e.level != Level::ERROR),
         "{events:#?}"
+    );
+}
+
+#[test]
+fn bulkheads_and_budgets_named_with_conflicting_settings_are_logged_once_per_use() {
+    let capture = Capture::default();
+    run(&capture, async {
+        let first = Bulkhead::shared("observed-bulkhead", 2, Duration::ZERO).unwrap();
+        let same = Bulkhead::shared("observed-bulkhead", 2, Duration::ZERO).unwrap();
+        assert!(std::ptr::eq(first, same));
+        let kept = Bulkhead::shared("observed-bulkhead", 3, Duration::ZERO).unwrap();
+        assert_eq!(kept.metrics().limit, 2, "the first settings are kept");
+
+        let budget = || RetryBudget::builder("observed-budget").max_balance(7);
+        budget().build_shared().unwrap();
+        budget().build_shared().unwrap();
+        budget().ratio(0.5).build_shared().unwrap();
+        // `#[retry(budget = "...")]` without a configured budget asks with the defaults: never
+        // a conflict, whatever was configured first.
+        staunch::registry()
+            .budget_or_insert(&staunch::BudgetConfig::default_for("observed-budget"));
+    });
+    let events = capture.0.lock().unwrap().clone();
+    let errors: Vec<_> = events.iter().filter(|e| e.level == Level::ERROR).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0].field("bulkhead"), Some("observed-bulkhead"));
+    assert_eq!(errors[1].field("budget"), Some("observed-budget"));
+}
+
+/// An error without `Debug` still names itself in the retry log, by its type.
+#[test]
+fn a_retried_error_without_debug_is_logged_by_its_type_name() {
+    struct Opaque;
+    #[staunch::retry(max = 2, base = "1ms", jitter = "none")]
+    async fn opaque() -> Result<(), Opaque> {
+        Err(Opaque)
+    }
+    let capture = Capture::default();
+    let _ = run(&capture, opaque());
+    let events = capture.0.lock().unwrap().clone();
+    let retry = events
+        .iter()
+        .find(|e| e.field("attempt").is_some())
+        .expect("a retry event");
+    assert!(
+        retry.field("error").unwrap().ends_with("::Opaque"),
+        "{retry:?}"
     );
 }

@@ -22,7 +22,10 @@ pub fn problem_response<P: Problem + 'static>(problem: &P) -> HttpResponse {
     let mut response = HttpResponse::build(status);
     response.insert_header((CONTENT_TYPE, "application/problem+json"));
     if let Some(after) = problem.retry_after() {
-        let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        // Saturating: `Duration::MAX` has a fraction too.
+        let seconds = after
+            .as_secs()
+            .saturating_add(u64::from(after.subsec_nanos() > 0));
         response.insert_header((RETRY_AFTER, seconds));
     }
     response.body(serde_json::to_vec(&problem.to_details(None)).unwrap_or_default())

@@ -36,7 +36,10 @@ pub fn problem_response<P: Problem + 'static>(problem: &P) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     if let Some(after) = problem.retry_after() {
-        let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        // Saturating: `Duration::MAX` has a fraction too.
+        let seconds = after
+            .as_secs()
+            .saturating_add(u64::from(after.subsec_nanos() > 0));
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response

@@ -4,7 +4,8 @@
 //! queues callers fairly and the wait is bounded by a timer.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -12,6 +13,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use crate::Rejected;
 use crate::config::{ConfigError, check};
 use crate::failure::{Failure, finish, lift, widen};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
 /// The validated settings of a bulkhead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,8 +165,11 @@ impl Bulkhead {
         finish(guard(self, async { lift(f().await) }).await)
     }
 
-    async fn enter(&self) -> Result<Slot<'_>, Rejected> {
-        let slot = match &self.slots {
+    /// A slot if one is free now: one compare-and-swap (or the semaphore's `try_acquire`),
+    /// inlined into the caller.
+    #[inline]
+    fn try_enter(&self) -> Option<Slot<'_>> {
+        match &self.slots {
             Slots::Counter(count) => {
                 // Acquire/Release on the count: what a call did in its slot happens before the
                 // next call that takes the slot. A CAS loop, not fetch_add, so a full bulkhead
@@ -172,7 +177,7 @@ impl Bulkhead {
                 let mut current = count.load(Ordering::Relaxed);
                 loop {
                     if current >= self.config.limit {
-                        break None;
+                        return None;
                     }
                     match count.compare_exchange_weak(
                         current,
@@ -180,19 +185,26 @@ impl Bulkhead {
                         Ordering::Acquire,
                         Ordering::Relaxed,
                     ) {
-                        Ok(_) => break Some(Slot::Counted(count)),
+                        Ok(_) => return Some(Slot::Counted(count)),
                         Err(actual) => current = actual,
                     }
                 }
             }
-            Slots::Queue(semaphore) => match semaphore.try_acquire() {
-                Ok(permit) => Some(Slot::Permit(permit)),
-                Err(_) => tokio::time::timeout(self.config.max_wait, semaphore.acquire())
+            Slots::Queue(semaphore) => semaphore.try_acquire().ok().map(Slot::Permit),
+        }
+    }
+
+    /// No slot was free: waits up to `max_wait` for one, else rejects.
+    async fn wait(&self) -> Result<Slot<'_>, Rejected> {
+        let slot = match &self.slots {
+            Slots::Counter(_) => None,
+            Slots::Queue(semaphore) => {
+                tokio::time::timeout(self.config.max_wait, semaphore.acquire())
                     .await
                     .ok()
                     .and_then(Result::ok)
-                    .map(Slot::Permit),
-            },
+                    .map(Slot::Permit)
+            }
         };
         slot.ok_or_else(|| {
             self.rejected.fetch_add(1, Ordering::Relaxed);
@@ -205,13 +217,14 @@ impl Bulkhead {
 }
 
 /// A slot in flight; dropping it (the call finished or was cancelled) frees it.
-enum Slot<'a> {
+pub enum Slot<'a> {
     Counted(&'a AtomicUsize),
     // Held for its Drop, which returns the permit.
     Permit(#[allow(dead_code)] SemaphorePermit<'a>),
 }
 
 impl Drop for Slot<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Slot::Counted(count) = self {
             count.fetch_sub(1, Ordering::Release);
@@ -220,14 +233,82 @@ impl Drop for Slot<'_> {
 }
 
 /// Runs one attempt in a slot of `bulkhead`: the layer that `#[bulkhead]` expands to.
-pub async fn guard<T, E, R, F>(bulkhead: &Bulkhead, attempt: F) -> Result<T, Failure<E>>
+///
+/// The slot is taken when the future is first polled and freed when the attempt finishes or
+/// the future is dropped.
+#[inline]
+pub fn guard<'b, T, E, R, F>(
+    bulkhead: &'b Bulkhead,
+    attempt: F,
+) -> Guard<'b, F, impl Future<Output = Result<Slot<'b>, Rejected>> + 'b>
 where
     F: Future<Output = Result<T, Failure<E, R>>>,
     R: Into<Rejected>,
 {
-    let _slot = match bulkhead.enter().await {
-        Ok(slot) => slot,
-        Err(rejected) => return Err(Failure::Rejected(rejected)),
-    };
-    widen(attempt.await)
+    Guard {
+        bulkhead,
+        attempt,
+        // Not started unless no slot is free at the first poll.
+        wait: bulkhead.wait(),
+        stage: Stage::Unpolled,
+        slot: None,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Unpolled,
+    Waiting,
+    Running,
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`guard`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Guard<'b, F, W> {
+        bulkhead: &'b Bulkhead,
+        #[pin]
+        attempt: F,
+        #[pin]
+        wait: W,
+        stage: Stage,
+        slot: Option<Slot<'b>>,
+    }
+}
+
+impl<'b, T, E, R, F, W> Future for Guard<'b, F, W>
+where
+    F: Future<Output = Result<T, Failure<E, R>>>,
+    R: Into<Rejected>,
+    W: Future<Output = Result<Slot<'b>, Rejected>>,
+{
+    type Output = Result<T, Failure<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if *this.stage != Stage::Running {
+            if *this.stage == Stage::Unpolled {
+                *this.slot = this.bulkhead.try_enter();
+                *this.stage = Stage::Waiting;
+            }
+            if this.slot.is_none() {
+                match this.wait.poll(cx) {
+                    Poll::Ready(Ok(slot)) => *this.slot = Some(slot),
+                    Poll::Ready(Err(rejected)) => {
+                        return Poll::Ready(Err(Failure::Rejected(rejected)));
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            *this.stage = Stage::Running;
+        }
+        let result = match this.attempt.poll(cx) {
+            Poll::Ready(result) => widen(result),
+            Poll::Pending => return Poll::Pending,
+        };
+        // Freed before the caller sees the result, as when the slot was a local of the layer.
+        *this.slot = None;
+        Poll::Ready(result)
+    }
 }

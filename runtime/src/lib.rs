@@ -14,6 +14,7 @@ mod problem;
 mod registry;
 mod rejected;
 mod retry;
+mod sync;
 mod timeout;
 
 #[cfg(feature = "actix")]
@@ -25,6 +26,16 @@ pub mod reqwest_support;
 
 #[doc(hidden)]
 pub mod __private;
+
+/// Hooks of the loom models (`tests/loom.rs`); they exist only under `--cfg loom`.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    /// Sets the clock every breaker reads (nanoseconds).
+    pub fn set_clock(nanos: u64) {
+        crate::clock::set(nanos);
+    }
+}
 
 pub use breaker::{
     BreakerConfig, BreakerMetrics, CircuitBreaker, CircuitBreakerBuilder, CircuitState, SlowCalls,

@@ -442,6 +442,7 @@ pub fn seed_thread_jitter(seed: u64) {
 
 impl<'p> Attempts<'p> {
     /// The state of a call that has made no attempt yet.
+    #[inline]
     #[must_use]
     pub fn new(policy: &'p RetryPolicy) -> Self {
         Self {
@@ -467,8 +468,24 @@ impl<'p> Attempts<'p> {
 
     /// Takes in the outcome of an attempt and says whether to return it or to wait and retry.
     ///
-    /// `verdict` judges the function's own errors; `describe` writes one for the log.
+    /// `verdict` judges the function's own errors; `describe` writes one for the log. A
+    /// success is returned here, inlined into the caller; a failure is judged out of line.
+    #[inline]
     pub fn next<T, E, R: AsRejected>(
+        &mut self,
+        outcome: Result<T, Failure<E, R>>,
+        verdict: impl FnOnce(&E) -> Verdict,
+        describe: impl Fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result,
+    ) -> Next<Result<T, Failure<E, R>>> {
+        if outcome.is_ok() {
+            self.made += 1;
+            return Next::Done(outcome);
+        }
+        self.judge(outcome, verdict, describe)
+    }
+
+    #[inline(never)]
+    fn judge<T, E, R: AsRejected>(
         &mut self,
         outcome: Result<T, Failure<E, R>>,
         verdict: impl FnOnce(&E) -> Verdict,
@@ -485,12 +502,21 @@ impl<'p> Attempts<'p> {
                 after: None,
             },
         };
+        match self.decide(verdict, &Shown(failure, &describe)) {
+            Some(delay) => Next::Wait(delay),
+            None => Next::Done(outcome),
+        }
+    }
+
+    /// The sleep before retrying a failed attempt judged by `verdict`, or `None` to return its
+    /// error. Not generic, so compiled once rather than for every retried function.
+    fn decide(&mut self, verdict: Verdict, error: &dyn fmt::Display) -> Option<Duration> {
         if !verdict.retry {
-            return Next::Done(outcome);
+            return None;
         }
         let Some(delay) = self.delay(verdict.after) else {
             self.policy.stats.exhausted.fetch_add(1, Ordering::Relaxed);
-            return Next::Done(outcome);
+            return None;
         };
         if let Some(budget) = self.budget
             && !budget.try_withdraw()
@@ -502,13 +528,12 @@ impl<'p> Attempts<'p> {
                 attempt = self.made,
                 "retry budget spent; returning the last error"
             );
-            return Next::Done(outcome);
+            return None;
         }
         self.policy.stats.retries.fetch_add(1, Ordering::Relaxed);
         if let Some(on_retry) = self.on_retry {
             on_retry(self.policy);
         }
-        let error = Shown(failure, &describe);
         tracing::warn!(
             target: "staunch",
             function = self.policy.name,
@@ -517,7 +542,7 @@ impl<'p> Attempts<'p> {
             error = %error,
             "retrying after a failed attempt"
         );
-        Next::Wait(delay)
+        Some(delay)
     }
 
     /// The sleep before the next attempt, or `None` when no attempt may start.
@@ -575,6 +600,7 @@ impl<'p> Attempts<'p> {
 
 impl Attempts<'static> {
     /// Like [`new`](Self::new), for a policy that appears in the registry once it retries.
+    #[inline]
     #[must_use]
     pub fn registered(policy: &'static RetryPolicy) -> Self {
         let mut attempts = Self::new(policy);

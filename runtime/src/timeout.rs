@@ -1,20 +1,83 @@
 //! The timeout: the inner call is dropped once its time is up.
+//!
+//! As `tokio::time::timeout`, with one saving: the timer is made only when the inner call does
+//! not finish at its first poll, so a call that is ready at once reads the clock and nothing
+//! more. The deadline is still taken when the call starts.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use tokio::task::coop;
+use tokio::time::{Instant, Sleep};
 
 use crate::Rejected;
 use crate::failure::{Failure, widen};
 
 /// Runs one attempt for at most `after`: the layer that `#[timeout]` expands to.
-pub async fn guard<T, E, R, F>(after: Duration, attempt: F) -> Result<T, Failure<E>>
+#[inline]
+pub fn guard<T, E, R, F>(after: Duration, attempt: F) -> Guard<F>
 where
     F: Future<Output = Result<T, Failure<E, R>>>,
     R: Into<Rejected>,
 {
-    match tokio::time::timeout(after, attempt).await {
-        Ok(result) => widen(result),
-        Err(_) => Err(Failure::Rejected(Rejected::Timeout { after })),
+    Guard {
+        after,
+        attempt,
+        deadline: None,
+        delay: None,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`guard`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Guard<F> {
+        after: Duration,
+        #[pin]
+        attempt: F,
+        // Taken at the first poll; `Some(None)` when `after` reaches beyond the clock's range.
+        deadline: Option<Option<Instant>>,
+        #[pin]
+        delay: Option<Sleep>,
+    }
+}
+
+impl<T, E, R, F> Future for Guard<F>
+where
+    F: Future<Output = Result<T, Failure<E, R>>>,
+    R: Into<Rejected>,
+{
+    type Output = Result<T, Failure<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let deadline = *this
+            .deadline
+            .get_or_insert_with(|| Instant::now().checked_add(*this.after));
+        let had_budget_before = coop::has_budget_remaining();
+        if let Poll::Ready(result) = this.attempt.poll(cx) {
+            return Poll::Ready(widen(result));
+        }
+        if this.delay.is_none() {
+            let Some(deadline) = deadline else {
+                return Poll::Pending;
+            };
+            this.delay.set(Some(tokio::time::sleep_until(deadline)));
+        }
+        let Some(delay) = this.delay.as_pin_mut() else {
+            return Poll::Pending;
+        };
+        // As `tokio::time::timeout`: when the inner call spent the task's budget, the timer is
+        // still checked.
+        let elapsed = if had_budget_before && !coop::has_budget_remaining() {
+            Pin::new(&mut coop::unconstrained(delay)).poll(cx)
+        } else {
+            delay.poll(cx)
+        };
+        elapsed.map(|()| Err(Failure::Rejected(Rejected::Timeout { after: *this.after })))
     }
 }
 

@@ -8,7 +8,8 @@ mod window;
 mod word;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
@@ -17,6 +18,7 @@ use self::window::{FAILED, MAX_WINDOW, RECORDED, SLOW, Window};
 use self::word::Word;
 use crate::config::{ConfigError, check};
 use crate::failure::{Failure, finish, lift, widen};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::{Classify, Rejected, clock};
 
 /// The state of a circuit breaker.
@@ -437,6 +439,15 @@ impl CircuitBreaker {
         self.load().state()
     }
 
+    /// Trials in flight and trials that succeeded in the current period (loom models only).
+    #[cfg(loom)]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn __trials(&self) -> (u64, u64) {
+        let word = self.load();
+        (word.in_flight(), word.succeeded())
+    }
+
     /// Opens the breaker until [`force_closed`](Self::force_closed) or [`reset`](Self::reset).
     pub fn force_open(&self) {
         // Stored before the exchange that publishes OPEN, as `open_until` is.
@@ -533,14 +544,32 @@ impl CircuitBreaker {
         self.call_with(f, Classify::is_failure).await
     }
 
+    #[inline]
     fn load(&self) -> Word {
         // Acquire pairs with the Release of every transition, so a caller that sees OPEN also
         // sees the `open_until` stored before it.
         Word(self.word.load(Ordering::Acquire))
     }
 
-    /// Admits a call or says why not.
+    /// Admits a call or says why not. CLOSED is decided here, inlined into the caller; the
+    /// other states out of line.
+    #[inline]
     fn admit(&self) -> Result<Admission, Rejected> {
+        if self.load().state() == CircuitState::Closed {
+            return Ok(Admission::Closed);
+        }
+        // The rejection is built here, from a plain number: returned from out of line in
+        // registers, rather than as a `Rejected` in memory that callers copy again.
+        self.admit_not_closed()
+            .map_err(|retry_in_nanos| Rejected::CircuitOpen {
+                name: self.config.name,
+                retry_in: Duration::from_nanos(retry_in_nanos),
+            })
+    }
+
+    /// Admits a call while not CLOSED, or says in how many nanoseconds to retry.
+    #[inline(never)]
+    fn admit_not_closed(&self) -> Result<Admission, u64> {
         let mut word = self.load();
         loop {
             let next = match word.state() {
@@ -575,12 +604,9 @@ impl CircuitBreaker {
         }
     }
 
-    fn reject(&self, retry_in_nanos: u64) -> Rejected {
+    fn reject(&self, retry_in_nanos: u64) -> u64 {
         self.rejected.fetch_add(1, Ordering::Relaxed);
-        Rejected::CircuitOpen {
-            name: self.config.name,
-            retry_in: Duration::from_nanos(retry_in_nanos),
-        }
+        retry_in_nanos
     }
 
     fn exchange(&self, current: Word, next: Word) -> Result<(), Word> {
@@ -590,8 +616,24 @@ impl CircuitBreaker {
             .map_err(Word)
     }
 
-    /// Records a finished call admitted by `admission`.
+    /// Records a finished call admitted by `admission`. A success in CLOSED under the
+    /// consecutive policy is recorded here, inlined into the caller; the rest out of line.
+    #[inline]
     fn record(&self, admission: Admission, outcome: Outcome, slow: bool) {
+        if let (Admission::Closed, Outcome::Success, Counting::Consecutive { failures, .. }) =
+            (admission, outcome, &self.counting)
+        {
+            // Load first: a healthy breaker's success writes nothing shared.
+            if failures.load(Ordering::Relaxed) != 0 {
+                failures.store(0, Ordering::Relaxed);
+            }
+            return;
+        }
+        self.record_other(admission, outcome, slow);
+    }
+
+    #[inline(never)]
+    fn record_other(&self, admission: Admission, outcome: Outcome, slow: bool) {
         if outcome == Outcome::Failure {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
@@ -750,6 +792,7 @@ impl CircuitBreaker {
         });
     }
 
+    #[inline]
     fn times_calls(&self) -> bool {
         self.config.slow.is_some()
     }
@@ -763,70 +806,164 @@ enum Admission {
     Trial(u64),
 }
 
-/// An admitted call; dropping it unfinished (a cancelled future) frees a trial slot.
-struct Call<'a> {
-    breaker: &'a CircuitBreaker,
-    admission: Option<Admission>,
-}
-
-impl Call<'_> {
-    fn finish(mut self, outcome: Outcome, slow: bool) {
-        if let Some(admission) = self.admission.take() {
-            self.breaker.record(admission, outcome, slow);
-        }
-    }
-}
-
-impl Drop for Call<'_> {
-    fn drop(&mut self) {
-        if let Some(Admission::Trial(generation)) = self.admission {
-            self.breaker.trial_abandoned(generation);
-        }
-    }
-}
-
 /// Runs one attempt through `breaker`: the layer that `#[circuit_breaker]` expands to.
-pub async fn guard<T, E, R, F>(
-    breaker: &CircuitBreaker,
+///
+/// The call is admitted when the future is first polled; dropping it unfinished (a cancelled
+/// call) frees its trial slot.
+#[inline]
+pub fn guard<'b, T, E, R, F, P>(
+    breaker: &'b CircuitBreaker,
     attempt: F,
-    is_failure: impl FnOnce(&E) -> bool,
-) -> Result<T, Failure<E>>
+    is_failure: P,
+) -> Guard<'b, F, P>
 where
     F: Future<Output = Result<T, Failure<E, R>>>,
     R: Into<Rejected>,
+    P: FnOnce(&E) -> bool,
 {
-    let call = match breaker.admit() {
-        Ok(admission) => Call {
-            breaker,
-            admission: Some(admission),
-        },
-        Err(rejected) => return Err(Failure::Rejected(rejected)),
-    };
-    let started = breaker.times_calls().then(clock::now);
-    let result = widen(attempt.await);
-    let slow = match (started, breaker.config.slow) {
-        (Some(started), Some(slow)) => {
-            clock::now().saturating_sub(started) >= clock::nanos(slow.after)
-        }
-        _ => false,
-    };
-    let outcome = match &result {
-        Ok(_) => Outcome::Success,
-        Err(Failure::Error(e)) => {
-            if is_failure(e) {
-                Outcome::Failure
+    Guard {
+        breaker,
+        attempt,
+        is_failure: Some(is_failure),
+        stage: Stage::Unpolled,
+        admission: Admission::Closed,
+        started: None,
+        trial: None,
+    }
+}
+
+/// The slot of a HALF_OPEN trial in flight: dropped unfinished (the call was cancelled, or
+/// its attempt panicked), it gives the slot back.
+struct TrialSlot<'b> {
+    breaker: &'b CircuitBreaker,
+    generation: u64,
+}
+
+impl TrialSlot<'_> {
+    /// The trial finished: its outcome, recorded by the caller, settles the slot.
+    fn finish(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for TrialSlot<'_> {
+    fn drop(&mut self) {
+        self.breaker.trial_abandoned(self.generation);
+    }
+}
+
+/// Where a [`Guard`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Unpolled,
+    /// Admitted while CLOSED, calls not timed: the hot path.
+    Closed,
+    /// Admitted as `admission`, timed from `started` when slow calls are tracked.
+    Admitted,
+    Finished,
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`guard`]. Awaited once by the code that the macros generate; like any
+    /// future, it is not to be polled again once it has returned `Ready`.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Guard<'b, F, P> {
+        breaker: &'b CircuitBreaker,
+        #[pin]
+        attempt: F,
+        is_failure: Option<P>,
+        stage: Stage,
+        admission: Admission,
+        started: Option<u64>,
+        // After `attempt`, so dropped after it: a cancelled trial's call is gone before its
+        // slot is given back, and never more than `half_open` trials run at once.
+        trial: Option<TrialSlot<'b>>,
+    }
+}
+
+impl<T, E, R, F, P> Future for Guard<'_, F, P>
+where
+    F: Future<Output = Result<T, Failure<E, R>>>,
+    R: Into<Rejected>,
+    P: FnOnce(&E) -> bool,
+{
+    type Output = Result<T, Failure<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let breaker: &CircuitBreaker = this.breaker;
+        if *this.stage == Stage::Unpolled {
+            if breaker.load().state() == CircuitState::Closed && !breaker.times_calls() {
+                *this.stage = Stage::Closed;
             } else {
-                Outcome::Success
+                match breaker.admit() {
+                    Ok(admission) => {
+                        if let Admission::Trial(generation) = admission {
+                            *this.trial = Some(TrialSlot {
+                                breaker,
+                                generation,
+                            });
+                        }
+                        *this.admission = admission;
+                        *this.started = breaker.times_calls().then(clock::now);
+                        *this.stage = Stage::Admitted;
+                    }
+                    Err(rejected) => {
+                        *this.stage = Stage::Finished;
+                        return Poll::Ready(Err(Failure::Rejected(rejected)));
+                    }
+                }
             }
         }
-        Err(Failure::Rejected(r)) => {
-            if r.is_failure() {
-                Outcome::Failure
-            } else {
-                Outcome::Ignored
-            }
+        let result = match this.attempt.poll(cx) {
+            Poll::Ready(result) => widen(result),
+            Poll::Pending => return Poll::Pending,
+        };
+        let stage = std::mem::replace(this.stage, Stage::Finished);
+        if stage == Stage::Closed && result.is_ok() {
+            // No trial slot is held in CLOSED.
+            breaker.record(Admission::Closed, Outcome::Success, false);
+            return Poll::Ready(result);
         }
-    };
-    call.finish(outcome, slow);
-    result
+        if let Some(trial) = this.trial.take() {
+            trial.finish();
+        }
+        let (admission, started) = match stage {
+            Stage::Closed => (Admission::Closed, None),
+            Stage::Admitted => (*this.admission, *this.started),
+            Stage::Unpolled | Stage::Finished => {
+                panic!("`circuit_breaker` polled after completion")
+            }
+        };
+        let slow = match (started, breaker.config.slow) {
+            (Some(started), Some(slow)) => {
+                clock::now().saturating_sub(started) >= clock::nanos(slow.after)
+            }
+            _ => false,
+        };
+        let outcome = match &result {
+            Ok(_) => Outcome::Success,
+            Err(Failure::Error(e)) => {
+                if this
+                    .is_failure
+                    .take()
+                    .is_none_or(|is_failure| is_failure(e))
+                {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                }
+            }
+            Err(Failure::Rejected(r)) => {
+                if r.is_failure() {
+                    Outcome::Failure
+                } else {
+                    Outcome::Ignored
+                }
+            }
+        };
+        breaker.record(admission, outcome, slow);
+        Poll::Ready(result)
+    }
 }

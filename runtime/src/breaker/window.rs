@@ -4,7 +4,7 @@
 //! adjusts three counters packed in one `u64` by the difference with the outcome it replaced;
 //! a success replacing a success writes no counter.
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use crate::sync::{AtomicU8, AtomicU64, Ordering};
 
 pub(crate) const RECORDED: u8 = 1;
 pub(crate) const FAILED: u8 = 2;
@@ -48,13 +48,19 @@ impl Window {
     /// Records one outcome; returns the counts after it when they may now be over a threshold:
     /// after a failure or a slow call, and after any call that filled an empty slot (the
     /// window grew, so it may just have reached `min_calls`).
+    #[inline]
     pub(crate) fn record(&self, code: u8) -> Option<Counts> {
         let len = self.slots.len() as u64;
         // Relaxed: the counters are statistics, read to decide a transition that is itself
         // settled by a compare-and-swap on the breaker's word.
         #[allow(clippy::cast_possible_truncation)] // the modulo fits the slot index
         let slot = (self.head.fetch_add(1, Ordering::Relaxed) % len) as usize;
-        let old = self.slots[slot].swap(code, Ordering::Relaxed);
+        // Load first: in a healthy window a success replaces a success, and then nothing is
+        // written (as a swap of the same value would do).
+        let mut old = self.slots[slot].load(Ordering::Relaxed);
+        if old != code {
+            old = self.slots[slot].swap(code, Ordering::Relaxed);
+        }
         if old == code {
             return (code & (FAILED | SLOW) != 0).then(|| self.counts());
         }

@@ -26,6 +26,7 @@ pub(crate) struct Word(pub(crate) u64);
 impl Word {
     pub(crate) const INITIAL: Word = Word(0);
 
+    #[inline]
     pub(crate) fn state(self) -> CircuitState {
         match self.0 & STATE_MASK {
             0 => CircuitState::Closed,

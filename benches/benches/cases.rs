@@ -1,0 +1,286 @@
+//! The benchmarked cases, shared by the timing benchmark (`layers`) and the allocation count
+//! (`allocations`): each one is a trivial `async fn` returning `Ok(x)`, run through staunch or
+//! through a peer, grouped so that every row of BENCHMARKS.md is measured in one run.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable as _};
+use failsafe::futures::CircuitBreaker as _;
+use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
+use tower::{ServiceBuilder, ServiceExt as _};
+
+/// The error of every benchmarked function.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("down")]
+    Down,
+    #[error(transparent)]
+    Rejected(#[from] staunch::Rejected),
+}
+
+/// The floor: the function every case wraps, called directly.
+#[allow(clippy::unused_async)]
+pub async fn direct(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[staunch::circuit_breaker(name = "bench-consecutive", fail_max = 5, reset = "30s")]
+async fn breaker_consecutive(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[staunch::circuit_breaker(name = "bench-rate", window = 100, failure_rate = 50, reset = "30s")]
+async fn breaker_rate(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+/// Opened by five failures (`x == 0`), then measured while OPEN.
+#[staunch::circuit_breaker(name = "bench-open", fail_max = 5, reset = "1h")]
+async fn breaker_open(x: u64) -> Result<u64, Error> {
+    if x == 0 { Err(Error::Down) } else { Ok(x) }
+}
+
+#[staunch::retry(max = 3)]
+async fn retry(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[staunch::bulkhead(name = "bench-bulkhead", limit = 10)]
+async fn bulkhead(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[staunch::bulkhead(name = "bench-bulkhead-wait", limit = 10, max_wait = "50ms")]
+async fn bulkhead_wait(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[staunch::timeout("2s")]
+async fn timeout(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[allow(clippy::unused_async)]
+async fn cached(x: u64, _error: Error) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[staunch::fallback(cached)]
+#[staunch::retry(max = 4, backoff = "exp", jitter = "full")]
+#[staunch::circuit_breaker(name = "bench-stack", fail_max = 5, reset = "30s")]
+#[staunch::bulkhead(name = "bench-stack", limit = 10)]
+#[staunch::timeout("2s")]
+async fn stack(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+/// Receives the cases group by group.
+pub trait Visitor {
+    /// A new group starts; every following case belongs to it.
+    fn group(&mut self, name: &str);
+
+    /// One case: `call(&mut state, x)` once per measured call. `ok` says whether the call
+    /// succeeds (`Some`) or is rejected (`None`), checked before measuring.
+    fn case<S, F>(&mut self, name: &str, ok: bool, state: S, call: F)
+    where
+        S: Clone,
+        F: AsyncFn(&mut S, u64) -> Option<u64>;
+}
+
+/// A `tower::Service` called as its users call it: wait until ready, then call.
+async fn ready_call<S>(service: &mut S, x: u64) -> Option<u64>
+where
+    S: tower::Service<u64, Response = u64>,
+{
+    match service.ready().await {
+        Ok(service) => service.call(x).await.ok(),
+        Err(_) => None,
+    }
+}
+
+/// The direct call as a `tower::Service`.
+type DirectService = tower::util::ServiceFn<fn(u64) -> std::future::Ready<Result<u64, Error>>>;
+
+fn tower_direct() -> DirectService {
+    fn ready(x: u64) -> std::future::Ready<Result<u64, Error>> {
+        std::future::ready(Ok(x))
+    }
+    tower::service_fn(ready as fn(u64) -> _)
+}
+
+fn recloser(closed_len: usize, error_rate: f32) -> recloser::AsyncRecloser {
+    recloser::Recloser::custom()
+        .closed_len(closed_len)
+        .error_rate(error_rate)
+        .open_wait(Duration::from_secs(3600))
+        .build()
+        .into()
+}
+
+fn failsafe_consecutive() -> failsafe::StateMachine<
+    failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>,
+    (),
+> {
+    let backoff = failsafe::backoff::constant(Duration::from_secs(3600));
+    failsafe::Config::new()
+        .failure_policy(failsafe::failure_policy::consecutive_failures(5, backoff))
+        .build()
+}
+
+/// Every case, in BENCHMARKS.md's order; `rt` is the current-thread runtime they run on.
+#[allow(clippy::too_many_lines)] // one flat list reads best
+pub fn visit(rt: &Runtime, v: &mut impl Visitor) {
+    let floor = async |(): &mut (), x| direct(x).await.ok();
+
+    v.group("breaker_closed_consecutive");
+    v.case("direct", true, (), floor);
+    v.case("staunch", true, (), async |(), x| {
+        breaker_consecutive(x).await.ok()
+    });
+    // recloser has no consecutive policy: 5 failures out of the last 5 calls is one.
+    v.case("recloser", true, recloser(5, 1.0), async |r, x| {
+        r.call(direct(x)).await.ok()
+    });
+    v.case(
+        "failsafe_default",
+        true,
+        failsafe::Config::new().build(),
+        async |cb, x| cb.call(direct(x)).await.ok(),
+    );
+    v.case(
+        "failsafe_consecutive",
+        true,
+        failsafe_consecutive(),
+        async |cb, x| cb.call(direct(x)).await.ok(),
+    );
+    let layer = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+        .consecutive_failures(5)
+        .build()
+        .expect("valid tower-resilience config");
+    v.case(
+        "tower_resilience",
+        true,
+        layer.layer_fn(tower_direct()),
+        ready_call,
+    );
+
+    v.group("breaker_closed_rate");
+    v.case("direct", true, (), floor);
+    v.case("staunch", true, (), async |(), x| {
+        breaker_rate(x).await.ok()
+    });
+    v.case("recloser", true, recloser(100, 0.5), async |r, x| {
+        r.call(direct(x)).await.ok()
+    });
+
+    v.group("breaker_open_rejection");
+    v.case("direct", true, (), floor);
+    rt.block_on(async {
+        for _ in 0..5 {
+            let _ = breaker_open(0).await;
+        }
+    });
+    v.case("staunch", false, (), async |(), x| {
+        breaker_open(x).await.ok()
+    });
+    let tripped = recloser(5, 1.0);
+    rt.block_on(async {
+        // Its ring judges the rate once full: the sixth failure opens it.
+        for _ in 0..6 {
+            let _ = tripped.call(async { Err::<u64, Error>(Error::Down) }).await;
+        }
+    });
+    v.case("recloser", false, tripped, async |r, x| {
+        r.call(direct(x)).await.ok()
+    });
+    let tripped = failsafe_consecutive();
+    rt.block_on(async {
+        for _ in 0..5 {
+            let _ = tripped.call(async { Err::<u64, Error>(Error::Down) }).await;
+        }
+    });
+    v.case("failsafe", false, tripped, async |cb, x| {
+        cb.call(direct(x)).await.ok()
+    });
+    let (layer, handle) = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+        .consecutive_failures(5)
+        .wait_duration_in_open(Duration::from_secs(3600))
+        .build_with_handle()
+        .expect("valid tower-resilience config");
+    rt.block_on(handle.force_open());
+    v.case(
+        "tower_resilience",
+        false,
+        layer.layer_fn(tower_direct()),
+        ready_call,
+    );
+
+    v.group("retry_first_attempt");
+    v.case("direct", true, (), floor);
+    v.case("staunch", true, (), async |(), x| retry(x).await.ok());
+    v.case("backon", true, (), async |(), x| {
+        (|| direct(x))
+            .retry(ExponentialBuilder::default().with_max_times(2))
+            .await
+            .ok()
+    });
+    v.case("tokio_retry", true, (), async |(), x| {
+        let strategy = tokio_retry::strategy::ExponentialBackoff::from_millis(100).take(2);
+        tokio_retry::Retry::start(strategy, || direct(x)).await.ok()
+    });
+
+    v.group("bulkhead_fail_fast");
+    v.case("direct", true, (), floor);
+    v.case("staunch", true, (), async |(), x| bulkhead(x).await.ok());
+    let semaphore = Semaphore::new(10);
+    v.case("semaphore_try_acquire", true, &semaphore, async |s, x| {
+        let _permit = s.try_acquire().ok()?;
+        direct(x).await.ok()
+    });
+
+    v.group("bulkhead_max_wait");
+    v.case("direct", true, (), floor);
+    v.case("staunch", true, (), async |(), x| {
+        bulkhead_wait(x).await.ok()
+    });
+    v.case("semaphore_acquire", true, &semaphore, async |s, x| {
+        let _permit = s.acquire().await.ok()?;
+        direct(x).await.ok()
+    });
+    v.case(
+        "tower_concurrency_limit",
+        true,
+        tower::limit::ConcurrencyLimit::new(tower_direct(), 10),
+        ready_call,
+    );
+
+    v.group("timeout_ready");
+    v.case("direct", true, (), floor);
+    v.case("staunch", true, (), async |(), x| timeout(x).await.ok());
+    v.case("tokio_timeout", true, (), async |(), x| {
+        tokio::time::timeout(Duration::from_secs(2), direct(x))
+            .await
+            .ok()?
+            .ok()
+    });
+    v.case(
+        "tower_timeout",
+        true,
+        tower::timeout::Timeout::new(tower_direct(), Duration::from_secs(2)),
+        ready_call,
+    );
+
+    v.group("stack");
+    v.case("direct", true, (), floor);
+    v.case("staunch", true, (), async |(), x| stack(x).await.ok());
+    v.case(
+        "tower_limit_timeout",
+        true,
+        ServiceBuilder::new()
+            .concurrency_limit(10)
+            .timeout(Duration::from_secs(2))
+            .service(tower_direct()),
+        ready_call,
+    );
+}

@@ -1,0 +1,191 @@
+//! `Classify` as the layers consult it: through references and boxes, for `io::Error`, for
+//! reqwest's errors and for non-success responses, and the `retry_after` field types of
+//! `#[derive(Problem)]`.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use staunch::reqwest::{HttpStatusError, MAX_RETRY_AFTER, ResponseExt};
+use staunch::{Classify, Problem};
+
+#[derive(Debug)]
+struct Throttled;
+
+impl Classify for Throttled {
+    fn is_transient(&self) -> bool {
+        true
+    }
+    fn is_failure(&self) -> bool {
+        false
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        Some(Duration::from_secs(7))
+    }
+}
+
+#[derive(Debug)]
+struct Refused;
+
+impl Classify for Refused {
+    fn is_transient(&self) -> bool {
+        false
+    }
+    fn is_failure(&self) -> bool {
+        true
+    }
+}
+
+/// What an error says, as a tuple.
+fn verdict<C: Classify + ?Sized>(error: &C) -> (bool, bool, Option<Duration>) {
+    (
+        error.is_transient(),
+        error.is_failure(),
+        error.retry_after(),
+    )
+}
+
+#[test]
+fn references_and_boxes_say_what_the_error_says() {
+    let throttled = (true, false, Some(Duration::from_secs(7)));
+    let refused = (false, true, None);
+    assert_eq!(verdict(&&Throttled), throttled);
+    assert_eq!(verdict(&&Refused), refused);
+    let boxed: Box<dyn Classify> = Box::new(Throttled);
+    assert_eq!(verdict(&boxed), throttled);
+    let boxed: Box<dyn Classify> = Box::new(Refused);
+    assert_eq!(verdict(&boxed), refused);
+}
+
+#[test]
+fn the_defaults_are_transient_failures_without_retry_after() {
+    struct Unclassified;
+    impl Classify for Unclassified {}
+    assert_eq!(verdict(&Unclassified), (true, true, None));
+}
+
+#[test]
+fn io_errors_are_classified_by_kind() {
+    use std::io::{Error, ErrorKind};
+    for kind in [
+        ErrorKind::ConnectionReset,
+        ErrorKind::TimedOut,
+        ErrorKind::UnexpectedEof,
+    ] {
+        assert_eq!(verdict(&Error::from(kind)), (true, true, None), "{kind:?}");
+    }
+    for kind in [
+        ErrorKind::NotFound,
+        ErrorKind::PermissionDenied,
+        ErrorKind::InvalidInput,
+    ] {
+        assert_eq!(
+            verdict(&Error::from(kind)),
+            (false, false, None),
+            "{kind:?}"
+        );
+    }
+    assert_eq!(verdict(&Error::other("disk on fire")), (false, true, None));
+}
+
+#[test]
+fn http_status_errors_follow_their_status_and_answer_502_or_504() {
+    let error = |status| HttpStatusError {
+        status,
+        retry_after: None,
+        url: "http://127.0.0.1/".to_owned(),
+    };
+    assert_eq!(verdict(&error(503)), (true, true, None));
+    assert_eq!(verdict(&error(501)), (false, true, None));
+    assert_eq!(verdict(&error(404)), (false, false, None));
+    assert_eq!(verdict(&error(429)), (true, true, None));
+    assert_eq!(
+        error(503).status(),
+        502,
+        "a dependency's failure is a bad gateway"
+    );
+    assert_eq!(error(404).status(), 502);
+    assert_eq!(
+        error(504).status(),
+        504,
+        "a dependency's timeout is a gateway timeout"
+    );
+    assert_eq!(MAX_RETRY_AFTER, Duration::from_secs(24 * 60 * 60));
+}
+
+/// Answers one request on loopback with `response`, then closes.
+fn one_shot_server(response: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0; 4096];
+        let _ = stream.read(&mut request);
+        stream.write_all(response.as_bytes()).unwrap();
+    });
+    port
+}
+
+#[tokio::test]
+async fn reqwest_errors_are_classified_by_what_failed() {
+    // Nothing listens on a port just released: the connection is refused.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let refused = reqwest::get(format!("http://127.0.0.1:{port}/"))
+        .await
+        .unwrap_err();
+    assert_eq!(verdict(&refused), (true, true, None), "{refused:?}");
+
+    let port = one_shot_server(
+        "HTTP/1.1 503 Service Unavailable\r\nretry-after: 3\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    );
+    let response = reqwest::get(format!("http://127.0.0.1:{port}/"))
+        .await
+        .unwrap();
+    let status = response.error_for_status_ref().unwrap_err();
+    assert_eq!(verdict(&status), (true, true, None));
+    let classified = response.error_for_status_classified().unwrap_err();
+    assert_eq!(
+        (classified.status, classified.retry_after),
+        (503, Some(Duration::from_secs(3)))
+    );
+
+    let port =
+        one_shot_server("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    let response = reqwest::get(format!("http://127.0.0.1:{port}/"))
+        .await
+        .unwrap();
+    let not_found = response.error_for_status().unwrap_err();
+    assert_eq!(verdict(&not_found), (false, false, None));
+
+    // A URL that cannot be sent is the caller's mistake.
+    let bad_url = reqwest::get("http://[::1").await.unwrap_err();
+    assert_eq!(verdict(&bad_url), (false, false, None), "{bad_url:?}");
+}
+
+#[derive(Debug, thiserror::Error, staunch::Problem)]
+enum Busy {
+    #[error("seconds")]
+    #[problem(status = 503)]
+    Seconds(#[problem(retry_after)] u64),
+    #[error("seconds")]
+    #[problem(status = 503)]
+    Short(#[problem(retry_after)] u32),
+    #[error("maybe")]
+    #[problem(status = 503)]
+    Maybe(#[problem(retry_after)] Option<Duration>),
+}
+
+#[test]
+fn retry_after_fields_of_every_type_are_read() {
+    assert_eq!(Busy::Seconds(5).retry_after(), Some(Duration::from_secs(5)));
+    assert_eq!(Busy::Short(6).retry_after(), Some(Duration::from_secs(6)));
+    assert_eq!(
+        Busy::Maybe(Some(Duration::from_millis(1500))).retry_after(),
+        Some(Duration::from_millis(1500))
+    );
+    assert_eq!(Busy::Maybe(None).retry_after(), None);
+}
