@@ -1406,3 +1406,88 @@ async fn a_cancelled_trial_holds_its_slot_until_its_call_is_dropped() {
     assert_eq!(breaker.call(ok).await.unwrap(), 1);
     assert_eq!(breaker.state(), Closed);
 }
+
+/// Opens `breaker` (fail_max 1), then lets its reset of one second pass.
+async fn open_then_wait(breaker: &CircuitBreaker) {
+    assert_down(breaker.call(down).await);
+    assert_eq!(breaker.state(), Open);
+    advance(secs(1)).await;
+}
+
+/// A trial admitted in an earlier HALF_OPEN period that finishes, or is cancelled, in a later
+/// one counts for nothing there: it neither adds a success nor frees a slot it never took.
+#[tokio::test(start_paused = true)]
+async fn late_trials_of_an_earlier_half_open_period_count_for_nothing() {
+    let breaker = CircuitBreaker::builder("late-trials")
+        .fail_max(1)
+        .reset(secs(1))
+        .half_open(2)
+        .build()
+        .unwrap();
+    open_then_wait(&breaker).await;
+    // Period 1: trials `late` and `cancelled` are admitted, then a third fails: OPEN again.
+    let (late_gate, late) = gated();
+    let mut late = Box::pin(breaker.call(|| late));
+    assert!(poll_once(&mut late).await.is_pending());
+    let (failing_gate, failing) = gated();
+    let mut failing = Box::pin(breaker.call(|| failing));
+    assert!(poll_once(&mut failing).await.is_pending());
+    failing_gate.send(Err(Error::Down)).unwrap();
+    assert_down(failing.await);
+    assert_eq!(breaker.state(), Open);
+    advance(secs(1)).await;
+    // Period 2: two trials take both slots.
+    let (first_gate, first) = gated();
+    let mut first = Box::pin(breaker.call(|| first));
+    assert!(poll_once(&mut first).await.is_pending());
+    let (second_gate, second) = gated();
+    let mut second = Box::pin(breaker.call(|| second));
+    assert!(poll_once(&mut second).await.is_pending());
+    assert_eq!(
+        open_for(breaker.call(ok).await, "late-trials"),
+        Duration::ZERO
+    );
+
+    // The late trial of period 1 succeeds: not a success of period 2.
+    late_gate.send(Ok(1)).unwrap();
+    assert_eq!(late.await.unwrap(), 1);
+    assert_eq!(
+        open_for(breaker.call(ok).await, "late-trials"),
+        Duration::ZERO,
+        "the late trial freed no slot of period 2"
+    );
+    first_gate.send(Ok(1)).unwrap();
+    assert_eq!(first.await.unwrap(), 1);
+    assert_eq!(breaker.state(), HalfOpen, "one success of two, not two");
+    second_gate.send(Ok(1)).unwrap();
+    assert_eq!(second.await.unwrap(), 1);
+    assert_eq!(breaker.state(), Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_trial_cancelled_in_a_later_period_frees_no_slot_of_it() {
+    let breaker = CircuitBreaker::builder("late-cancelled")
+        .fail_max(1)
+        .reset(secs(1))
+        .half_open(1)
+        .build()
+        .unwrap();
+    open_then_wait(&breaker).await;
+    let mut stale = Box::pin(breaker.call(hanging));
+    assert!(poll_once(&mut stale).await.is_pending());
+    // Period 1 ends without it: forced open, then closed, tripped and half-open again.
+    breaker.force_open();
+    breaker.force_closed();
+    open_then_wait(&breaker).await;
+    let mut trial = Box::pin(breaker.call(hanging));
+    assert!(poll_once(&mut trial).await.is_pending());
+    drop(stale);
+    assert_eq!(
+        open_for(breaker.call(ok).await, "late-cancelled"),
+        Duration::ZERO,
+        "the one slot is still held"
+    );
+    drop(trial);
+    assert_eq!(breaker.call(ok).await.unwrap(), 1);
+    assert_eq!(breaker.state(), Closed);
+}

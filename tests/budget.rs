@@ -19,7 +19,8 @@ fn budget(ratio: f64, min_per_sec: u32, max_balance: u32) -> RetryBudget {
 
 /// Withdraws until refused; returns how many retries were there.
 fn drain(budget: &RetryBudget) -> usize {
-    (0..).take_while(|_| budget.try_withdraw()).count()
+    // Bounded: a budget that never runs dry fails the test instead of hanging it.
+    (0..10_000).take_while(|_| budget.try_withdraw()).count()
 }
 
 #[tokio::test(start_paused = true)]
@@ -80,4 +81,16 @@ async fn min_per_sec_refills_that_many_retries_each_second_up_to_the_cap() {
         100,
         "a quiet hour banks no more than max_balance"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deposit_onto_a_fractional_balance_is_still_capped() {
+    let budget = budget(1.0, 1, 1);
+    assert_eq!(drain(&budget), 1);
+    // A millisecond at one retry per second refills a thousandth of a retry.
+    advance(Duration::from_millis(1)).await;
+    assert!(!budget.try_withdraw());
+    assert_eq!(budget.metrics().balance, 0.001);
+    budget.deposit();
+    assert_eq!(budget.metrics().balance, 1.0, "capped at max_balance");
 }

@@ -179,6 +179,7 @@ struct Observed {
     returned: u128,
     retries: u64,
     exhausted: u64,
+    max_attempts: u32,
 }
 
 /// Walks the observed attempts with the model; fails on the first disagreement.
@@ -192,6 +193,7 @@ fn check(p: &Policy, pattern: &[Attempt], seen: &Observed) -> Result<Stop, TestC
             }),
         })
     };
+    prop_assert_eq!(seen.max_attempts, p.max);
     prop_assert!(!seen.starts.is_empty(), "no attempt was made");
     prop_assert_eq!(seen.starts[0], 0, "the first attempt starts at once");
     let mut previous_high = u128::from(p.base_ms) * MS;
@@ -287,6 +289,8 @@ async fn observe(p: &Policy, pattern: &[Attempt]) -> Observed {
     let result = policy
         .call_classified(|| {
             let mut starts = starts.lock().unwrap();
+            // A runaway retry fails the case instead of hanging it.
+            assert!(starts.len() < 64, "more attempts than any policy allows");
             let attempt = pattern.get(starts.len()).copied().unwrap_or(Attempt {
                 takes_ms: 0,
                 result: Err(Error::Busy {
@@ -307,6 +311,7 @@ async fn observe(p: &Policy, pattern: &[Attempt]) -> Observed {
         returned: since(Instant::now()),
         retries: metrics.retries,
         exhausted: metrics.exhausted,
+        max_attempts: policy.max_attempts(),
     }
 }
 

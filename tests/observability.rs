@@ -207,6 +207,9 @@ fn bulkheads_and_budgets_named_with_conflicting_settings_are_logged_once_per_use
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert_eq!(errors[0].field("bulkhead"), Some("observed-bulkhead"));
     assert_eq!(errors[1].field("budget"), Some("observed-budget"));
+    // The conflict reported is the configured ratio, not the defaults' request.
+    let ignored = errors[1].field("ignored").unwrap();
+    assert!(ignored.contains("deposit: 500"), "{ignored}");
 }
 
 /// An error without `Debug` still names itself in the retry log, by its type.

@@ -460,3 +460,25 @@ async fn first_attempts_earn_retries_at_the_budget_ratio() {
             .is_err()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_policy_is_in_the_registry_from_its_first_retry() {
+    #[staunch::retry(max = 2, base = "1ms")]
+    async fn retried_once() -> Result<(), Error> {
+        Err(Error::Busy)
+    }
+    let _ = retried_once().await;
+    let snapshot = staunch::registry().snapshot();
+    let entry = snapshot
+        .instances
+        .iter()
+        .find(|i| i.name.ends_with("::retried_once"))
+        .expect("listed after its one retry");
+    assert_eq!(
+        entry.detail,
+        staunch::Detail::Retry(staunch::RetryMetrics {
+            retries: 1,
+            exhausted: 1
+        })
+    );
+}

@@ -200,3 +200,31 @@ async fn the_next_call_runs_the_body_again() {
     advance(ms(500)).await;
     assert_eq!(second.await.unwrap(), 2);
 }
+
+/// A call that spends its task's whole cooperative budget at every poll (always ready, never
+/// done) is still cut at its deadline, as `tokio::time::timeout` cuts it: the timer is checked
+/// even when the budget is gone.
+#[tokio::test(start_paused = true)]
+async fn a_call_spending_the_whole_task_budget_still_times_out() {
+    let busy = tokio::spawn(staunch::timeout(Duration::from_secs(1), || async {
+        loop {
+            tokio::task::coop::consume_budget().await;
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), Rejected>(())
+    }));
+    // The busy task never lets the runtime idle, so paused time moves only when told to.
+    for _ in 0..20 {
+        if busy.is_finished() {
+            break;
+        }
+        advance(Duration::from_millis(100)).await;
+    }
+    assert!(busy.is_finished(), "the timeout never fired");
+    assert_eq!(
+        busy.await.unwrap(),
+        Err(Rejected::Timeout {
+            after: Duration::from_secs(1)
+        })
+    );
+}
