@@ -11,8 +11,8 @@
 //!     let outcome = finish(loop {                              // retry
 //!         let id = clone_arg(&id);                             //   fresh arguments per attempt
 //!         outcome = circuit_breaker(BREAKER.get(),             //   breaker
-//!             async { timeout(2s, async { lift(async { let id = id; body }.await) }).await },
-//!             is_failure).await;
+//!             timeout(2s, Attempt { body: async { let id = id; body } }),
+//!             is_failure).await;                               //   one future, awaited once
 //!         match attempts.next(outcome, verdict) { Done(r) => break r, Wait(d) => sleep(d).await }
 //!     });
 //!     match outcome { Err(e) => cached(id, e).await, ok => ok }   // fallback
@@ -33,7 +33,7 @@ use crate::signature::{self, Holding, Params, Receiver};
 /// The renamed `self` of a method taking `self` by value, so that it can be cloned per call.
 const SELF_COPY: &str = "__staunch_self";
 
-/// The value of the expression built so far.
+/// What the expression built so far yields.
 #[derive(Clone, Copy)]
 enum Level {
     /// `Result<T, E>`: the function's own result.
@@ -45,14 +45,39 @@ enum Level {
 struct Expr {
     tokens: TokenStream,
     level: Level,
+    /// `Some` when `tokens` is a future not yet awaited: the layers nest as futures, one inside
+    /// the other, and the stack is awaited once rather than through an async block per layer.
+    /// The span is the return type's: a return type that is not a `Result` makes the future
+    /// unawaitable, and the error on it is then the one already reported there.
+    future: Option<Span>,
 }
 
 impl Expr {
+    /// A future yielding the lifted result.
+    fn lifted_future(self) -> TokenStream {
+        if self.future.is_some() {
+            // Only layers build futures, and every layer's future yields a lifted result.
+            return self.tokens;
+        }
+        let value = self.lifted();
+        quote!(async { #value })
+    }
+
+    /// The lifted result.
     fn lifted(self) -> TokenStream {
-        let tokens = self.tokens;
-        match self.level {
+        let level = self.level;
+        let tokens = self.awaited();
+        match level {
             Level::Plain => quote!(::staunch::__private::lift(#tokens)),
             Level::Lifted { .. } => tokens,
+        }
+    }
+
+    fn awaited(self) -> TokenStream {
+        let tokens = self.tokens;
+        match self.future {
+            Some(span) => quote_spanned!(span=> #tokens.await),
+            None => tokens,
         }
     }
 
@@ -66,8 +91,9 @@ impl Expr {
     /// Back to the function's result; the conversion of a rejection is spanned on the
     /// outermost attribute that can reject, where a missing `From<Rejected>` is reported.
     fn plain(self) -> TokenStream {
-        let tokens = self.tokens;
-        match self.level {
+        let level = self.level;
+        let tokens = self.awaited();
+        match level {
             Level::Plain => tokens,
             Level::Lifted { rejecting } => {
                 let span = rejecting.unwrap_or_else(Span::call_site);
@@ -112,13 +138,15 @@ pub(crate) fn function(mut function: ItemFn, layers: &[Layer]) -> syn::Result<To
         copies_self,
         error_type: &error_type,
         default_name: &default_name,
+        future: Some(ret.span()),
     };
 
     let mut errors = Errors::default();
     let mut statics = TokenStream::new();
     let mut expr = Expr {
         tokens: plan.body(ret, &block),
-        level: Level::Plain,
+        level: Level::Lifted { rejecting: None },
+        future: plan.future,
     };
     for (depth, layer) in layers.iter().enumerate().rev() {
         let retry_inside = layers[depth + 1..].iter().any(|l| l.kind == Kind::Retry);
@@ -189,13 +217,15 @@ struct Plan<'a> {
     copies_self: bool,
     error_type: &'a TokenStream,
     default_name: &'a TokenStream,
+    /// Where the layers' futures are awaited: see [`Expr::future`].
+    future: Option<Span>,
 }
 
 impl Plan<'_> {
-    /// The user's body as one attempt: an async block whose `return`s end the attempt, with
-    /// every parameter moved in (as `async move` would) and a fake return edge that gives the
-    /// block the function's return type before the body is checked, so `?` and type errors
-    /// land on the user's code.
+    /// The user's body as one attempt, a future of the lifted result: an async block whose
+    /// `return`s end the attempt, with every parameter moved in (as `async move` would) and a
+    /// fake return edge that gives the block the function's return type before the body is
+    /// checked, so `?` and type errors land on the user's code.
     fn body(&self, ret: &Type, block: &TokenStream) -> TokenStream {
         let rebinds = self.params.bindings().map(|b| {
             let ident = &b.ident;
@@ -228,9 +258,9 @@ impl Plan<'_> {
                 #self_copy
                 #fake_return
                 #block
-            }.await
+            }
         };
-        quote_spanned!(ret.span()=> <#ret as ::staunch::__private::ReturnsResult>::into_result(#body))
+        quote_spanned!(ret.span()=> ::staunch::__private::Attempt { body: #body })
     }
 
     /// Fresh copies of the owned arguments for one more call.
@@ -251,27 +281,27 @@ impl Plan<'_> {
     fn timeout(&self, inner: Expr, after: Duration, span: Span) -> Expr {
         let rejecting = Some(span);
         let after = duration(after);
-        let inner = inner.lifted();
+        let inner = inner.lifted_future();
         Expr {
-            tokens: quote!(::staunch::__private::timeout(#after, async { #inner }).await),
+            tokens: quote!(::staunch::__private::timeout(#after, #inner)),
             level: Level::Lifted { rejecting },
+            future: self.future,
         }
     }
 
     fn bulkhead(&self, inner: Expr, span: Span) -> Expr {
         let rejecting = Some(span);
-        let inner = inner.lifted();
+        let inner = inner.lifted_future();
         Expr {
-            tokens: quote! {
-                ::staunch::__private::bulkhead(__STAUNCH_BULKHEAD.get(), async { #inner }).await
-            },
+            tokens: quote!(::staunch::__private::bulkhead(__STAUNCH_BULKHEAD.get(), #inner)),
             level: Level::Lifted { rejecting },
+            future: self.future,
         }
     }
 
     fn breaker(&self, inner: Expr, failure: Option<&ExprPath>, span: Span) -> Expr {
         let rejecting = Some(span);
-        let inner = inner.lifted();
+        let inner = inner.lifted_future();
         let error_type = self.error_type;
         let is_failure = match failure {
             Some(path) => predicate(path, error_type, &quote!(__staunch_e)),
@@ -281,11 +311,12 @@ impl Plan<'_> {
             tokens: quote! {
                 ::staunch::__private::circuit_breaker(
                     __STAUNCH_BREAKER.get(),
-                    async { #inner },
+                    #inner,
                     |__staunch_e: &#error_type| #is_failure,
-                ).await
+                )
             },
             level: Level::Lifted { rejecting },
+            future: self.future,
         }
     }
 
@@ -307,18 +338,24 @@ impl Plan<'_> {
             tokens: quote! {{
                 let mut __staunch_attempts =
                     ::staunch::__private::Attempts::registered(&__STAUNCH_RETRY)#budget;
+                // Function pointers, not closures: the runtime's retry steps are then compiled
+                // once per error type rather than once per function.
+                let __staunch_verdict: fn(&#error_type) -> ::staunch::__private::Verdict =
+                    |__staunch_e: &#error_type| ::staunch::__private::Verdict {
+                        retry: #retry,
+                        after: #after,
+                    };
+                let __staunch_describe: ::staunch::__private::Describe<#error_type> =
+                    |__staunch_e: &#error_type, __staunch_f: &mut ::core::fmt::Formatter<'_>| {
+                        use ::staunch::__private::{ViaDebug as _, ViaTypeName as _};
+                        (&::staunch::__private::Probe(__staunch_e)).staunch_fmt(__staunch_f)
+                    };
                 loop {
                     let __staunch_outcome = { #copies #inner };
                     match __staunch_attempts.next(
                         __staunch_outcome,
-                        |__staunch_e: &#error_type| ::staunch::__private::Verdict {
-                            retry: #retry,
-                            after: #after,
-                        },
-                        |__staunch_e: &#error_type, __staunch_f: &mut ::core::fmt::Formatter<'_>| {
-                            use ::staunch::__private::{ViaDebug as _, ViaTypeName as _};
-                            (&::staunch::__private::Probe(__staunch_e)).staunch_fmt(__staunch_f)
-                        },
+                        __staunch_verdict,
+                        __staunch_describe,
                     ) {
                         ::staunch::__private::Next::Done(__staunch_result) => break __staunch_result,
                         ::staunch::__private::Next::Wait(__staunch_delay) => {
@@ -328,6 +365,7 @@ impl Plan<'_> {
                 }
             }},
             level: Level::Lifted { rejecting },
+            future: None,
         }
     }
 
@@ -382,6 +420,7 @@ impl Plan<'_> {
                 }
             }},
             level: Level::Plain,
+            future: None,
         })
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 pub use crate::breaker::guard as circuit_breaker;
 pub use crate::bulkhead::guard as bulkhead;
-pub use crate::failure::{Failure, finish, lift};
+pub use crate::failure::{Attempt, Failure, finish, lift};
 pub use crate::retry::{Attempts, Next, Verdict};
 pub use crate::timeout::guard as timeout;
 pub use crate::{
@@ -15,6 +15,9 @@ pub use crate::{
 pub use tokio::time::sleep;
 
 use crate::{Bulkhead, CircuitBreaker, Classify, Problem, RetryBudget, registry};
+
+/// How retry writes one of the function's errors into its log line.
+pub type Describe<E> = fn(&E, &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
 
 /// Extension members of a derived `Problem`.
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;

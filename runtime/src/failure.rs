@@ -1,7 +1,11 @@
 //! What travels between layers: the function's own error, or a layer's rejection.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use crate::__private::ReturnsResult;
 use crate::Rejected;
 
 /// The error side of a layer's result inside a stack of layers.
@@ -63,16 +67,53 @@ impl<E> IntoError<E> for Infallible {
 /// Lifts a function's result into a layer's result.
 #[inline]
 pub fn lift<T, E>(result: Result<T, E>) -> Result<T, Failure<E, Infallible>> {
-    result.map_err(Failure::Error)
+    // These conversions are instantiated for every annotated function's types: plain
+    // matches, so that no closure or combinator is compiled with each.
+    match result {
+        Ok(value) => Ok(value),
+        Err(e) => Err(Failure::Error(e)),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// One attempt of an annotated function's body, as the innermost layer: its result lifted.
+    ///
+    /// A future rather than an async block, so that a stack of layers nests plain futures;
+    /// built by the generated code as a struct, so it instantiates no constructor.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Attempt<F> {
+        #[pin]
+        pub body: F,
+    }
+}
+
+impl<F> Future for Attempt<F>
+where
+    F: Future,
+    F::Output: ReturnsResult,
+{
+    type Output = Result<
+        <F::Output as ReturnsResult>::Ok,
+        Failure<<F::Output as ReturnsResult>::Err, Infallible>,
+    >;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().body.poll(cx) {
+            Poll::Ready(result) => Poll::Ready(lift(result.into_result())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// Converts a layer's result back to the function's result.
 #[inline]
 pub fn finish<T, E, R: IntoError<E>>(result: Result<T, Failure<E, R>>) -> Result<T, E> {
-    result.map_err(|failure| match failure {
-        Failure::Error(e) => e,
-        Failure::Rejected(r) => r.into_error(),
-    })
+    match result {
+        Ok(value) => Ok(value),
+        Err(Failure::Error(e)) => Err(e),
+        Err(Failure::Rejected(r)) => Err(r.into_error()),
+    }
 }
 
 /// Widens a layer's rejection type to [`Rejected`].
@@ -80,8 +121,9 @@ pub fn finish<T, E, R: IntoError<E>>(result: Result<T, Failure<E, R>>) -> Result
 pub(crate) fn widen<T, E, R: Into<Rejected>>(
     result: Result<T, Failure<E, R>>,
 ) -> Result<T, Failure<E>> {
-    result.map_err(|failure| match failure {
-        Failure::Error(e) => Failure::Error(e),
-        Failure::Rejected(r) => Failure::Rejected(r.into()),
-    })
+    match result {
+        Ok(value) => Ok(value),
+        Err(Failure::Error(e)) => Err(Failure::Error(e)),
+        Err(Failure::Rejected(r)) => Err(Failure::Rejected(r.into())),
+    }
 }

@@ -423,7 +423,8 @@ pub struct Attempts<'p> {
     policy: &'p RetryPolicy,
     made: u32,
     deadline: Option<u64>,
-    previous: Duration,
+    /// The previous sleep (decorrelated jitter); `None` before the first, which grows from `base`.
+    previous: Option<Duration>,
     rng: Option<SmallRng>,
     on_retry: Option<fn(&'p RetryPolicy)>,
     budget: Option<&'p RetryBudget>,
@@ -451,7 +452,7 @@ impl<'p> Attempts<'p> {
             deadline: policy
                 .max_elapsed
                 .map(|max| clock::now().saturating_add(clock::nanos(max))),
-            previous: policy.base,
+            previous: None,
             rng: None,
             on_retry: None,
             budget: None,
@@ -478,7 +479,6 @@ impl<'p> Attempts<'p> {
         describe: impl Fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result,
     ) -> Next<Result<T, Failure<E, R>>> {
         if outcome.is_ok() {
-            self.made += 1;
             return Next::Done(outcome);
         }
         self.judge(outcome, verdict, describe)
@@ -559,9 +559,10 @@ impl<'p> Attempts<'p> {
                 half + self.uniform(Duration::ZERO, half)
             }
             Jitter::Decorrelated => {
-                let high = self.previous.saturating_mul(3).min(policy.max_delay);
+                let previous = self.previous.unwrap_or(policy.base);
+                let high = previous.saturating_mul(3).min(policy.max_delay);
                 let next = self.uniform(policy.base, high.max(policy.base));
-                self.previous = next;
+                self.previous = Some(next);
                 next
             }
         };

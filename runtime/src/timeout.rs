@@ -53,10 +53,15 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Plain matches rather than combinators taking closures: this is instantiated for
+        // every guarded function, and each closure would be one more function to compile.
         let mut this = self.project();
-        let deadline = *this
-            .deadline
-            .get_or_insert_with(|| Instant::now().checked_add(*this.after));
+        let deadline = match *this.deadline {
+            Some(deadline) => deadline,
+            None => *this
+                .deadline
+                .insert(Instant::now().checked_add(*this.after)),
+        };
         let had_budget_before = coop::has_budget_remaining();
         if let Poll::Ready(result) = this.attempt.poll(cx) {
             return Poll::Ready(widen(result));
@@ -77,7 +82,12 @@ where
         } else {
             delay.poll(cx)
         };
-        elapsed.map(|()| Err(Failure::Rejected(Rejected::Timeout { after: *this.after })))
+        match elapsed {
+            Poll::Ready(()) => Poll::Ready(Err(Failure::Rejected(Rejected::Timeout {
+                after: *this.after,
+            }))),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

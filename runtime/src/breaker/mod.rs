@@ -551,20 +551,15 @@ impl CircuitBreaker {
         Word(self.word.load(Ordering::Acquire))
     }
 
-    /// Admits a call or says why not. CLOSED is decided here, inlined into the caller; the
-    /// other states out of line.
+    /// The rejection of a call while OPEN or HALF_OPEN. Built by the caller from a plain
+    /// number, returned from out of line in registers, rather than as a `Rejected` in memory
+    /// that callers copy again.
     #[inline]
-    fn admit(&self) -> Result<Admission, Rejected> {
-        if self.load().state() == CircuitState::Closed {
-            return Ok(Admission::Closed);
+    fn rejection(&self, retry_in_nanos: u64) -> Rejected {
+        Rejected::CircuitOpen {
+            name: self.config.name,
+            retry_in: Duration::from_nanos(retry_in_nanos),
         }
-        // The rejection is built here, from a plain number: returned from out of line in
-        // registers, rather than as a `Rejected` in memory that callers copy again.
-        self.admit_not_closed()
-            .map_err(|retry_in_nanos| Rejected::CircuitOpen {
-                name: self.config.name,
-                retry_in: Duration::from_nanos(retry_in_nanos),
-            })
     }
 
     /// Admits a call while not CLOSED, or says in how many nanoseconds to retry.
@@ -896,65 +891,37 @@ where
         if *this.stage == Stage::Unpolled {
             if breaker.load().state() == CircuitState::Closed && !breaker.times_calls() {
                 *this.stage = Stage::Closed;
-            } else {
-                match breaker.admit() {
-                    Ok(admission) => {
-                        if let Admission::Trial(generation) = admission {
-                            *this.trial = Some(TrialSlot {
-                                breaker,
-                                generation,
-                            });
-                        }
-                        *this.admission = admission;
-                        *this.started = breaker.times_calls().then(clock::now);
-                        *this.stage = Stage::Admitted;
-                    }
-                    Err(rejected) => {
-                        *this.stage = Stage::Finished;
-                        return Poll::Ready(Err(Failure::Rejected(rejected)));
-                    }
-                }
+            } else if let Err(retry_in_nanos) =
+                breaker.admit_guarded(this.stage, this.admission, this.started, this.trial)
+            {
+                return Poll::Ready(Err(Failure::Rejected(breaker.rejection(retry_in_nanos))));
             }
         }
         let result = match this.attempt.poll(cx) {
-            Poll::Ready(result) => widen(result),
+            Poll::Ready(result) => result,
             Poll::Pending => return Poll::Pending,
         };
         let stage = std::mem::replace(this.stage, Stage::Finished);
-        if stage == Stage::Closed && result.is_ok() {
-            // No trial slot is held in CLOSED.
-            breaker.record(Admission::Closed, Outcome::Success, false);
-            return Poll::Ready(result);
-        }
-        if let Some(trial) = this.trial.take() {
-            trial.finish();
-        }
-        let (admission, started) = match stage {
-            Stage::Closed => (Admission::Closed, None),
-            Stage::Admitted => (*this.admission, *this.started),
-            Stage::Unpolled | Stage::Finished => {
-                panic!("`circuit_breaker` polled after completion")
+        let result = match result {
+            Ok(value) if stage == Stage::Closed => {
+                // No trial slot is held in CLOSED.
+                breaker.record(Admission::Closed, Outcome::Success, false);
+                return Poll::Ready(Ok(value));
             }
-        };
-        let slow = match (started, breaker.config.slow) {
-            (Some(started), Some(slow)) => {
-                clock::now().saturating_sub(started) >= clock::nanos(slow.after)
-            }
-            _ => false,
+            result => widen(result),
         };
         let outcome = match &result {
             Ok(_) => Outcome::Success,
-            Err(Failure::Error(e)) => {
-                if this
-                    .is_failure
-                    .take()
-                    .is_none_or(|is_failure| is_failure(e))
-                {
-                    Outcome::Failure
-                } else {
-                    Outcome::Success
+            Err(Failure::Error(e)) => match this.is_failure.take() {
+                Some(is_failure) => {
+                    if is_failure(e) {
+                        Outcome::Failure
+                    } else {
+                        Outcome::Success
+                    }
                 }
-            }
+                None => Outcome::Failure,
+            },
             Err(Failure::Rejected(r)) => {
                 if r.is_failure() {
                     Outcome::Failure
@@ -963,7 +930,75 @@ where
                 }
             }
         };
-        breaker.record(admission, outcome, slow);
+        breaker.settle(
+            stage,
+            *this.admission,
+            *this.started,
+            this.trial.take(),
+            outcome,
+        );
         Poll::Ready(result)
+    }
+}
+
+/// The guard's steps off the hot path: not generic, so compiled once for every guarded
+/// function, and out of line, so the hot path stays small enough to inline.
+impl<'b> CircuitBreaker {
+    /// Admits a call that is not on the hot path, or says in how many nanoseconds to retry.
+    #[inline(never)]
+    fn admit_guarded(
+        &'b self,
+        stage: &mut Stage,
+        admission: &mut Admission,
+        started: &mut Option<u64>,
+        trial: &mut Option<TrialSlot<'b>>,
+    ) -> Result<(), u64> {
+        match self.admit_not_closed() {
+            Ok(admitted) => {
+                if let Admission::Trial(generation) = admitted {
+                    *trial = Some(TrialSlot {
+                        breaker: self,
+                        generation,
+                    });
+                }
+                *admission = admitted;
+                *started = self.times_calls().then(clock::now);
+                *stage = Stage::Admitted;
+                Ok(())
+            }
+            Err(rejected) => {
+                *stage = Stage::Finished;
+                Err(rejected)
+            }
+        }
+    }
+
+    /// Records the outcome of a call that left the hot path.
+    #[inline(never)]
+    fn settle(
+        &self,
+        stage: Stage,
+        admission: Admission,
+        started: Option<u64>,
+        trial: Option<TrialSlot<'_>>,
+        outcome: Outcome,
+    ) {
+        if let Some(trial) = trial {
+            trial.finish();
+        }
+        let (admission, started) = match stage {
+            Stage::Closed => (Admission::Closed, None),
+            Stage::Admitted => (admission, started),
+            Stage::Unpolled | Stage::Finished => {
+                panic!("`circuit_breaker` polled after completion")
+            }
+        };
+        let slow = match (started, self.config.slow) {
+            (Some(started), Some(slow)) => {
+                clock::now().saturating_sub(started) >= clock::nanos(slow.after)
+            }
+            _ => false,
+        };
+        self.record(admission, outcome, slow);
     }
 }
