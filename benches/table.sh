@@ -36,6 +36,7 @@ for id in $("$binary" --list); do
     case $name in
         direct)
             floor=$ns
+            staunch=0
             printf '| %s | %s | %.1f | | | %s |\n' "$group" "$name" "$ns" "$(allocs "$group" "$name")"
             ;;
         staunch)
@@ -44,8 +45,11 @@ for id in $("$binary" --list); do
                 "$(echo "$ns - $floor" | bc -l)" "$(allocs "$group" "$name")"
             ;;
         *)
-            printf '| | %s | %.1f | %.1f | %.1f× | %s |\n' "$name" "$ns" "$(echo "$ns - $floor" | bc -l)" \
-                "$(echo "$ns / $staunch" | bc -l)" "$(allocs "$group" "$name")"
+            # A group without a staunch row (the layer floor) has no ratio.
+            ratio=
+            [ "$staunch" != 0 ] && ratio=$(printf '%.1f×' "$(echo "$ns / $staunch" | bc -l)")
+            printf '| | %s | %.1f | %.1f | %s | %s |\n' "$name" "$ns" "$(echo "$ns - $floor" | bc -l)" \
+                "$ratio" "$(allocs "$group" "$name")"
             ;;
     esac
 done

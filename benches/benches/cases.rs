@@ -2,6 +2,10 @@
 //! (`allocations`): each one is a trivial `async fn` returning `Ok(x)`, run through staunch or
 //! through a peer, grouped so that every row of BENCHMARKS.md is measured in one run.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable as _};
@@ -75,6 +79,40 @@ async fn stack(x: u64) -> Result<u64, Error> {
     Ok(x)
 }
 
+/// The least a layer can be: a future of its own around the call, with a state byte and one
+/// `Acquire` load of shared state on its first poll (as a CLOSED breaker's), and nothing else.
+/// Not a peer: the floor under every layer's row, on this machine.
+static LAYER_STATE: AtomicU64 = AtomicU64::new(0);
+
+pin_project_lite::pin_project! {
+    struct MinimalLayer<F> {
+        #[pin]
+        inner: F,
+        polled: bool,
+    }
+}
+
+impl<F: Future> Future for MinimalLayer<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        if !*this.polled {
+            *this.polled = LAYER_STATE.load(Ordering::Acquire) == 0;
+        }
+        this.inner.poll(cx)
+    }
+}
+
+async fn minimal_layer(x: u64) -> Result<u64, Error> {
+    MinimalLayer {
+        inner: direct(x),
+        polled: false,
+    }
+    .await
+}
+
 /// Receives the cases group by group.
 pub trait Visitor {
     /// A new group starts; every following case belongs to it.
@@ -132,6 +170,12 @@ fn failsafe_consecutive() -> failsafe::StateMachine<
 #[allow(clippy::too_many_lines)] // one flat list reads best
 pub fn visit(rt: &Runtime, v: &mut impl Visitor) {
     let floor = async |(): &mut (), x| direct(x).await.ok();
+
+    v.group("layer_floor");
+    v.case("direct", true, (), floor);
+    v.case("minimal_layer", true, (), async |(), x| {
+        minimal_layer(x).await.ok()
+    });
 
     v.group("breaker_closed_consecutive");
     v.case("direct", true, (), floor);
