@@ -166,6 +166,38 @@ async fn reqwest_errors_are_classified_by_what_failed() {
     assert_eq!(verdict(&bad_url), (false, false, None), "{bad_url:?}");
 }
 
+/// A request that outlives the client's timeout is worth another attempt; one the server
+/// dropped half-way counts against a breaker but is not retried (it may have had effects).
+#[tokio::test(start_paused = true)]
+async fn reqwest_timeouts_and_dropped_requests_are_failures() {
+    // Bound but never accepted: the kernel completes the handshake, nobody answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let timed_out = client
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(timed_out.is_timeout(), "{timed_out:?}");
+    assert_eq!(verdict(&timed_out), (true, true, None), "{timed_out:?}");
+    drop(silent);
+
+    // Read, then closed without a word.
+    let port = one_shot_server("");
+    let dropped = reqwest::get(format!("http://127.0.0.1:{port}/"))
+        .await
+        .unwrap_err();
+    assert!(
+        dropped.is_request() && !dropped.is_connect() && !dropped.is_timeout(),
+        "{dropped:?}"
+    );
+    assert_eq!(verdict(&dropped), (false, true, None), "{dropped:?}");
+}
+
 #[derive(Debug, thiserror::Error, staunch::Problem)]
 enum Busy {
     #[error("seconds")]

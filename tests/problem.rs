@@ -101,6 +101,23 @@ fn without_a_type_the_type_is_about_blank_and_the_title_the_reason_phrase() {
     );
 }
 
+/// A client reading a dependency's problem: a body without `type` means `about:blank`
+/// (RFC 9457 §3.1.1), and members it does not know are kept as extensions.
+#[test]
+fn a_problem_read_from_a_body_without_type_is_about_blank() {
+    let details: staunch::ProblemDetails = serde_json::from_value(
+        json!({"title": "Service Unavailable", "status": 503, "region": "eu"}),
+    )
+    .unwrap();
+    assert_eq!(details.type_uri, "about:blank");
+    assert_eq!(
+        (details.title.as_str(), details.status),
+        ("Service Unavailable", 503)
+    );
+    assert_eq!(details.detail, None);
+    assert_eq!(details.extensions["region"], "eu");
+}
+
 #[test]
 fn a_5xx_reveals_neither_its_display_nor_its_source() {
     let error = ApiError::Database(std::io::Error::other(

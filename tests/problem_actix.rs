@@ -35,7 +35,7 @@ enum ApiError {
 /// Status, content type, Retry-After and JSON body of each framework's response.
 type Parts = (u16, Option<String>, Option<String>, Value);
 
-async fn actix_parts(error: &ApiError) -> Parts {
+async fn actix_parts(error: &impl ResponseError) -> Parts {
     let response = error.error_response();
     let header = |name: &str| {
         response
@@ -59,7 +59,7 @@ async fn actix_parts(error: &ApiError) -> Parts {
     )
 }
 
-async fn axum_parts(error: ApiError) -> Parts {
+async fn axum_parts(error: impl IntoResponse) -> Parts {
     let response = error.into_response();
     let header = |name: &str| {
         response
@@ -132,4 +132,21 @@ async fn status_headers_and_body_are_the_problem() {
         limit: 4,
     };
     assert_eq!(rejected.status_code().as_u16(), 503);
+}
+
+/// A rejection returned as it is answers the same in both frameworks, a whole number of
+/// seconds left as it is in Retry-After.
+#[tokio::test]
+async fn a_rejection_answers_alike_in_both_frameworks() {
+    let open = || Rejected::CircuitOpen {
+        name: "payments",
+        retry_in: Duration::from_secs(3),
+    };
+    let actix = actix_parts(&open()).await;
+    assert_eq!(actix, axum_parts(open()).await);
+    assert_eq!(
+        (actix.0, actix.1.as_deref(), actix.2.as_deref()),
+        (503, Some("application/problem+json"), Some("3"))
+    );
+    assert_eq!(actix.3["status"], 503);
 }

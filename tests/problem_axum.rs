@@ -109,6 +109,14 @@ async fn open_breaker() -> Result<(), ShopError> {
     .into())
 }
 
+/// A handler may return staunch's rejection itself.
+async fn rejected() -> Result<(), Rejected> {
+    Err(Rejected::CircuitOpen {
+        name: "inventory",
+        retry_in: Duration::from_secs(3),
+    })
+}
+
 async fn panics() -> &'static str {
     panic!("token sk_live_123 leaked into a panic")
 }
@@ -119,6 +127,7 @@ fn shop() -> Router {
         .route("/orders", post(create_order))
         .route("/items_validation", post(create_item))
         .route("/open", get(open_breaker))
+        .route("/rejected", get(rejected))
         .route("/panic", get(panics))
         .layer(staunch::axum::catch_panic())
 }
@@ -237,10 +246,29 @@ async fn the_extractor_answers_400_415_and_422_problems() {
     );
     assert_eq!(body["title"], "Unsupported Media Type");
 
+    // Another `application/` type is not JSON; a `+json` one is.
+    let xml = Request::post("/orders")
+        .header(header::CONTENT_TYPE, "application/xml")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(send(xml).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let vendor_json = Request::post("/items_validation")
+        .header(
+            header::CONTENT_TYPE,
+            "application/vnd.shop+json; charset=utf-8",
+        )
+        .body(Body::from(r#"{"name": "pen", "price": 2.5}"#))
+        .unwrap();
+    assert_eq!(send(vendor_json).await.0, StatusCode::OK);
+
     let wrong_type = r#"{"account_id": "a", "amount_needed": "lots", "current_balance": 1}"#;
     let (status, _, _, body) = send(post_json("/orders", wrong_type)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["errors"][0]["field"], "amount_needed");
+    // The field's path replaces serde's "at line 1 column N".
+    assert_eq!(
+        body["errors"],
+        json!([{"field": "amount_needed", "message": "invalid type: string \"lots\", expected f64"}])
+    );
 
     let invalid = r#"{"name": " ", "price": -5}"#;
     let (status, content_type, _, body) = send(post_json("/items_validation", invalid)).await;
@@ -280,6 +308,29 @@ async fn an_open_breaker_answers_503_with_retry_after_rounded_up() {
     );
     assert_eq!(retry_after.as_deref(), Some("2"));
     assert!(!body.to_string().contains("inventory"));
+}
+
+#[tokio::test]
+async fn a_rejection_is_a_response_with_whole_seconds_left_as_they_are() {
+    let (status, content_type, retry_after, body) = send(get_request("/rejected")).await;
+    assert_eq!(
+        (status, content_type.as_deref()),
+        (StatusCode::SERVICE_UNAVAILABLE, PROBLEM)
+    );
+    assert_eq!(retry_after.as_deref(), Some("3"), "3 s is not rounded up");
+    assert_eq!(body["status"], 503);
+}
+
+/// A body the extractor refused is the client's mistake: retrying it or counting it against a
+/// breaker would change nothing.
+#[test]
+fn an_extractor_rejection_is_neither_transient_nor_a_failure() {
+    use staunch::Classify;
+    let rejection = staunch::axum::JsonRejection::UnsupportedMediaType;
+    assert_eq!(
+        (rejection.is_transient(), rejection.is_failure()),
+        (false, false)
+    );
 }
 
 #[tokio::test]

@@ -224,6 +224,69 @@ mod tests {
     }
 
     #[test]
+    fn each_rejection_tells_the_client_what_happened_and_nothing_more() {
+        let detail = |rejected: Rejected| rejected.to_details(None).detail.unwrap();
+        let unable =
+            "The service is temporarily unable to handle the request. Please try again later.";
+        assert_eq!(
+            detail(Rejected::CircuitOpen {
+                name: "payments-db",
+                retry_in: Duration::from_secs(1),
+            }),
+            unable
+        );
+        assert_eq!(
+            detail(Rejected::BulkheadFull {
+                name: "payments-db",
+                limit: 4,
+            }),
+            unable
+        );
+        assert_eq!(
+            detail(Rejected::Timeout {
+                after: Duration::from_secs(2),
+            }),
+            "A dependency did not answer in time."
+        );
+        assert_eq!(
+            detail(Rejected::BudgetExhausted {
+                name: "payments-db",
+            }),
+            "The service is overloaded. Please try again later."
+        );
+    }
+
+    #[test]
+    fn a_chain_shows_every_cause_down_to_the_root() {
+        #[derive(Debug)]
+        struct Layer(&'static str, Option<Box<Layer>>);
+        impl fmt::Display for Layer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl Error for Layer {
+            fn source(&self) -> Option<&(dyn Error + 'static)> {
+                self.1
+                    .as_deref()
+                    .map(|cause| cause as &(dyn Error + 'static))
+            }
+        }
+        let error = Layer(
+            "checkout failed",
+            Some(Box::new(Layer(
+                "payments answered 503",
+                Some(Box::new(Layer("connection reset", None))),
+            ))),
+        );
+        assert_eq!(
+            Chain(&error).to_string(),
+            "checkout failed: payments answered 503: connection reset"
+        );
+        assert_eq!(Chain(&Layer("alone", None)).to_string(), "alone");
+    }
+
+    #[test]
     fn reason_phrases_come_from_the_status() {
         assert_eq!(reason_phrase(404), "Not Found");
         assert_eq!(reason_phrase(599), "Unknown Status");

@@ -563,7 +563,7 @@ impl CircuitBreaker {
     }
 
     /// Admits a call while not CLOSED, or says in how many nanoseconds to retry.
-    #[inline(never)]
+    #[inline]
     fn admit_not_closed(&self) -> Result<Admission, u64> {
         let mut word = self.load();
         loop {
@@ -618,10 +618,7 @@ impl CircuitBreaker {
         if let (Admission::Closed, Outcome::Success, Counting::Consecutive { failures, .. }) =
             (admission, outcome, &self.counting)
         {
-            // Load first: a healthy breaker's success writes nothing shared.
-            if failures.load(Ordering::Relaxed) != 0 {
-                failures.store(0, Ordering::Relaxed);
-            }
+            clear_failures(failures);
             return;
         }
         self.record_other(admission, outcome, slow);
@@ -645,12 +642,7 @@ impl CircuitBreaker {
     fn record_closed(&self, outcome: Outcome, slow: bool) {
         match &self.counting {
             Counting::Consecutive { fail_max, failures } => match outcome {
-                // Load first: a healthy breaker's success writes nothing shared.
-                Outcome::Success => {
-                    if failures.load(Ordering::Relaxed) != 0 {
-                        failures.store(0, Ordering::Relaxed);
-                    }
-                }
+                Outcome::Success => clear_failures(failures),
                 Outcome::Failure => {
                     if failures.fetch_add(1, Ordering::Relaxed) + 1 >= *fail_max {
                         self.trip(CircuitState::Closed, None);
@@ -790,6 +782,15 @@ impl CircuitBreaker {
     #[inline]
     fn times_calls(&self) -> bool {
         self.config.slow.is_some()
+    }
+}
+
+/// Ends a run of consecutive failures. Loads first: a healthy breaker's success writes
+/// nothing shared.
+#[inline]
+fn clear_failures(failures: &AtomicU32) {
+    if failures.load(Ordering::Relaxed) != 0 {
+        failures.store(0, Ordering::Relaxed);
     }
 }
 

@@ -30,10 +30,20 @@ pub(crate) struct Window {
     counts: AtomicU64,
 }
 
+/// The outcomes that may push a window over a threshold.
+const JUDGED: u8 = FAILED | SLOW;
+
+/// What an outcome adds to the packed counters.
 fn weight(code: u8) -> u64 {
     u64::from(code & RECORDED)
-        | u64::from((code & FAILED) >> 1) << FIELD_BITS
-        | u64::from((code & SLOW) >> 2) << (2 * FIELD_BITS)
+        + (u64::from((code & FAILED) >> 1) << FIELD_BITS)
+        + (u64::from((code & SLOW) >> 2) << (2 * FIELD_BITS))
+}
+
+/// A failure or a slow call: after one, the counts are worth checking against the thresholds.
+/// (Checking after any other call would find nothing new: a success lowers the rates.)
+fn judged(code: u8) -> bool {
+    code & JUDGED != 0
 }
 
 impl Window {
@@ -62,14 +72,14 @@ impl Window {
             old = self.slots[slot].swap(code, Ordering::Relaxed);
         }
         if old == code {
-            return (code & (FAILED | SLOW) != 0).then(|| self.counts());
+            return judged(code).then(|| self.counts());
         }
         let delta = weight(code).wrapping_sub(weight(old));
         let packed = self
             .counts
             .fetch_add(delta, Ordering::Relaxed)
             .wrapping_add(delta);
-        (code & (FAILED | SLOW) != 0 || old == 0).then(|| unpack(packed))
+        (judged(code) || old == 0).then(|| unpack(packed))
     }
 
     pub(crate) fn counts(&self) -> Counts {

@@ -18,6 +18,8 @@ const IN_FLIGHT_SHIFT: u32 = 2;
 const SUCCEEDED_SHIFT: u32 = 18;
 const GENERATION_SHIFT: u32 = 34;
 const COUNT_MASK: u64 = 0xFFFF;
+/// Both trial counts of a word.
+const TRIALS: u64 = COUNT_MASK << IN_FLIGHT_SHIFT | COUNT_MASK << SUCCEEDED_SHIFT;
 
 /// A decoded breaker word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,15 +57,15 @@ impl Word {
             CircuitState::HalfOpen => 2,
         };
         // The generation wraps after 2^30 transitions; only equality with a live trial's
-        // generation matters, and no trial lives that long.
-        Word(self.generation().wrapping_add(1) << GENERATION_SHIFT | state)
+        // generation matters, and no trial lives that long. (The fields are disjoint: adding
+        // them is or-ing them.)
+        Word((self.generation().wrapping_add(1) << GENERATION_SHIFT) + state)
     }
 
     /// The same period with `in_flight` and `succeeded` trials.
     pub(crate) fn with_trials(self, in_flight: u64, succeeded: u64) -> Word {
         debug_assert!(in_flight <= COUNT_MASK && succeeded <= COUNT_MASK);
-        let keep = self.0 & !(COUNT_MASK << IN_FLIGHT_SHIFT | COUNT_MASK << SUCCEEDED_SHIFT);
-        Word(keep | in_flight << IN_FLIGHT_SHIFT | succeeded << SUCCEEDED_SHIFT)
+        Word((self.0 & !TRIALS) + (in_flight << IN_FLIGHT_SHIFT) + (succeeded << SUCCEEDED_SHIFT))
     }
 }
 
