@@ -198,6 +198,43 @@ async fn reqwest_timeouts_and_dropped_requests_are_failures() {
     assert_eq!(verdict(&dropped), (false, true, None), "{dropped:?}");
 }
 
+/// A body that stalls past the client's timeout: transient, as a request that does.
+#[tokio::test]
+async fn a_body_that_stalls_past_the_timeout_is_transient() {
+    let stalling = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = stalling.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = stalling.accept().unwrap();
+        let mut request = [0; 4096];
+        let _ = stream.read(&mut request);
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nab")
+            .unwrap();
+        // Held open until the client gives up and closes its end.
+        let _ = stream.read(&mut request);
+    });
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .unwrap();
+    // The headers are in; from here the body never completes, and paused time runs on to the
+    // timeout at once.
+    tokio::time::pause();
+    let stalled = response.bytes().await.unwrap_err();
+    assert!(stalled.is_timeout() && !stalled.is_request(), "{stalled:?}");
+    assert_eq!(verdict(&stalled), (true, true, None), "{stalled:?}");
+    // The connection closes once the client is gone; the server's thread then ends.
+    drop(client);
+    tokio::task::spawn_blocking(move || server.join().unwrap())
+        .await
+        .unwrap();
+}
+
 #[derive(Debug, thiserror::Error, staunch::Problem)]
 enum Busy {
     #[error("seconds")]

@@ -31,7 +31,7 @@ pub(crate) struct Window {
 }
 
 /// The outcomes that may push a window over a threshold.
-const JUDGED: u8 = FAILED | SLOW;
+const JUDGED: u8 = FAILED + SLOW;
 
 /// What an outcome adds to the packed counters.
 fn weight(code: u8) -> u64 {

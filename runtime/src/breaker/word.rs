@@ -19,7 +19,7 @@ const SUCCEEDED_SHIFT: u32 = 18;
 const GENERATION_SHIFT: u32 = 34;
 const COUNT_MASK: u64 = 0xFFFF;
 /// Both trial counts of a word.
-const TRIALS: u64 = COUNT_MASK << IN_FLIGHT_SHIFT | COUNT_MASK << SUCCEEDED_SHIFT;
+const TRIALS: u64 = (COUNT_MASK << IN_FLIGHT_SHIFT) + (COUNT_MASK << SUCCEEDED_SHIFT);
 
 /// A decoded breaker word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
