@@ -11,7 +11,10 @@
 #   plain   100 `async fn`s;
 #   single  the same functions, each with one attribute (retry, circuit_breaker, bulkhead,
 #           timeout, fallback in turn, 20 of each);
-#   stack   the same functions, each with all five (SPEC's example).
+#   stack   the same functions, each with all five (SPEC's example);
+#   floor   the same functions, each body run through one do-nothing generic layer
+#           (`async fn layer<F: Future>(f: F) -> F::Output { f.await }`): the least that
+#           any wrapping costs to compile, the reference for the attributes' rows.
 # Each crate also polls every function once (`poll_all`), as code using them would: an async
 # fn's body is compiled where its future is polled, so without a caller its cost would not
 # show in its own crate.
@@ -27,7 +30,7 @@ trap 'rm -rf "$work"' EXIT
 
 cat >"$work/Cargo.toml" <<EOF
 [workspace]
-members = ["plain", "single", "stack"]
+members = ["plain", "single", "stack", "floor"]
 resolver = "3"
 EOF
 
@@ -75,6 +78,10 @@ impl From<staunch::Rejected> for Error {
     }
 }
 
+pub async fn layer<F: std::future::Future>(inner: F) -> F::Output {
+    inner.await
+}
+
 pub async fn cached(id: u64, label: &str, error: Error) -> Result<String, Error> {
     match error {
         Error::NotFound(_) => Err(error),
@@ -99,23 +106,29 @@ EOF
                 single) echo "${attrs_single[$(((i - 1) % 5))]}" ;;
                 stack) echo "$attrs_stack" ;;
             esac
-            cat <<EOF
-pub async fn fetch_$i(id: u64, label: &str) -> Result<String, Error> {
-    if id == 0 {
+            body="    if id == 0 {
         return Err(Error::NotFound(id));
     }
     let mut out = String::with_capacity(label.len() + 20);
     out.push_str(label);
     out.push('-');
     out.push_str(&(id.wrapping_mul($i)).to_string());
-    Ok(out)
-}
-EOF
+    Ok(out)"
+            echo "pub async fn fetch_$i(id: u64, label: &str) -> Result<String, Error> {"
+            if [ "$name" = floor ]; then
+                echo "    layer(async move {"
+                echo "$body" | sed 's/^/    /'
+                echo "    })"
+                echo "    .await"
+            else
+                echo "$body"
+            fi
+            echo "}"
         done
     } >"$work/$name/src/lib.rs"
 }
 
-for name in plain single stack; do
+for name in plain single stack floor; do
     generate "$name"
 done
 
@@ -156,7 +169,7 @@ for profile in dev release; do
     [ "$profile" = release ] && flags="--release"
     base=$(median_build plain "$flags")
     printf '%-8s %-8s %10.2f %8s\n' plain "$profile" "$base" "1.00x"
-    for name in single stack; do
+    for name in floor single stack; do
         t=$(median_build "$name" "$flags")
         printf '%-8s %-8s %10.2f %7.2fx\n' "$name" "$profile" "$t" "$(echo "$t / $base" | bc -l)"
     done
@@ -166,7 +179,7 @@ echo
 plain_text=$(text_bytes plain)
 printf '%-8s %12s %22s\n' crate ".text bytes" "added per function"
 printf '%-8s %12d %22s\n' plain "$plain_text" "-"
-for name in single stack; do
+for name in floor single stack; do
     t=$(text_bytes "$name")
     printf '%-8s %12d %22d\n' "$name" "$t" "$(((t - plain_text) / 100))"
 done
