@@ -967,9 +967,9 @@ impl<'b> CircuitBreaker {
                 *stage = Stage::Admitted;
                 Ok(())
             }
-            Err(rejected) => {
+            Err(retry_in_nanos) => {
                 *stage = Stage::Finished;
-                Err(rejected)
+                Err(retry_in_nanos)
             }
         }
     }
