@@ -1,42 +1,12 @@
 //! Zero heap allocations per call: on the success path of every layer and of the whole stack,
 //! and on the rejection path. Counted exactly by a counting allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::future::Future;
 
 use staunch::Rejected;
 
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is forwarded to the system allocator unchanged; the thread-locals are
-// const-initialised `Cell`s, which neither allocate nor run destructors.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            COUNT.with(|c| c.set(c.get() + 1));
-        }
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            COUNT.with(|c| c.set(c.get() + 1));
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[derive(Debug, thiserror::Error)]
 enum Error {
@@ -168,11 +138,10 @@ fn no_layer_allocates_per_call() {
 /// Allocations made by ten calls of `f`, after a warm-up call that resolves the call site.
 async fn allocations_inside<F: Future>(mut f: impl FnMut() -> F) -> u64 {
     f().await;
-    COUNT.with(|c| c.set(0));
-    COUNTING.with(|c| c.set(true));
-    for _ in 0..10 {
-        f().await;
-    }
-    COUNTING.with(|c| c.set(false));
-    COUNT.with(Cell::get)
+    counting_alloc::allocations_during(async {
+        for _ in 0..10 {
+            f().await;
+        }
+    })
+    .await
 }

@@ -281,6 +281,16 @@ fn check(p: &Policy, pattern: &[Attempt], seen: &Observed) -> Result<Stop, TestC
     unreachable!("the last attempt always stops")
 }
 
+/// [`observe`] on a fresh current-thread runtime whose clock is paused.
+fn observe_paused(p: &Policy, pattern: &[Attempt]) -> Observed {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(observe(p, pattern))
+}
+
 async fn observe(p: &Policy, pattern: &[Attempt]) -> Observed {
     let policy = build(p);
     let starts = Mutex::new(Vec::new());
@@ -326,12 +336,7 @@ proptest! {
         p in policy(),
         pattern in prop::collection::vec(attempt(), 0..8),
     ) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
-        let seen = runtime.block_on(observe(&p, &pattern));
+        let seen = observe_paused(&p, &pattern);
         check(&p, &pattern, &seen)?;
     }
 }
@@ -347,12 +352,7 @@ fn every_stop_reason_is_generated() {
             .new_tree(&mut runner)
             .unwrap()
             .current();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
-        let seen = runtime.block_on(observe(&p, &pattern));
+        let seen = observe_paused(&p, &pattern);
         reached.insert(format!("{:?}", check(&p, &pattern, &seen).unwrap()));
     }
     assert_eq!(reached.len(), 4, "{reached:?}");

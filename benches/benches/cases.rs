@@ -113,17 +113,44 @@ async fn minimal_layer(x: u64) -> Result<u64, Error> {
     .await
 }
 
-/// Receives the cases group by group.
+/// Receives the cases, each checked first by one call that answers as the case expects.
 pub trait Visitor {
-    /// A new group starts; every following case belongs to it.
-    fn group(&mut self, name: &str);
-
-    /// One case: `call(&mut state, x)` once per measured call. `ok` says whether the call
-    /// succeeds (`Some`) or is rejected (`None`), checked before measuring.
-    fn case<S, F>(&mut self, name: &str, ok: bool, state: S, call: F)
+    /// One case of `group`: `call(&mut state, x)` once per measured call. `state` has served
+    /// the checking call, so the call site is resolved and the peer warmed up.
+    fn case<S, F>(&mut self, group: &str, name: &str, state: S, call: F)
     where
         S: Clone,
         F: AsyncFn(&mut S, u64) -> Option<u64>;
+}
+
+/// Checks each case before handing it on, and names its group.
+struct Checked<'a, V> {
+    rt: &'a Runtime,
+    visitor: &'a mut V,
+    group: &'static str,
+}
+
+impl<V: Visitor> Checked<'_, V> {
+    /// Every following case belongs to group `name`.
+    fn group(&mut self, name: &'static str) {
+        self.group = name;
+    }
+
+    /// One case; `ok` says whether the call succeeds (`Some`) or is rejected (`None`).
+    fn case<S, F>(&mut self, name: &str, ok: bool, mut state: S, call: F)
+    where
+        S: Clone,
+        F: AsyncFn(&mut S, u64) -> Option<u64>,
+    {
+        let answer = self.rt.block_on(call(&mut state, 1));
+        assert_eq!(
+            answer.is_some(),
+            ok,
+            "{}/{name}: unexpected outcome",
+            self.group
+        );
+        self.visitor.case(self.group, name, state, call);
+    }
 }
 
 /// A `tower::Service` called as its users call it: wait until ready, then call.
@@ -166,9 +193,22 @@ fn failsafe_consecutive() -> failsafe::StateMachine<
         .build()
 }
 
+/// The current-thread runtime every case runs on.
+pub fn current_thread() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a tokio runtime")
+}
+
 /// Every case, in BENCHMARKS.md's order; `rt` is the current-thread runtime they run on.
 #[allow(clippy::too_many_lines)] // one flat list reads best
-pub fn visit(rt: &Runtime, v: &mut impl Visitor) {
+pub fn visit(rt: &Runtime, visitor: &mut impl Visitor) {
+    let v = &mut Checked {
+        rt,
+        visitor,
+        group: "",
+    };
     let floor = async |(): &mut (), x| direct(x).await.ok();
 
     v.group("layer_floor");

@@ -26,30 +26,16 @@ async fn breaker_shared(x: u64) -> Result<u64, Error> {
 struct Timed<'a> {
     criterion: &'a mut Criterion,
     rt: &'a Runtime,
-    group: String,
 }
 
 impl Visitor for Timed<'_> {
-    fn group(&mut self, name: &str) {
-        name.clone_into(&mut self.group);
-    }
-
-    fn case<S, F>(&mut self, name: &str, ok: bool, state: S, call: F)
+    fn case<S, F>(&mut self, group: &str, name: &str, state: S, call: F)
     where
         S: Clone,
         F: AsyncFn(&mut S, u64) -> Option<u64>,
     {
-        let mut check = state.clone();
-        let answer = self.rt.block_on(call(&mut check, 1));
-        assert_eq!(
-            answer.is_some(),
-            ok,
-            "{}/{name}: unexpected outcome",
-            self.group
-        );
-
         let (state, call) = (&state, &call);
-        let mut group = self.criterion.benchmark_group(&self.group);
+        let mut group = self.criterion.benchmark_group(group);
         group.bench_function(name, |b| {
             b.to_async(self.rt).iter_custom(|iters| {
                 let mut state = state.clone();
@@ -66,21 +52,9 @@ impl Visitor for Timed<'_> {
     }
 }
 
-fn current_thread() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a tokio runtime")
-}
-
 fn layers(criterion: &mut Criterion) {
-    let rt = current_thread();
-    let mut timed = Timed {
-        criterion,
-        rt: &rt,
-        group: String::new(),
-    };
-    cases::visit(&rt, &mut timed);
+    let rt = cases::current_thread();
+    cases::visit(&rt, &mut Timed { criterion, rt: &rt });
 }
 
 /// Two tasks on two workers call `call` `iters` times each; returns the wall time.

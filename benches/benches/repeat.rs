@@ -16,22 +16,17 @@ use cases::Visitor;
 
 struct Repeat<'a> {
     rt: &'a tokio::runtime::Runtime,
-    group: String,
     /// The case to run and how many calls, or `None` to list the cases.
     run: Option<(String, u64)>,
 }
 
 impl Visitor for Repeat<'_> {
-    fn group(&mut self, name: &str) {
-        name.clone_into(&mut self.group);
-    }
-
-    fn case<S, F>(&mut self, name: &str, ok: bool, state: S, call: F)
+    fn case<S, F>(&mut self, group: &str, name: &str, mut state: S, call: F)
     where
         S: Clone,
         F: AsyncFn(&mut S, u64) -> Option<u64>,
     {
-        let id = format!("{}/{name}", self.group);
+        let id = format!("{group}/{name}");
         let Some((wanted, calls)) = &self.run else {
             println!("{id}");
             return;
@@ -39,10 +34,7 @@ impl Visitor for Repeat<'_> {
         if id != *wanted {
             return;
         }
-        let mut state = state.clone();
         self.rt.block_on(async {
-            let answer = call(&mut state, 1).await;
-            assert_eq!(answer.is_some(), ok, "{id}: unexpected outcome");
             for _ in 0..*calls {
                 black_box(call(&mut state, black_box(1)).await);
             }
@@ -60,14 +52,7 @@ fn main() {
         },
         _ => return,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a tokio runtime");
-    let mut repeat = Repeat {
-        rt: &rt,
-        group: String::new(),
-        run,
-    };
+    let rt = cases::current_thread();
+    let mut repeat = Repeat { rt: &rt, run };
     cases::visit(&rt, &mut repeat);
 }

@@ -138,7 +138,7 @@ pub(crate) fn function(mut function: ItemFn, layers: &[Layer]) -> syn::Result<To
         copies_self,
         error_type: &error_type,
         default_name: &default_name,
-        future: Some(ret.span()),
+        ret_span: ret.span(),
     };
 
     let mut errors = Errors::default();
@@ -146,7 +146,7 @@ pub(crate) fn function(mut function: ItemFn, layers: &[Layer]) -> syn::Result<To
     let mut expr = Expr {
         tokens: plan.body(ret, &block),
         level: Level::Lifted { rejecting: None },
-        future: plan.future,
+        future: Some(plan.ret_span),
     };
     for (depth, layer) in layers.iter().enumerate().rev() {
         let retry_inside = layers[depth + 1..].iter().any(|l| l.kind == Kind::Retry);
@@ -217,8 +217,8 @@ struct Plan<'a> {
     copies_self: bool,
     error_type: &'a TokenStream,
     default_name: &'a TokenStream,
-    /// Where the layers' futures are awaited: see [`Expr::future`].
-    future: Option<Span>,
+    /// The return type's span, where the layers' futures are awaited: see [`Expr::future`].
+    ret_span: Span,
 }
 
 impl Plan<'_> {
@@ -285,7 +285,7 @@ impl Plan<'_> {
         Expr {
             tokens: quote!(::staunch::__private::timeout(#after, #inner)),
             level: Level::Lifted { rejecting },
-            future: self.future,
+            future: Some(self.ret_span),
         }
     }
 
@@ -295,7 +295,7 @@ impl Plan<'_> {
         Expr {
             tokens: quote!(::staunch::__private::bulkhead(__STAUNCH_BULKHEAD.get(), #inner)),
             level: Level::Lifted { rejecting },
-            future: self.future,
+            future: Some(self.ret_span),
         }
     }
 
@@ -316,7 +316,7 @@ impl Plan<'_> {
                 )
             },
             level: Level::Lifted { rejecting },
-            future: self.future,
+            future: Some(self.ret_span),
         }
     }
 

@@ -96,6 +96,64 @@ fn poll_once_then_drop<F: Future>(future: F) -> bool {
         .is_pending()
 }
 
+/// A breaker or a bulkhead: what a call goes through.
+trait Guard: Send + Sync + 'static {
+    fn run<Fut>(&self, body: impl FnOnce() -> Fut) -> impl Future<Output = Result<(), Error>>
+    where
+        Fut: Future<Output = Result<(), Error>>;
+}
+
+impl Guard for CircuitBreaker {
+    fn run<Fut>(&self, body: impl FnOnce() -> Fut) -> impl Future<Output = Result<(), Error>>
+    where
+        Fut: Future<Output = Result<(), Error>>,
+    {
+        self.call(body)
+    }
+}
+
+impl Guard for Bulkhead {
+    fn run<Fut>(&self, body: impl FnOnce() -> Fut) -> impl Future<Output = Result<(), Error>>
+    where
+        Fut: Future<Output = Result<(), Error>>,
+    {
+        self.call(body)
+    }
+}
+
+/// Two callers whose bodies finish and a third cancelled inside its body race through
+/// `guard`, every body counted by `occupancy`. Returns how many of the two got through and
+/// whether the cancelled one had been let in.
+fn two_finish_one_cancelled<G: Guard>(guard: &Arc<G>, occupancy: &Arc<Occupancy>) -> (usize, bool) {
+    let finishing: Vec<_> = (0..2)
+        .map(|_| {
+            let (guard, occupancy) = (guard.clone(), occupancy.clone());
+            thread::spawn(move || {
+                ready(guard.run(|| async {
+                    let _inside = occupancy.enter();
+                    Ok(())
+                }))
+                .is_ok()
+            })
+        })
+        .collect();
+    let cancelled = {
+        let (guard, occupancy) = (guard.clone(), occupancy.clone());
+        thread::spawn(move || {
+            poll_once_then_drop(guard.run(|| async {
+                let _inside = occupancy.enter();
+                std::future::pending().await
+            }))
+        })
+    };
+    let through = finishing
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .filter(|ok| *ok)
+        .count();
+    (through, cancelled.join().unwrap())
+}
+
 /// Failures racing in CLOSED open the breaker exactly once: one transition, one event, and
 /// the open period is `reset` long from the instant it opened.
 #[test]
@@ -162,33 +220,7 @@ fn half_open_never_admits_more_than_its_trials_and_releases_each_once() {
     model(|| {
         let breaker = half_open_breaker(2);
         let occupancy = Arc::new(Occupancy::new(2));
-        let finishing: Vec<_> = (0..2)
-            .map(|_| {
-                let (breaker, occupancy) = (breaker.clone(), occupancy.clone());
-                thread::spawn(move || {
-                    ready(breaker.call(|| async {
-                        let _inside = occupancy.enter();
-                        Ok::<_, Error>(())
-                    }))
-                    .is_ok()
-                })
-            })
-            .collect();
-        let cancelled = {
-            let (breaker, occupancy) = (breaker.clone(), occupancy.clone());
-            thread::spawn(move || {
-                poll_once_then_drop(breaker.call(|| async {
-                    let _inside = occupancy.enter();
-                    std::future::pending::<Result<(), Error>>().await
-                }))
-            })
-        };
-        let succeeded = finishing
-            .into_iter()
-            .map(|t| t.join().unwrap())
-            .filter(|ok| *ok)
-            .count();
-        cancelled.join().unwrap();
+        let (succeeded, _) = two_finish_one_cancelled(&breaker, &occupancy);
         assert_eq!(occupancy.inside.load(Ordering::SeqCst), 0);
         let (in_flight, _) = breaker.__trials();
         assert_eq!(in_flight, 0, "every trial slot was given back exactly once");
@@ -243,33 +275,7 @@ fn the_bulkhead_never_exceeds_its_limit_nor_loses_a_slot() {
     model(|| {
         let bulkhead = Arc::new(Bulkhead::new("loom", 2, Duration::ZERO).unwrap());
         let occupancy = Arc::new(Occupancy::new(2));
-        let finishing: Vec<_> = (0..2)
-            .map(|_| {
-                let (bulkhead, occupancy) = (bulkhead.clone(), occupancy.clone());
-                thread::spawn(move || {
-                    ready(bulkhead.call(|| async {
-                        let _inside = occupancy.enter();
-                        Ok::<_, Error>(())
-                    }))
-                    .is_ok()
-                })
-            })
-            .collect();
-        let cancelled = {
-            let (bulkhead, occupancy) = (bulkhead.clone(), occupancy.clone());
-            thread::spawn(move || {
-                poll_once_then_drop(bulkhead.call(|| async {
-                    let _inside = occupancy.enter();
-                    std::future::pending::<Result<(), Error>>().await
-                }))
-            })
-        };
-        let through = finishing
-            .into_iter()
-            .map(|t| t.join().unwrap())
-            .filter(|ok| *ok)
-            .count();
-        let held = cancelled.join().unwrap();
+        let (through, held) = two_finish_one_cancelled(&bulkhead, &occupancy);
         // Only a third caller can have found both slots taken.
         assert!(through + usize::from(held) >= 2);
         assert_eq!(occupancy.inside.load(Ordering::SeqCst), 0);
