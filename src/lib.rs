@@ -60,6 +60,7 @@ pub use staunch_runtime::{
 /// Glue for generated code. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use staunch_macros::__stack as stack;
     pub use staunch_runtime::__private::*;
 }
 

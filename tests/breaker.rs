@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
-use CircuitState::{Closed, HalfOpen, Open};
+use CircuitState::{Closed, ForcedOpen, HalfOpen, Open};
 use staunch::{CircuitBreaker, CircuitState, Classify, ConfigError, Detail, Rejected, Transition};
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::{broadcast, oneshot};
@@ -473,7 +473,11 @@ async fn a_trial_outliving_its_half_open_period_changes_nothing() {
     breaker.force_open();
     succeed.send(Ok(1)).unwrap();
     assert_eq!(trial.await.unwrap(), 1);
-    assert_eq!(breaker.state(), Open, "a stale succeeding trial closed it");
+    assert_eq!(
+        breaker.state(),
+        ForcedOpen,
+        "a stale succeeding trial closed it"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -640,7 +644,7 @@ async fn timed(call: &impl AsyncFn(Body) -> Result<u32, Error>, d: Duration) -> 
 }
 
 /// With `window = 4`, `failure_rate = 100`, `slow_call = 1s`, `slow_rate = 50`: a call of
-/// 999 ms is not slow, one of exactly 1 s is, and 50 % slow calls open the breaker although
+/// exactly 1 s is not slow, one of 1.001 s is, and 50 % slow calls open the breaker although
 /// every call succeeded.
 async fn scenario_slow_calls<'b>(
     call: impl AsyncFn(Body) -> Result<u32, Error>,
@@ -651,15 +655,27 @@ async fn scenario_slow_calls<'b>(
     assert_eq!(timed(&call, secs(1)).await.unwrap(), 1);
     let metrics = breaker().metrics();
     assert_eq!(metrics.window_calls, 3);
+    assert_eq!(
+        (metrics.failure_rate, metrics.slow_rate),
+        (None, None),
+        "not judged below `min_calls` (the window)"
+    );
+    assert_eq!(timed(&call, ms(1001)).await.unwrap(), 1);
+    let metrics = breaker().metrics();
     assert_eq!(metrics.failure_rate, Some(0.0));
-    assert!(
-        (metrics.slow_rate.unwrap() - 100.0 / 3.0).abs() < 1e-9,
-        "{metrics:?}"
+    assert_eq!(
+        metrics.slow_rate,
+        Some(25.0),
+        "only the 1.001 s call is slow"
     );
     assert_eq!(breaker().state(), Closed);
     assert_eq!(timed(&call, secs(2)).await.unwrap(), 1);
-    assert_eq!(breaker().metrics().slow_rate, Some(50.0));
     assert_eq!(breaker().state(), Open, "half of the calls were slow");
+    assert_eq!(
+        breaker().metrics().slow_rate,
+        Some(50.0),
+        "OPEN keeps the window that opened it"
+    );
 }
 
 #[staunch::circuit_breaker(
@@ -703,12 +719,12 @@ async fn slow_rate_defaults_to_every_call() {
         .build()
         .unwrap();
     let call = async |body: Body| breaker.call_classified(|| body).await;
-    timed(&call, secs(1)).await.unwrap();
+    timed(&call, secs(2)).await.unwrap();
     call(ok()).await.unwrap();
     assert_eq!(breaker.state(), Closed, "50 % slow");
-    timed(&call, secs(1)).await.unwrap();
+    timed(&call, secs(2)).await.unwrap();
     assert_eq!(breaker.state(), Closed, "50 % slow");
-    timed(&call, secs(1)).await.unwrap();
+    timed(&call, secs(2)).await.unwrap();
     assert_eq!(breaker.state(), Open, "100 % slow");
 }
 
@@ -978,13 +994,17 @@ async fn scenario_forcing<'b>(
     let mut events = breaker().subscribe();
 
     breaker().force_open();
-    assert_eq!(breaker().state(), Open);
+    assert_eq!(breaker().state(), ForcedOpen);
     let ran = Arc::new(AtomicBool::new(false));
     open_for(call(watched(&ran)).await, name);
     advance(Duration::from_secs(24 * 3600)).await;
     open_for(call(watched(&ran)).await, name);
     assert!(!ran.load(Ordering::SeqCst), "forced open, the call ran");
-    assert_eq!(breaker().state(), Open, "forced open outlasts `reset`");
+    assert_eq!(
+        breaker().state(),
+        ForcedOpen,
+        "forced open outlasts `reset`"
+    );
 
     breaker().force_closed();
     assert_eq!(breaker().state(), Closed);
@@ -1014,7 +1034,7 @@ async fn scenario_forcing<'b>(
 
     // force_open from HALF_OPEN, then reset().
     breaker().force_open();
-    assert_eq!(breaker().state(), Open);
+    assert_eq!(breaker().state(), ForcedOpen);
     breaker().reset();
     assert_eq!(breaker().state(), Closed);
     let metrics = breaker().metrics();
@@ -1033,13 +1053,13 @@ async fn scenario_forcing<'b>(
     expect_transitions(
         &mut events,
         &[
-            (Closed, Open),
-            (Open, Closed),
+            (Closed, ForcedOpen),
+            (ForcedOpen, Closed),
             (Closed, Open),
             (Open, HalfOpen),
             (HalfOpen, Closed),
-            (Closed, Open),
-            (Open, Closed),
+            (Closed, ForcedOpen),
+            (ForcedOpen, Closed),
         ],
     );
 }
@@ -1111,8 +1131,14 @@ async fn metrics_count_failures_rejections_and_transitions() {
     open_for(call(ok()).await, "builder-metrics");
     let m = breaker.metrics();
     assert_eq!(
-        (m.state, m.failures, m.rejected, m.transitions),
-        (Open, 5, 2, 1)
+        (
+            m.state,
+            m.failures,
+            m.rejected,
+            m.rejected_total,
+            m.transitions
+        ),
+        (Open, 5, 2, 2, 1)
     );
 
     advance(secs(10)).await;
@@ -1123,10 +1149,12 @@ async fn metrics_count_failures_rejections_and_transitions() {
             m.state,
             m.failures,
             m.rejected,
+            m.rejected_total,
             m.transitions,
             m.consecutive_failures
         ),
-        (Closed, 5, 2, 3, 0)
+        (Closed, 5, 0, 2, 3, 0),
+        "CLOSED counts its own rejections"
     );
 }
 
@@ -1135,13 +1163,21 @@ async fn metrics_of_a_window_give_the_failure_and_slow_rates() {
     let breaker = CircuitBreaker::builder("builder-window-metrics")
         .window(8)
         .failure_rate(100)
+        .min_calls(4)
         .build()
         .unwrap();
     let call = async |body: Body| breaker.call_classified(|| body).await;
     assert_eq!(breaker.metrics().failure_rate, None, "no call yet");
-    for body in [down(), ok(), ok(), not_found()] {
+    for body in [down(), ok(), ok()] {
         let _ = call(body).await;
     }
+    let m = breaker.metrics();
+    assert_eq!(
+        (m.window_calls, m.failure_rate),
+        (3, None),
+        "below `min_calls` the rate is not judged, so not reported"
+    );
+    let _ = call(not_found()).await;
     let m = breaker.metrics();
     assert_eq!(
         (m.window_calls, m.failures, m.consecutive_failures),
@@ -1489,5 +1525,197 @@ async fn a_late_trial_cancelled_in_a_later_period_frees_no_slot_of_it() {
     );
     drop(trial);
     assert_eq!(breaker.call(ok).await.unwrap(), 1);
+    assert_eq!(breaker.state(), Closed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// HALF_OPEN with a window: the trials' failure and slow rates decide (resilience4j), and each
+// state keeps its own counts.
+// ---------------------------------------------------------------------------------------------
+
+#[staunch::circuit_breaker(
+    name = "attr-half-open-rates",
+    window = 20,
+    min_calls = 5,
+    slow_call = "4s",
+    slow_rate = 50,
+    half_open = 4,
+    reset = "5s"
+)]
+async fn attr_half_open_rates(body: Body) -> Result<u32, Error> {
+    body.await
+}
+
+/// Opens `attr_half_open_rates` with five failures and waits out `reset`.
+async fn open_half_open_rates() {
+    for _ in 0..5 {
+        // Once enough calls failed, the rest are rejected.
+        let _ = attr_half_open_rates(down()).await;
+    }
+    assert_eq!(handle("attr-half-open-rates").state(), Open);
+    advance(secs(5)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_but_successful_trial_under_slow_rate_closes_a_window_breaker() {
+    let breaker = handle_after(attr_half_open_rates(ok()), "attr-half-open-rates").await;
+    open_half_open_rates().await;
+    let call = async |body: Body| attr_half_open_rates(body).await;
+    for _ in 0..3 {
+        assert_eq!(timed(&call, secs(1)).await.unwrap(), 1);
+        assert_eq!(breaker.state(), HalfOpen);
+    }
+    assert_eq!(timed(&call, secs(5)).await.unwrap(), 1);
+    assert_eq!(breaker.state(), Closed, "25 % slow trials is under 50 %");
+
+    open_half_open_rates().await;
+    for d in [1, 5, 1, 5] {
+        assert_eq!(timed(&call, secs(d)).await.unwrap(), 1);
+    }
+    assert_eq!(breaker.state(), Open, "50 % slow trials reach `slow_rate`");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_window_breaker_decides_on_the_failure_rate_of_its_trials() {
+    let breaker = CircuitBreaker::builder("builder-half-open-failures")
+        .window(10)
+        .min_calls(2)
+        .failure_rate(50)
+        .half_open(4)
+        .reset(secs(1))
+        .build()
+        .unwrap();
+    let call = async |body: Body| breaker.call_classified(|| body).await;
+    let trip = async || {
+        assert_down(call(down()).await);
+        assert_down(call(down()).await);
+        assert_eq!(breaker.state(), Open);
+        advance(secs(1)).await;
+    };
+    trip().await;
+    assert_down(call(down()).await);
+    assert_eq!(
+        breaker.state(),
+        HalfOpen,
+        "a failed trial does not reopen a window breaker by itself"
+    );
+    for _ in 0..3 {
+        assert_eq!(call(ok()).await.unwrap(), 1);
+    }
+    assert_eq!(breaker.state(), Closed, "one failure in four trials: 25 %");
+
+    trip().await;
+    for body in [ok(), down(), ok(), down()] {
+        let _ = call(body).await;
+    }
+    assert_eq!(breaker.state(), Open, "two in four: 50 % reopens it");
+}
+
+/// The handle of a breaker created by the first call of an annotated function.
+async fn handle_after(
+    first: impl Future<Output = Result<u32, Error>>,
+    name: &str,
+) -> &'static CircuitBreaker {
+    first.await.unwrap();
+    handle(name)
+}
+
+#[tokio::test(start_paused = true)]
+async fn half_open_reports_its_trials_not_the_closed_window_or_the_open_rejections() {
+    let breaker = CircuitBreaker::builder("builder-half-open-metrics")
+        .window(4)
+        .min_calls(2)
+        .failure_rate(50)
+        .half_open(3)
+        .reset(secs(1))
+        .build()
+        .unwrap();
+    let call = async |body: Body| breaker.call_classified(|| body).await;
+    assert_eq!(call(ok()).await.unwrap(), 1);
+    assert_down(call(down()).await);
+    open_for(call(ok()).await, "builder-half-open-metrics");
+    let open = breaker.metrics();
+    assert_eq!(
+        (
+            open.state,
+            open.window_calls,
+            open.failure_rate,
+            open.rejected
+        ),
+        (Open, 2, Some(50.0), 1),
+        "OPEN keeps the window that opened it and counts its rejections"
+    );
+
+    advance(secs(1)).await;
+    let mut trial = Box::pin(call(hanging()));
+    assert!(poll_once(&mut trial).await.is_pending());
+    let half_open = breaker.metrics();
+    assert_eq!(
+        (
+            half_open.state,
+            half_open.window_calls,
+            half_open.failure_rate,
+            half_open.rejected,
+            half_open.rejected_total
+        ),
+        (HalfOpen, 0, None, 0, 1),
+        "HALF_OPEN starts counting its own trials and rejections"
+    );
+    drop(trial);
+    assert_eq!(call(ok()).await.unwrap(), 1);
+    assert_eq!(breaker.metrics().window_calls, 1, "one trial completed");
+
+    assert_eq!(call(ok()).await.unwrap(), 1);
+    assert_eq!(call(ok()).await.unwrap(), 1);
+    let closed = breaker.metrics();
+    assert_eq!(
+        (closed.state, closed.window_calls, closed.failure_rate),
+        (Closed, 0, None),
+        "closing starts a fresh window"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_trial_counts_as_one_more_consecutive_failure() {
+    let breaker = CircuitBreaker::builder("builder-failed-trial-count")
+        .fail_max(3)
+        .reset(secs(1))
+        .build()
+        .unwrap();
+    let call = async |body: Body| breaker.call_classified(|| body).await;
+    for _ in 0..3 {
+        assert_down(call(down()).await);
+    }
+    assert_eq!(breaker.metrics().consecutive_failures, 3);
+    advance(secs(1)).await;
+    assert_down(call(down()).await);
+    let m = breaker.metrics();
+    assert_eq!(
+        (m.state, m.consecutive_failures),
+        (Open, 4),
+        "as pybreaker counts it"
+    );
+    advance(secs(1)).await;
+    assert_eq!(call(ok()).await.unwrap(), 1);
+    assert_eq!(
+        breaker.metrics().consecutive_failures,
+        0,
+        "closing clears it"
+    );
+}
+
+#[test]
+fn a_forced_open_breaker_reports_forced_open_and_serializes_as_such() {
+    let breaker = CircuitBreaker::builder("builder-forced-state")
+        .build()
+        .unwrap();
+    breaker.force_open();
+    assert_eq!(breaker.state(), ForcedOpen);
+    assert_eq!(breaker.metrics().state, ForcedOpen);
+    assert_eq!(
+        serde_json::to_value(breaker.metrics()).unwrap()["state"],
+        "forced_open"
+    );
+    breaker.force_closed();
     assert_eq!(breaker.state(), Closed);
 }

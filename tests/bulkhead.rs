@@ -375,3 +375,24 @@ async fn the_snapshot_lists_named_bulkheads_with_counters_and_serializes() {
         })
     );
 }
+
+#[test]
+fn a_limit_above_the_maximum_is_refused_with_the_maximum() {
+    for limit in [Bulkhead::MAX_LIMIT + 1, usize::MAX] {
+        let error = Bulkhead::new("above-max", limit, Duration::ZERO).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ConfigError::OutOfRange {
+                    option: "limit",
+                    expected: "at most 536870911",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+    // The largest limit the attribute accepts (tests/ui/fail/bulkhead_limit_above_max.rs).
+    let largest = Bulkhead::new("max", Bulkhead::MAX_LIMIT, ms(10)).unwrap();
+    assert_eq!(largest.metrics().limit, 536_870_911);
+}

@@ -145,13 +145,19 @@ fn retry_builders_refuse_zero_and_non_finite_values() {
     out_of_range(Retry::exponential().factor(f64::INFINITY).build(), "factor");
     out_of_range(Retry::exponential().factor(-2.0).build(), "factor");
     out_of_range(Retry::exponential().factor(0.999).build(), "factor");
-    out_of_range(
+    assert_eq!(
         Retry::exponential()
             .base(Duration::MAX)
             .max_delay(Duration::from_secs(1))
-            .build(),
-        "base",
+            .build()
+            .unwrap_err(),
+        ConfigError::Exceeds {
+            option: "base",
+            limit: "max_delay"
+        }
     );
+    // A `base` of `Duration::MAX` alone raises the default cap with it; nothing overflows.
+    assert!(Retry::exponential().base(Duration::MAX).build().is_ok());
     // A factor with a backoff that has none is refused too, not ignored.
     assert!(Retry::constant().factor(2.0).build().is_err());
     assert!(Retry::exponential().factor(f64::NAN).build().is_err());
@@ -354,7 +360,11 @@ fn bulkhead_limits_outside_the_semaphore_range_are_refused() {
         Bulkhead::new("hostile", usize::MAX, Duration::from_secs(1)),
         "limit",
     );
-    let largest = usize::MAX >> 3;
+    let largest = Bulkhead::MAX_LIMIT;
+    out_of_range(
+        Bulkhead::new("hostile", largest + 1, Duration::from_secs(1)),
+        "limit",
+    );
     for max_wait in [Duration::ZERO, Duration::MAX] {
         let bulkhead = Bulkhead::new("hostile", largest, max_wait).unwrap();
         assert_eq!(bulkhead.metrics().limit, largest);

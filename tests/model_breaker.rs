@@ -116,7 +116,14 @@ fn op() -> impl Strategy<Value = Op> {
 enum State {
     Closed,
     Open,
-    HalfOpen { in_flight: u16, succeeded: u16 },
+    /// Trials in flight, and of the completed ones how many failed and were slow.
+    HalfOpen {
+        in_flight: u16,
+        completed: u16,
+        failed: u16,
+        slow: u16,
+    },
+    ForcedOpen,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,10 +149,11 @@ struct Model {
     /// +1 on every change of period (every transition, and every forced one).
     period: u64,
     open_until: u64,
-    forced_open: bool,
     consecutive: u32,
     window: VecDeque<Recorded>,
     failures: u64,
+    /// Rejections since the start, and in the current state.
+    rejected_total: u64,
     rejected: u64,
     transitions: u64,
 }
@@ -153,6 +161,13 @@ struct Model {
 fn ms(n: u64) -> u64 {
     n * 1_000_000
 }
+
+const HALF_OPEN: State = State::HalfOpen {
+    in_flight: 1,
+    completed: 0,
+    failed: 0,
+    slow: 0,
+};
 
 impl Model {
     fn new(config: Config) -> Self {
@@ -162,10 +177,10 @@ impl Model {
             state: State::Closed,
             period: 0,
             open_until: 0,
-            forced_open: false,
             consecutive: 0,
             window: VecDeque::new(),
             failures: 0,
+            rejected_total: 0,
             rejected: 0,
             transitions: 0,
         }
@@ -176,12 +191,15 @@ impl Model {
             State::Closed => CircuitState::Closed,
             State::Open => CircuitState::Open,
             State::HalfOpen { .. } => CircuitState::HalfOpen,
+            State::ForcedOpen => CircuitState::ForcedOpen,
         }
     }
 
+    /// A new period in `to`; each state keeps its own counts.
     fn enter(&mut self, to: State) {
         if std::mem::discriminant(&self.state) != std::mem::discriminant(&to) {
             self.transitions += 1;
+            self.rejected = 0;
         }
         self.state = to;
         self.period += 1;
@@ -196,36 +214,36 @@ impl Model {
         self.enter(State::Open);
     }
 
+    fn refuse(&mut self, retry_in: u64) -> Result<Admission, u64> {
+        self.rejected += 1;
+        self.rejected_total += 1;
+        Err(retry_in)
+    }
+
     /// Admits a call, or refuses it with its `retry_in` in ns.
     fn admit(&mut self) -> Result<Admission, u64> {
         match self.state {
             State::Closed => Ok(Admission::Closed),
-            State::Open if self.forced_open => {
-                self.rejected += 1;
-                Err(ms(self.config.reset_ms))
-            }
-            State::Open if self.now < self.open_until => {
-                self.rejected += 1;
-                Err(self.open_until - self.now)
-            }
+            State::ForcedOpen => self.refuse(ms(self.config.reset_ms)),
+            State::Open if self.now < self.open_until => self.refuse(self.open_until - self.now),
             State::Open => {
-                self.enter(State::HalfOpen {
-                    in_flight: 1,
-                    succeeded: 0,
-                });
+                self.enter(HALF_OPEN);
                 Ok(Admission::Trial(self.period))
             }
             State::HalfOpen {
                 in_flight,
-                succeeded,
+                completed,
+                failed,
+                slow,
             } => {
-                if in_flight + succeeded >= self.config.half_open {
-                    self.rejected += 1;
-                    return Err(0);
+                if in_flight + completed >= self.config.half_open {
+                    return self.refuse(0);
                 }
                 self.state = State::HalfOpen {
                     in_flight: in_flight + 1,
-                    succeeded,
+                    completed,
+                    failed,
+                    slow,
                 };
                 Ok(Admission::Trial(self.period))
             }
@@ -234,10 +252,11 @@ impl Model {
 
     /// A call admitted as `admission` at `started` finished now.
     fn finish(&mut self, admission: Admission, started: u64, ok: bool) {
+        // Strictly longer than `slow_call`.
         let slow = self
             .config
             .slow
-            .is_some_and(|(after, _)| self.now - started >= ms(after));
+            .is_some_and(|(after, _)| self.now - started > ms(after));
         if !ok {
             self.failures += 1;
         }
@@ -246,7 +265,9 @@ impl Model {
             Admission::Trial(period) => {
                 let State::HalfOpen {
                     in_flight,
-                    succeeded,
+                    completed,
+                    failed,
+                    slow: slow_trials,
                 } = self.state
                 else {
                     return;
@@ -254,18 +275,42 @@ impl Model {
                 if period != self.period {
                     return;
                 }
-                if ok && !slow {
-                    if succeeded + 1 >= self.config.half_open {
+                match self.config.trip {
+                    // pybreaker: a failing trial reopens at once and is one more failure in a
+                    // row; `half_open` successes close.
+                    Trip::Consecutive { .. } if !ok => {
+                        self.consecutive += 1;
+                        self.open();
+                    }
+                    Trip::Consecutive { .. } if completed + 1 >= self.config.half_open => {
                         self.enter(State::Closed);
-                    } else {
+                    }
+                    // resilience4j: the trials' rates decide once `half_open` have completed.
+                    Trip::Rate { failure_rate, .. } if completed + 1 >= self.config.half_open => {
+                        let trials = u64::from(self.config.half_open);
+                        let over =
+                            |part: u16, rate: u8| u64::from(part) * 100 >= u64::from(rate) * trials;
+                        let failed = failed + u16::from(!ok);
+                        let slow_trials = slow_trials + u16::from(slow);
+                        if over(failed, failure_rate)
+                            || self
+                                .config
+                                .slow
+                                .is_some_and(|(_, rate)| over(slow_trials, rate))
+                        {
+                            self.open();
+                        } else {
+                            self.enter(State::Closed);
+                        }
+                    }
+                    _ => {
                         self.state = State::HalfOpen {
                             in_flight: in_flight - 1,
-                            succeeded: succeeded + 1,
+                            completed: completed + 1,
+                            failed: failed + u16::from(!ok),
+                            slow: slow_trials + u16::from(slow),
                         };
                     }
-                } else {
-                    // A failing or slow trial opens the breaker again.
-                    self.open();
                 }
             }
         }
@@ -309,29 +354,19 @@ impl Model {
 
     /// A call dropped before it finished gives its trial slot back.
     fn cancel(&mut self, admission: Admission) {
-        if let (
-            Admission::Trial(period),
-            State::HalfOpen {
-                in_flight,
-                succeeded,
-            },
-        ) = (admission, self.state)
+        if let (Admission::Trial(period), State::HalfOpen { in_flight, .. }) =
+            (admission, &mut self.state)
             && period == self.period
         {
-            self.state = State::HalfOpen {
-                in_flight: in_flight - 1,
-                succeeded,
-            };
+            *in_flight -= 1;
         }
     }
 
     fn force_open(&mut self) {
-        self.forced_open = true;
-        self.enter(State::Open);
+        self.enter(State::ForcedOpen);
     }
 
     fn force_closed(&mut self) {
-        self.forced_open = false;
         self.enter(State::Closed);
     }
 
@@ -339,6 +374,7 @@ impl Model {
         self.force_closed();
         self.failures = 0;
         self.rejected = 0;
+        self.rejected_total = 0;
         self.transitions = 0;
     }
 }
@@ -403,15 +439,39 @@ fn check_admission(
 
 fn check_agreement(step: usize, model: &Model, real: &CircuitBreaker) -> Result<(), TestCaseError> {
     let metrics = real.metrics();
-    let (consecutive, window_calls) = match model.config.trip {
-        Trip::Consecutive { .. } => (model.consecutive, 0),
-        Trip::Rate { .. } => (0, u32::try_from(model.window.len()).unwrap()),
+    // The current state's calls: the window, or in HALF_OPEN the completed trials; and the
+    // number of calls from which their rates are judged (and reported).
+    let (consecutive, calls, failed, slow, judged_from) = match (model.config.trip, model.state) {
+        (Trip::Consecutive { .. }, _) => (model.consecutive, 0, 0, 0, None),
+        (
+            Trip::Rate { .. },
+            State::HalfOpen {
+                completed,
+                failed,
+                slow,
+                ..
+            },
+        ) => (
+            0,
+            u32::from(completed),
+            u32::from(failed),
+            u32::from(slow),
+            Some(u32::from(model.config.half_open)),
+        ),
+        (Trip::Rate { min_calls, .. }, _) => (
+            0,
+            u32::try_from(model.window.len()).unwrap(),
+            u32::try_from(model.window.iter().filter(|r| r.failed).count()).unwrap(),
+            u32::try_from(model.window.iter().filter(|r| r.slow).count()).unwrap(),
+            Some(min_calls),
+        ),
     };
     prop_assert_eq!(
         (
             real.state(),
             metrics.failures,
             metrics.rejected,
+            metrics.rejected_total,
             metrics.transitions,
             metrics.consecutive_failures,
             metrics.window_calls,
@@ -420,28 +480,22 @@ fn check_agreement(step: usize, model: &Model, real: &CircuitBreaker) -> Result<
             model.public_state(),
             model.failures,
             model.rejected,
+            model.rejected_total,
             model.transitions,
             consecutive,
-            window_calls,
+            calls,
         ),
-        "step {}: (state, failures, rejected, transitions, consecutive, window calls); model {:?}",
+        "step {}: (state, failures, rejected, rejected total, transitions, consecutive, calls); model {:?}",
         step,
         model
     );
-    // Rates over the window, once a call is recorded (the slow rate only when tracked).
-    let calls = model.window.len() as f64;
-    let rate = |part: usize| (calls > 0.0).then(|| part as f64 * 100.0 / calls);
-    let (failure_rate, slow_rate) = match model.config.trip {
-        Trip::Consecutive { .. } => (None, None),
-        Trip::Rate { .. } => (
-            rate(model.window.iter().filter(|r| r.failed).count()),
-            rate(model.window.iter().filter(|r| r.slow).count())
-                .filter(|_| model.config.slow.is_some()),
-        ),
-    };
+    // Rates once `min_calls` are recorded (the slow rate only when tracked).
+    let judged = judged_from.is_some_and(|min| calls > 0 && calls >= min);
+    let rate = |part: u32| judged.then(|| f64::from(part) * 100.0 / f64::from(calls));
+    let slow_rate = rate(slow).filter(|_| model.config.slow.is_some());
     prop_assert_eq!(
         (metrics.failure_rate, metrics.slow_rate),
-        (failure_rate, slow_rate),
+        (rate(failed), slow_rate),
         "step {}: (failure rate, slow rate)",
         step
     );

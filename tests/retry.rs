@@ -360,12 +360,6 @@ fn invalid_builders_are_errors_not_panics() {
             .build()
             .is_err()
     );
-    assert!(
-        Retry::linear()
-            .base(Duration::from_secs(20))
-            .build()
-            .is_err()
-    );
     let policy = Retry::exponential()
         .max_attempts(u32::MAX)
         .max_delay(Duration::MAX)
@@ -481,4 +475,154 @@ async fn a_policy_is_in_the_registry_from_its_first_retry() {
             exhausted: 1
         })
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// `base` and `max_delay`: a default never makes a written value invalid, and no pause exceeds
+// `max_delay`, whatever the jitter.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_max_delay_below_the_default_base_is_accepted_and_caps_every_pause() {
+    static LOG: Log = Log(Mutex::new(Vec::new()));
+    #[staunch::retry(max = 3, max_delay = "50ms", jitter = "none")]
+    async fn capped() -> Result<(), Error> {
+        LOG.hit();
+        Err(Error::Busy)
+    }
+    assert_eq!(capped().await, Err(Error::Busy));
+    assert_eq!(LOG.gaps(), [ms(50), ms(50)]);
+
+    let builder = Retry::exponential()
+        .max_attempts(3)
+        .max_delay(ms(50))
+        .jitter(Jitter::None)
+        .build()
+        .expect("the attribute accepts the same settings");
+    assert_eq!(gaps_of(&builder).await, [ms(50), ms(50)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_base_above_the_default_max_delay_is_accepted_and_raises_the_cap() {
+    static LOG: Log = Log(Mutex::new(Vec::new()));
+    #[staunch::retry(max = 3, base = "20s", jitter = "none")]
+    async fn slow_start() -> Result<(), Error> {
+        LOG.hit();
+        Err(Error::Busy)
+    }
+    assert_eq!(slow_start().await, Err(Error::Busy));
+    assert_eq!(
+        LOG.gaps(),
+        [Duration::from_secs(20), Duration::from_secs(20)]
+    );
+
+    let builder = Retry::exponential()
+        .max_attempts(3)
+        .base(Duration::from_secs(20))
+        .jitter(Jitter::None)
+        .build()
+        .expect("the attribute accepts the same settings");
+    assert_eq!(
+        gaps_of(&builder).await,
+        [Duration::from_secs(20), Duration::from_secs(20)]
+    );
+}
+
+#[test]
+fn a_written_base_above_a_written_max_delay_is_refused_with_the_attributes_message() {
+    let error = Retry::exponential()
+        .base(Duration::from_secs(20))
+        .max_delay(Duration::from_secs(5))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        error,
+        staunch::ConfigError::Exceeds {
+            option: "base",
+            limit: "max_delay"
+        }
+    );
+    // tests/ui/fail/retry_base_above_max_delay.stderr has the same sentence.
+    assert_eq!(error.to_string(), "`base` must not exceed `max_delay`");
+}
+
+#[tokio::test(start_paused = true)]
+async fn decorrelated_jitter_never_pauses_longer_than_max_delay() {
+    static LOG: Log = Log(Mutex::new(Vec::new()));
+    #[staunch::retry(max = 12, max_delay = "50ms", jitter = "decorrelated")]
+    async fn decorrelated() -> Result<(), Error> {
+        LOG.hit();
+        Err(Error::Busy)
+    }
+    staunch::seed_thread_jitter(7);
+    assert_eq!(decorrelated().await, Err(Error::Busy));
+    let gaps = LOG.gaps();
+    assert_eq!(gaps.len(), 11);
+    assert!(gaps.iter().all(|gap| *gap <= ms(50)), "{gaps:?}");
+
+    for seed in 0..20 {
+        let policy = Retry::exponential()
+            .max_attempts(12)
+            .base(ms(40))
+            .max_delay(ms(50))
+            .jitter(Jitter::Decorrelated)
+            .seed(seed)
+            .build()
+            .unwrap();
+        let gaps = gaps_of(&policy).await;
+        assert!(
+            gaps.iter().all(|gap| *gap <= ms(50)),
+            "seed {seed}: {gaps:?}"
+        );
+        assert!(
+            gaps.iter().all(|gap| *gap >= ms(40)),
+            "seed {seed}: {gaps:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_budget_built_to_reject_ends_the_call_with_budget_exhausted() {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let budget = staunch::RetryBudget::builder("retry-budget-rejects")
+        .ratio(0.0)
+        .min_per_sec(0)
+        .max_balance(1)
+        .reject_when_exhausted(true)
+        .build_shared()
+        .unwrap();
+    assert!(budget.config().rejects_when_exhausted());
+
+    #[staunch::retry(
+        max = 5,
+        base = "1ms",
+        jitter = "none",
+        budget = "retry-budget-rejects"
+    )]
+    async fn down() -> Result<(), Error> {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        Err(Error::Busy)
+    }
+
+    assert_eq!(
+        down().await,
+        Err(Error::Rejected(Rejected::BudgetExhausted {
+            name: "retry-budget-rejects"
+        }))
+    );
+    assert_eq!(CALLS.load(Ordering::SeqCst), 2, "one banked retry");
+    assert_eq!(
+        down().await,
+        Err(Error::Rejected(Rejected::BudgetExhausted {
+            name: "retry-budget-rejects"
+        })),
+        "a spent budget rejects at the first retry"
+    );
+    assert_eq!(CALLS.load(Ordering::SeqCst), 3);
+    // A call that needs no retry is not refused.
+    #[staunch::retry(budget = "retry-budget-rejects")]
+    async fn fine() -> Result<u32, Error> {
+        Ok(1)
+    }
+    assert_eq!(fine().await, Ok(1));
 }

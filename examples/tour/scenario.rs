@@ -269,6 +269,7 @@ fn state_name(state: CircuitState) -> &'static str {
         CircuitState::Closed => "closed",
         CircuitState::Open => "open",
         CircuitState::HalfOpen => "half-open",
+        CircuitState::ForcedOpen => "forced open",
     }
 }
 
@@ -375,7 +376,7 @@ fn print_summary(total: usize, upstream_calls: u64, elapsed: Duration) {
             .instances
             .iter()
             .map(|i| match &i.detail {
-                Detail::CircuitBreaker(m) => m.rejected,
+                Detail::CircuitBreaker(m) => m.rejected_total,
                 _ => 0,
             })
             .sum::<u64>()
@@ -387,7 +388,7 @@ fn print_summary(total: usize, upstream_calls: u64, elapsed: Duration) {
                 "circuit breaker  {:<9} failures {:>3}  rejected {:>3}  transitions {}",
                 state_name(m.state),
                 m.failures,
-                m.rejected,
+                m.rejected_total,
                 m.transitions
             ),
             Detail::Bulkhead(m) => format!(

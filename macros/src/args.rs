@@ -6,7 +6,7 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned as _;
 use syn::{Expr, ExprLit, ExprPath, Ident, Lit, Token};
 
-use crate::duration;
+use crate::{duration, suggest};
 
 /// One argument as written.
 pub(crate) enum Arg {
@@ -115,9 +115,8 @@ pub(crate) fn choice<'c>(
             value: choice,
             span: text.span,
         }),
-        None => Err(syn::Error::new(
-            text.span,
-            format!(
+        None => {
+            let mut message = format!(
                 "unknown {key} \"{}\"; expected one of: {}",
                 text.value,
                 choices
@@ -125,8 +124,12 @@ pub(crate) fn choice<'c>(
                     .map(|c| format!("\"{c}\""))
                     .collect::<Vec<_>>()
                     .join(", ")
-            ),
-        )),
+            );
+            if let Some(near) = suggest::nearest(&text.value, choices) {
+                message.push_str(&format!("; did you mean \"{near}\"?"));
+            }
+            Err(syn::Error::new(text.span, message))
+        }
     }
 }
 

@@ -124,7 +124,8 @@ pub(crate) fn function(mut function: ItemFn, layers: &[Layer]) -> syn::Result<To
     // of one expression would warn as `unused_braces` once it sits at the end of another block.
     let stmts = &function.block.stmts;
     let mut block = quote!({ #(#stmts)* });
-    if copies_self {
+    // The body works on the attempt's own binding of `self` (see `Plan::body`).
+    if matches!(params.receiver, Receiver::Owned | Receiver::Unique) {
         block = rename_self(block);
     }
 
@@ -154,15 +155,17 @@ pub(crate) fn function(mut function: ItemFn, layers: &[Layer]) -> syn::Result<To
             Config::Timeout(after) => plan.timeout(expr, *after, layer.span),
             Config::Bulkhead(config) => {
                 statics.extend(plan.bulkhead_static(config));
-                plan.bulkhead(expr, layer.span)
+                let slot = plan.slot("__STAUNCH_BULKHEAD", config.name.is_some());
+                plan.bulkhead(expr, &slot, layer.span)
             }
             Config::CircuitBreaker(config) => {
                 statics.extend(plan.breaker_static(config));
-                plan.breaker(expr, config.failure.as_ref(), layer.span)
+                let slot = plan.slot("__STAUNCH_BREAKER", config.name.is_some());
+                plan.breaker(expr, &slot, config.failure.as_ref(), layer.span)
             }
             Config::Retry(config) => {
                 statics.extend(plan.retry_static(config));
-                plan.retry(expr, config)
+                plan.retry(expr, config, layer.span)
             }
             Config::Fallback(config) => match plan.fallback(expr, config, retry_inside) {
                 Ok(expr) => expr,
@@ -235,10 +238,16 @@ impl Plan<'_> {
                 Holding::Owned | Holding::Shared => quote!(let #mutability #ident = #ident;),
             }
         });
-        let self_copy = self.copies_self.then(|| {
-            let copy = format_ident!("{}", SELF_COPY);
-            quote!(let #copy = #copy;)
-        });
+        // `self` as the attempt holds it: moved in (a per-call copy under retry or fallback),
+        // with the `mut` of `mut self`; or reborrowed from `&mut self`.
+        let copy = format_ident!("{}", SELF_COPY);
+        let mutability = &self.params.receiver_mutability;
+        let self_copy = match self.params.receiver {
+            Receiver::Owned if self.copies_self => Some(quote!(let #mutability #copy = #copy;)),
+            Receiver::Owned => Some(quote!(let #mutability #copy = self;)),
+            Receiver::Unique => Some(quote!(let #copy = &mut *self;)),
+            Receiver::None | Receiver::Shared => None,
+        };
         let fake_return = quote_spanned! {ret.span()=>
             #[allow(
                 unreachable_code,
@@ -289,17 +298,35 @@ impl Plan<'_> {
         }
     }
 
-    fn bulkhead(&self, inner: Expr, span: Span) -> Expr {
+    /// The instance of the static `slot`. An unnamed one of a method belongs to that method of
+    /// that type: its name says `Self`, so `Primary::fetch` and `Secondary::fetch` of one
+    /// module never share one.
+    fn slot(&self, slot: &str, named: bool) -> TokenStream {
+        let slot = format_ident!("{}", slot);
+        if named || self.params.receiver == Receiver::None {
+            quote!(#slot.get())
+        } else {
+            quote!(#slot.get_in(::core::any::type_name::<Self>))
+        }
+    }
+
+    fn bulkhead(&self, inner: Expr, slot: &TokenStream, span: Span) -> Expr {
         let rejecting = Some(span);
         let inner = inner.lifted_future();
         Expr {
-            tokens: quote!(::staunch::__private::bulkhead(__STAUNCH_BULKHEAD.get(), #inner)),
+            tokens: quote!(::staunch::__private::bulkhead(#slot, #inner)),
             level: Level::Lifted { rejecting },
             future: Some(self.ret_span),
         }
     }
 
-    fn breaker(&self, inner: Expr, failure: Option<&ExprPath>, span: Span) -> Expr {
+    fn breaker(
+        &self,
+        inner: Expr,
+        slot: &TokenStream,
+        failure: Option<&ExprPath>,
+        span: Span,
+    ) -> Expr {
         let rejecting = Some(span);
         let inner = inner.lifted_future();
         let error_type = self.error_type;
@@ -310,7 +337,7 @@ impl Plan<'_> {
         Expr {
             tokens: quote! {
                 ::staunch::__private::circuit_breaker(
-                    __STAUNCH_BREAKER.get(),
+                    #slot,
                     #inner,
                     |__staunch_e: &#error_type| #is_failure,
                 )
@@ -320,9 +347,19 @@ impl Plan<'_> {
         }
     }
 
-    fn retry(&self, inner: Expr, config: &layer::Retry) -> Expr {
-        let rejecting = inner.rejecting();
-        let inner = inner.lifted();
+    fn retry(&self, inner: Expr, config: &layer::Retry, span: Span) -> Expr {
+        // A budget can end the call with `BudgetExhausted`: the rejections are widened to
+        // `Rejected`, and the error type needs `From<Rejected>` (reported on this attribute
+        // unless an outer one can reject too).
+        let rejecting = if config.budget.is_some() {
+            Some(span)
+        } else {
+            inner.rejecting()
+        };
+        let mut inner = inner.lifted();
+        if config.budget.is_some() {
+            inner = quote!(::staunch::__private::widen(#inner));
+        }
         let copies = self.copies();
         let error_type = self.error_type;
         let retry = match &config.when {
@@ -378,7 +415,7 @@ impl Plan<'_> {
         let mut args = Vec::new();
         match self.params.receiver {
             Receiver::None => {}
-            Receiver::Borrowed => args.push(quote!(self)),
+            Receiver::Shared | Receiver::Unique => args.push(quote!(self)),
             Receiver::Owned => args.push(format_ident!("{}", SELF_COPY).to_token_stream()),
         }
         for param in &self.params.params {
@@ -563,21 +600,31 @@ fn option(value: Option<TokenStream>) -> TokenStream {
     }
 }
 
-/// Replaces `self` with the per-call copy throughout a body (macro arguments included).
+/// Replaces the value `self` with the attempt's binding throughout a body (macro arguments
+/// included); a path through the module (`self::item`) keeps its `self`.
 fn rename_self(tokens: TokenStream) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|tree| match tree {
-            TokenTree::Ident(ident) if ident == "self" => {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let starts_path = |i: usize| {
+        matches!(
+            (trees.get(i + 1), trees.get(i + 2)),
+            (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b)))
+                if a.as_char() == ':' && a.spacing() == proc_macro2::Spacing::Joint && b.as_char() == ':'
+        )
+    };
+    let mut renamed = TokenStream::new();
+    for (i, tree) in trees.iter().enumerate() {
+        renamed.extend([match tree {
+            TokenTree::Ident(ident) if ident == "self" && !starts_path(i) => {
                 TokenTree::Ident(proc_macro2::Ident::new(SELF_COPY, ident.span()))
             }
             TokenTree::Group(group) => {
-                let mut renamed =
+                let mut inner =
                     proc_macro2::Group::new(group.delimiter(), rename_self(group.stream()));
-                renamed.set_span(group.span());
-                TokenTree::Group(renamed)
+                inner.set_span(group.span());
+                TokenTree::Group(inner)
             }
-            other => other,
-        })
-        .collect()
+            other => other.clone(),
+        }]);
+    }
+    renamed
 }

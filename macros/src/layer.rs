@@ -277,6 +277,11 @@ pub(crate) fn parse(kind: Kind, span: Span, tokens: TokenStream) -> syn::Result<
     Ok(Layer { kind, span, config })
 }
 
+/// `base` when none is written (capped by a smaller `max_delay`).
+const DEFAULT_BASE: Duration = Duration::from_millis(100);
+/// `max_delay` when none is written (raised to a larger `base`).
+const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(10);
+
 fn retry(options: &Options, errors: &mut Errors) -> Option<Retry> {
     options.no_positional_after(0, errors);
     let max = options.get("max").map_or(Some(3), |_| {
@@ -302,14 +307,13 @@ fn retry(options: &Options, errors: &mut Errors) -> Option<Retry> {
             .map(|c| c.value),
         None => Some("full"),
     };
-    let base = match options.get("base") {
-        Some(expr) => errors.keep(args::duration("base", expr)).map(|d| d.value),
-        None => Some(Duration::from_millis(100)),
-    };
-    let max_delay = match options.get("max_delay") {
-        Some(_) => positive_duration(options, "max_delay", errors),
-        None => Some(Duration::from_secs(10)),
-    };
+    // `None` when not written; `Some(None)` when written but invalid (already reported).
+    let base = options
+        .get("base")
+        .map(|expr| errors.keep(args::duration("base", expr)).map(|d| d.value));
+    let max_delay = options
+        .get("max_delay")
+        .map(|_| positive_duration(options, "max_delay", errors));
     let factor = match options.get("factor") {
         Some(expr) => errors
             .keep(args::number("factor", expr))
@@ -331,11 +335,20 @@ fn retry(options: &Options, errors: &mut Errors) -> Option<Retry> {
         Some(_) => positive_duration(options, "max_elapsed", errors).map(Some),
         None => Some(None),
     };
-    if let (Some(base), Some(max_delay), Some(span)) = (base, max_delay, options.key_span("base")) {
-        if base > max_delay {
-            errors.add(span, "`base` must not exceed `max_delay` (default 10s)");
+    // A default never makes a written value invalid: only two written values contradict.
+    let (base, max_delay) = match (base, max_delay) {
+        (Some(Some(base)), Some(Some(max_delay))) => {
+            if base > max_delay {
+                let span = options.key_span("base").unwrap_or_else(Span::call_site);
+                errors.add(span, "`base` must not exceed `max_delay`");
+            }
+            (Some(base), Some(max_delay))
         }
-    }
+        (Some(base), None) => (base, base.map(|base| DEFAULT_MAX_DELAY.max(base))),
+        (None, Some(max_delay)) => (max_delay.map(|max| DEFAULT_BASE.min(max)), max_delay),
+        (None, None) => (Some(DEFAULT_BASE), Some(DEFAULT_MAX_DELAY)),
+        (Some(_), Some(_)) => (None, None),
+    };
     let when = options
         .get("when")
         .and_then(|expr| errors.keep(args::path("when", expr)));
@@ -455,7 +468,8 @@ fn bulkhead(options: &Options, span: Span, errors: &mut Errors) -> Option<Bulkhe
     options.no_positional_after(0, errors);
     let name = name(options, "name", errors);
     let limit = if options.get("limit").is_some() {
-        count(options, "limit", 1, u64::from(u32::MAX), errors)
+        // `staunch::Bulkhead::MAX_LIMIT`, tokio's semaphore limit on every target.
+        count(options, "limit", 1, 536_870_911, errors)
     } else {
         errors.add(
             span,

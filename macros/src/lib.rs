@@ -54,3 +54,11 @@ pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn fallback(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::expand(Kind::Fallback, args.into(), item.into()).into()
 }
+
+/// A group of staunch attributes placed among other attribute macros: emitted by the topmost
+/// staunch attribute so that the layers nest in reading order. Not written by users.
+#[doc(hidden)]
+#[proc_macro_attribute]
+pub fn __stack(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::resume(args.into(), item.into()).into()
+}

@@ -8,8 +8,11 @@ use syn::{FnArg, Ident, Pat, Type};
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Receiver {
     None,
-    /// `&self` or `&mut self`: each call borrows it again.
-    Borrowed,
+    /// `&self`: each call borrows it again.
+    Shared,
+    /// `&mut self`: each call reborrows it, as `&mut *self`, so that the future holds a
+    /// `&mut Self` (`Send` when `Self` is) rather than a shared borrow of one.
+    Unique,
     /// `self`: retry and fallback need a clone per call.
     Owned,
 }
@@ -41,6 +44,9 @@ pub(crate) struct Params {
     pub(crate) receiver: Receiver,
     /// Where `self` is written, for errors about it.
     pub(crate) receiver_span: Span,
+    /// The `mut` of `mut self`, taken off the signature and re-emitted where the expansion
+    /// binds its copy of `self`.
+    pub(crate) receiver_mutability: Option<syn::Token![mut]>,
     pub(crate) params: Vec<Param>,
 }
 
@@ -55,20 +61,20 @@ impl Params {
 pub(crate) fn params(sig: &mut syn::Signature) -> Params {
     let mut receiver = Receiver::None;
     let mut receiver_span = Span::call_site();
+    let mut receiver_mutability = None;
     let mut params = Vec::new();
     for input in &mut sig.inputs {
         match input {
             FnArg::Receiver(r) => {
                 receiver_span = r.self_token.span;
-                receiver = if r.reference.is_some() {
-                    Receiver::Borrowed
-                } else {
-                    Receiver::Owned
+                receiver = match &r.reference {
+                    Some(_) if r.mutability.is_some() => Receiver::Unique,
+                    Some(_) => Receiver::Shared,
+                    None => {
+                        receiver_mutability = r.mutability.take();
+                        Receiver::Owned
+                    }
                 };
-                // `mut self` would warn as unused once the body works on a copy.
-                if r.reference.is_none() {
-                    r.mutability = None;
-                }
             }
             FnArg::Typed(typed) => {
                 let holding = match &*typed.ty {
@@ -95,6 +101,7 @@ pub(crate) fn params(sig: &mut syn::Signature) -> Params {
     Params {
         receiver,
         receiver_span,
+        receiver_mutability,
         params,
     }
 }

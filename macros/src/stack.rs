@@ -1,21 +1,34 @@
-//! Gathers the staunch attributes stacked on one function and expands them together.
+//! Gathers the staunch attributes stacked on one function and arranges them in reading order.
 //!
-//! The topmost staunch attribute expands first and sees the ones below it, so it takes them
-//! all and emits one nested call chain: a rejection can then travel outward as a `Rejected`
-//! and be converted to the function's error once, at the outermost layer. Collection stops at
-//! the first attribute that is not staunch's and not inert (`#[tracing::instrument]`, say):
-//! the staunch attributes below it expand on their own when it has run.
+//! The topmost staunch attribute expands first and sees every attribute below it. Consecutive
+//! staunch attributes form a group that expands together as one nested call chain, so that a
+//! rejection travels outward as a `Rejected` and is converted to the function's error once, at
+//! the group's outermost layer. Another attribute macro among them (`#[tracing::instrument]`)
+//! must end up between the layers where it is written; rustc expands the topmost attribute
+//! first, which would put it outside them all. So when there is one, the top attribute
+//! re-emits the item with every group as a hidden continuation attribute and the foreign ones
+//! between them, bottom first:
+//!
+//! ```text
+//! #[retry] #[instrument] #[circuit_breaker] #[timeout] async fn f() { body }
+//! // becomes
+//! #[__stack(circuit_breaker, timeout)] #[instrument] #[__stack(retry)] async fn f() { body }
+//! ```
+//!
+//! which rustc expands top down, innermost first: `retry(instrument(breaker(timeout(body))))`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Attribute, ItemFn, Meta};
+use syn::{AttrStyle, Attribute, ItemFn, Meta, MetaList, Token};
 
 use crate::errors::Errors;
 use crate::expand;
-use crate::layer::{self, Kind};
+use crate::layer::{self, Kind, Layer};
 
-/// Attributes that change nothing about the body and may sit between staunch attributes.
+/// Attributes that change nothing about the body and may sit anywhere among staunch's.
 const INERT: &[&str] = &[
     "doc",
     "allow",
@@ -31,32 +44,44 @@ const INERT: &[&str] = &[
     "cfg",
 ];
 
+/// One staunch attribute as written: its kind, the span of its name and its arguments.
+struct Written {
+    kind: Kind,
+    span: Span,
+    args: TokenStream,
+}
+
+/// The attributes below the top one, in order: staunch groups between foreign attributes.
+enum Segment {
+    Group(Vec<Written>),
+    Foreign(Box<Attribute>),
+}
+
+/// The entry point of every staunch attribute written by the user.
 pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut function: ItemFn = match syn::parse2(item.clone()) {
+    let mut function = match parse_function(kind, item) {
         Ok(function) => function,
-        Err(_) => {
-            let error = syn::Error::new(
-                Span::call_site(),
-                format!(
-                    "`#[staunch::{}]` applies to an `async fn` with a body",
-                    kind.name()
-                ),
-            );
-            return with_error(item, &error);
-        }
+        Err(error) => return error,
     };
     let mut errors = Errors::default();
-    let mut layers = Vec::new();
-    if let Some(layer) = errors.keep(layer::parse(kind, Span::call_site(), args)) {
-        layers.push(layer);
-    }
     let mut kinds = vec![kind];
-    let mut kept = Vec::new();
-    let mut collecting = true;
+    let mut inert = Vec::new();
+    let mut segments = vec![Segment::Group(vec![Written {
+        kind,
+        span: Span::call_site(),
+        args,
+    }])];
     for attr in std::mem::take(&mut function.attrs) {
-        let below = staunch_kind(&attr);
-        // Duplicates are found past a non-inert attribute too, though only collected up to it.
-        if let Some(below) = below.filter(|below| kinds.contains(below)) {
+        let Some(below) = staunch_kind(&attr) else {
+            // Inner attributes live in the body, whatever the layers do.
+            if is_inert(&attr) || matches!(attr.style, AttrStyle::Inner(_)) {
+                inert.push(attr);
+            } else {
+                segments.push(Segment::Foreign(Box::new(attr)));
+            }
+            continue;
+        };
+        if kinds.contains(&below) {
             errors.add(
                 name_span(&attr),
                 format!(
@@ -66,27 +91,114 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
             );
             continue;
         }
-        if let Some(below) = below {
-            kinds.push(below);
+        kinds.push(below);
+        let written = Written {
+            kind: below,
+            span: name_span(&attr),
+            args: match attr.meta {
+                Meta::List(list) => list.tokens,
+                _ => TokenStream::new(),
+            },
+        };
+        match segments.last_mut() {
+            Some(Segment::Group(group)) => group.push(written),
+            _ => segments.push(Segment::Group(vec![written])),
         }
-        match below.filter(|_| collecting) {
-            Some(below) => {
-                let span = name_span(&attr);
-                let tokens = match attr.meta {
-                    Meta::List(list) => list.tokens,
-                    _ => TokenStream::new(),
-                };
-                if let Some(layer) = errors.keep(layer::parse(below, span, tokens)) {
+    }
+
+    // Every layer is validated here, once, so that one mistake gives one message.
+    let mut layers = Vec::new();
+    for segment in &segments {
+        if let Segment::Group(group) = segment {
+            for written in group {
+                if let Some(layer) = errors.keep(parse_layer(written)) {
                     layers.push(layer);
                 }
             }
-            None => {
-                collecting &= is_inert(&attr);
-                kept.push(attr);
-            }
         }
     }
-    function.attrs = kept;
+    check_signature(kind, &function, &mut errors);
+    function.attrs = inert;
+    if let Err(error) = errors.finish() {
+        // The foreign attributes still apply, in their order; staunch's are left out.
+        function
+            .attrs
+            .extend(segments.into_iter().filter_map(|segment| match segment {
+                Segment::Foreign(attr) => Some(*attr),
+                Segment::Group(_) => None,
+            }));
+        return with_error(function.into_token_stream(), &error);
+    }
+    if segments.len() == 1 {
+        return expand_layers(function, &layers);
+    }
+    // The innermost segment is expanded first: emitted bottom first, top last.
+    for segment in segments.into_iter().rev() {
+        function.attrs.push(match segment {
+            Segment::Foreign(attr) => *attr,
+            Segment::Group(group) => continuation(&group),
+        });
+    }
+    function.into_token_stream()
+}
+
+/// The entry point of a continuation attribute: one group of layers, already validated, whose
+/// place among the other attributes the top staunch attribute has settled.
+pub(crate) fn resume(args: TokenStream, item: TokenStream) -> TokenStream {
+    let parsed = Punctuated::<MetaList, Token![,]>::parse_terminated.parse2(args);
+    let written: Vec<Written> = match parsed {
+        Ok(lists) => lists
+            .into_iter()
+            .filter_map(|list| {
+                let ident = list.path.get_ident()?;
+                let kind = Kind::ALL.into_iter().find(|k| ident == k.name())?;
+                Some(Written {
+                    kind,
+                    span: ident.span(),
+                    args: list.tokens,
+                })
+            })
+            .collect(),
+        Err(error) => return with_error(item, &error),
+    };
+    let Some(first) = written.first() else {
+        return item;
+    };
+    let function = match parse_function(first.kind, item) {
+        Ok(function) => function,
+        Err(error) => return error,
+    };
+    let mut errors = Errors::default();
+    let layers: Vec<Layer> = written
+        .iter()
+        .filter_map(|written| errors.keep(parse_layer(written)))
+        .collect();
+    // An attribute macro below may have changed the signature.
+    check_signature(first.kind, &function, &mut errors);
+    if let Err(error) = errors.finish() {
+        return with_error(function.into_token_stream(), &error);
+    }
+    expand_layers(function, &layers)
+}
+
+fn parse_function(kind: Kind, item: TokenStream) -> Result<ItemFn, TokenStream> {
+    syn::parse2(item.clone()).map_err(|_| {
+        let error = syn::Error::new(
+            Span::call_site(),
+            format!(
+                "`#[staunch::{}]` applies to an `async fn` with a body",
+                kind.name()
+            ),
+        );
+        with_error(item, &error)
+    })
+}
+
+fn parse_layer(written: &Written) -> syn::Result<Layer> {
+    layer::parse(written.kind, written.span, written.args.clone())
+}
+
+fn check_signature(kind: Kind, function: &ItemFn, errors: &mut Errors) {
     if function.sig.asyncness.is_none() {
         errors.add(
             function.sig.fn_token.span,
@@ -107,13 +219,24 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
             ),
         );
     }
-    if let Err(error) = errors.finish() {
-        return with_error(function.into_token_stream(), &error);
-    }
-    match expand::function(function.clone(), &layers) {
+}
+
+fn expand_layers(function: ItemFn, layers: &[Layer]) -> TokenStream {
+    match expand::function(function.clone(), layers) {
         Ok(tokens) => tokens,
         Err(error) => with_error(function.into_token_stream(), &error),
     }
+}
+
+/// `#[::staunch::__private::stack(retry(max = 3), timeout("1s"))]`, each layer's name keeping
+/// the span of the attribute it came from, where errors about that layer point.
+fn continuation(group: &[Written]) -> Attribute {
+    let layers = group.iter().map(|written| {
+        let name = syn::Ident::new(written.kind.name(), written.span);
+        let args = &written.args;
+        quote!(#name(#args))
+    });
+    syn::parse_quote!(#[::staunch::__private::stack(#(#layers),*)])
 }
 
 /// The user's item unchanged (minus the staunch attributes), plus the errors: the IDE keeps

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 pub use crate::breaker::guard as circuit_breaker;
 pub use crate::bulkhead::guard as bulkhead;
-pub use crate::failure::{Attempt, Failure, finish, lift};
+pub use crate::failure::{Attempt, Failure, finish, lift, widen};
 pub use crate::retry::{Attempts, Next, Verdict};
 pub use crate::timeout::guard as timeout;
 pub use crate::{
@@ -137,15 +137,47 @@ impl BreakerSlot {
 
     #[inline]
     pub fn get(&self) -> &'static CircuitBreaker {
+        self.breaker.get_or_init(|| self.resolve(self.config))
+    }
+
+    /// The breaker of an unnamed method's call site: `owner` names `Self`, which qualifies the
+    /// default name (`module::Type::method`).
+    #[inline]
+    pub fn get_in(&self, owner: fn() -> &'static str) -> &'static CircuitBreaker {
         self.breaker.get_or_init(|| {
-            let registry = registry::global();
-            if self.by_name {
-                registry.breaker_or_default(&self.config)
-            } else {
-                registry.breaker_or_insert(&self.config)
-            }
+            let name = qualified(self.config.name(), owner());
+            self.resolve(self.config.with_name(name))
         })
     }
+
+    fn resolve(&self, config: BreakerConfig) -> &'static CircuitBreaker {
+        let registry = registry::global();
+        if self.by_name {
+            registry.breaker_or_default(&config)
+        } else {
+            registry.breaker_or_insert(&config)
+        }
+    }
+}
+
+/// `module::method` with the owner's type inserted: `module::Type::method`. The type is the
+/// last segment of its path, without generic arguments, or the whole type name when that is
+/// not a plain path (`&T`, tuples, trait objects). Leaked once per call site.
+fn qualified(name: &str, owner: &str) -> &'static str {
+    let path = owner.split('<').next().unwrap_or(owner);
+    let plain = path
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == ':');
+    let ty = if plain {
+        path.rsplit("::").next().unwrap_or(path)
+    } else {
+        owner
+    };
+    let qualified = match name.rsplit_once("::") {
+        Some((module, function)) => format!("{module}::{ty}::{function}"),
+        None => format!("{ty}::{name}"),
+    };
+    Box::leak(qualified.into_boxed_str())
 }
 
 /// A call site's bulkhead, resolved like [`BreakerSlot`].
@@ -168,6 +200,15 @@ impl BulkheadSlot {
     pub fn get(&self) -> &'static Bulkhead {
         self.bulkhead
             .get_or_init(|| registry::global().bulkhead_or_insert(&self.config))
+    }
+
+    /// The bulkhead of an unnamed method's call site, named as [`BreakerSlot::get_in`] says.
+    #[inline]
+    pub fn get_in(&self, owner: fn() -> &'static str) -> &'static Bulkhead {
+        self.bulkhead.get_or_init(|| {
+            let name = qualified(self.config.name(), owner());
+            registry::global().bulkhead_or_insert(&self.config.with_name(name))
+        })
     }
 }
 

@@ -3,8 +3,9 @@
 //! A token bucket shared by every function naming the budget. Each first attempt deposits
 //! `ratio` of a token, each retry withdraws a whole one, and `min_per_sec` tokens accrue each
 //! second so that a quiet service can still retry; the balance never exceeds `max_balance`.
-//! With the budget spent, a retry is not made and the last error is returned: under an outage
-//! retries stop multiplying the load on the failing dependency.
+//! With the budget spent, a retry is not made and the last error is returned (or
+//! `Rejected::BudgetExhausted`, if the budget is built to say so): under an outage retries stop
+//! multiplying the load on the failing dependency.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -22,6 +23,7 @@ pub struct BudgetConfig {
     deposit: i64,
     min_per_sec: u32,
     max_balance: u32,
+    rejects: bool,
 }
 
 impl BudgetConfig {
@@ -34,6 +36,7 @@ impl BudgetConfig {
             deposit: 200,
             min_per_sec: 10,
             max_balance: 100,
+            rejects: false,
         }
     }
 
@@ -41,6 +44,13 @@ impl BudgetConfig {
     #[must_use]
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// Whether a retry refused by the spent budget ends the call with
+    /// `Rejected::BudgetExhausted` rather than the last error.
+    #[must_use]
+    pub fn rejects_when_exhausted(&self) -> bool {
+        self.rejects
     }
 }
 
@@ -52,6 +62,7 @@ pub struct RetryBudgetBuilder {
     ratio: f64,
     min_per_sec: u32,
     max_balance: u32,
+    rejects: bool,
 }
 
 impl RetryBudgetBuilder {
@@ -70,6 +81,44 @@ impl RetryBudgetBuilder {
     /// The most retries banked by a quiet period (default 100, at least 1).
     pub fn max_balance(mut self, retries: u32) -> Self {
         self.max_balance = retries;
+        self
+    }
+
+    /// With `true`, a retry that the spent budget refuses ends the call with
+    /// [`Rejected::BudgetExhausted`](crate::Rejected::BudgetExhausted), so callers can tell
+    /// "the dependency failed" from "we stopped retrying to protect it"; with `false` (the
+    /// default), the last attempt's error is returned.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use staunch::{Rejected, RetryBudget};
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// enum Error { Down, Rejected(Rejected) }
+    /// impl From<Rejected> for Error {
+    ///     fn from(r: Rejected) -> Self { Self::Rejected(r) }
+    /// }
+    ///
+    /// RetryBudget::builder("docs-rejecting-budget")
+    ///     .ratio(0.0).min_per_sec(0).max_balance(1)
+    ///     .reject_when_exhausted(true)
+    ///     .build_shared()
+    ///     .unwrap();
+    ///
+    /// #[staunch::retry(max = 5, base = "1ms", budget = "docs-rejecting-budget")]
+    /// async fn down() -> Result<(), Error> {
+    ///     Err(Error::Down)
+    /// }
+    ///
+    /// // One banked retry, then the budget refuses the next one.
+    /// assert_eq!(
+    ///     down().await,
+    ///     Err(Error::Rejected(Rejected::BudgetExhausted { name: "docs-rejecting-budget" }))
+    /// );
+    /// # }
+    /// ```
+    pub fn reject_when_exhausted(mut self, rejects: bool) -> Self {
+        self.rejects = rejects;
         self
     }
 
@@ -97,6 +146,7 @@ impl RetryBudgetBuilder {
             deposit: (self.ratio * 1000.0).round() as i64,
             min_per_sec: self.min_per_sec,
             max_balance: self.max_balance,
+            rejects: self.rejects,
         })
     }
 
@@ -153,6 +203,7 @@ impl RetryBudget {
             ratio: 0.2,
             min_per_sec: 10,
             max_balance: 100,
+            rejects: false,
         }
     }
 

@@ -35,15 +35,17 @@ impl BulkheadConfig {
         }
     }
 
-    /// Validated settings: `limit` at least 1 and at most [`Semaphore::MAX_PERMITS`].
+    /// Validated settings: `limit` between 1 and [`Bulkhead::MAX_LIMIT`], as
+    /// `#[bulkhead(limit = ...)]` accepts.
     ///
     /// # Errors
     /// [`ConfigError::OutOfRange`] for a `limit` of 0 or above the maximum.
     pub fn new(name: &'static str, limit: usize, max_wait: Duration) -> Result<Self, ConfigError> {
+        check(limit >= 1, "limit", "at least 1", limit)?;
         check(
-            (1..=Semaphore::MAX_PERMITS).contains(&limit),
+            limit <= Bulkhead::MAX_LIMIT,
             "limit",
-            "at least 1",
+            "at most 536870911",
             limit,
         )?;
         Ok(Self::__validated(name, limit, max_wait))
@@ -53,6 +55,10 @@ impl BulkheadConfig {
     #[must_use]
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    pub(crate) fn with_name(self, name: &'static str) -> Self {
+        Self { name, ..self }
     }
 }
 
@@ -96,6 +102,10 @@ pub struct BulkheadMetrics {
 }
 
 impl Bulkhead {
+    /// The largest `limit`, in the attribute and the builders alike: tokio's semaphore limit
+    /// on every target (2^29 - 1).
+    pub const MAX_LIMIT: usize = 536_870_911;
+
     /// A bulkhead of its own, owned by the caller.
     ///
     /// # Errors
@@ -312,3 +322,6 @@ where
         Poll::Ready(result)
     }
 }
+
+// The maximum is valid for the semaphore of a `max_wait` bulkhead.
+const _: () = assert!(Bulkhead::MAX_LIMIT <= Semaphore::MAX_PERMITS);

@@ -17,6 +17,14 @@ pub enum ConfigError {
     /// Two options that contradict each other.
     #[error("`{0}` cannot be combined with `{1}`")]
     Conflict(&'static str, &'static str),
+    /// Two values that contradict each other: `option` above `limit`.
+    #[error("`{option}` must not exceed `{limit}`")]
+    Exceeds {
+        /// The option given.
+        option: &'static str,
+        /// The option it must not exceed.
+        limit: &'static str,
+    },
     /// An option that only makes sense together with another.
     #[error("`{option}` requires `{requires}`")]
     Requires {

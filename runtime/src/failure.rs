@@ -21,20 +21,31 @@ pub enum Failure<E, R = Rejected> {
 }
 
 /// Inspects a rejection that may not exist (`Infallible`).
-pub trait AsRejected: Into<Rejected> {
+pub trait AsRejected: Into<Rejected> + Sized {
     /// The rejection, if this value is one.
     fn as_rejected(&self) -> &Rejected;
+
+    /// `rejected` as this type, if it can hold one (`Infallible` cannot).
+    fn from_rejected(rejected: Rejected) -> Option<Self>;
 }
 
 impl AsRejected for Rejected {
     fn as_rejected(&self) -> &Rejected {
         self
     }
+
+    fn from_rejected(rejected: Rejected) -> Option<Self> {
+        Some(rejected)
+    }
 }
 
 impl AsRejected for Infallible {
     fn as_rejected(&self) -> &Rejected {
         match *self {}
+    }
+
+    fn from_rejected(_: Rejected) -> Option<Self> {
+        None
     }
 }
 
@@ -118,9 +129,7 @@ pub fn finish<T, E, R: IntoError<E>>(result: Result<T, Failure<E, R>>) -> Result
 
 /// Widens a layer's rejection type to [`Rejected`].
 #[inline]
-pub(crate) fn widen<T, E, R: Into<Rejected>>(
-    result: Result<T, Failure<E, R>>,
-) -> Result<T, Failure<E>> {
+pub fn widen<T, E, R: Into<Rejected>>(result: Result<T, Failure<E, R>>) -> Result<T, Failure<E>> {
     match result {
         Ok(value) => Ok(value),
         Err(Failure::Error(e)) => Err(Failure::Error(e)),

@@ -37,7 +37,7 @@ pub fn global() -> &'static Registry {
 /// CircuitBreaker::builder("docs-payments").build_shared().unwrap();
 /// let payments = staunch::breaker("docs-payments").unwrap();
 /// payments.force_open();
-/// assert_eq!(payments.state(), CircuitState::Open);
+/// assert_eq!(payments.state(), CircuitState::ForcedOpen);
 /// assert!(staunch::breaker("no-such-breaker").is_none());
 /// ```
 #[must_use]

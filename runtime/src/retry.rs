@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::config::{ConfigError, check};
 use crate::failure::{AsRejected, Failure, lift};
-use crate::{Classify, RetryBudget, clock, registry};
+use crate::{Classify, Rejected, RetryBudget, clock, registry};
 
 /// How the delay grows between attempts.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -241,6 +241,11 @@ pub struct RetryMetrics {
     pub exhausted: u64,
 }
 
+/// `base` when none is written (capped by a smaller `max_delay`).
+const DEFAULT_BASE: Duration = Duration::from_millis(100);
+/// `max_delay` when none is written (raised to a larger `base`).
+const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(10);
+
 /// Builder of a [`RetryPolicy`]; every option of `#[retry]` has a method here.
 #[derive(Debug, Clone)]
 #[must_use]
@@ -248,8 +253,9 @@ pub struct Retry {
     name: &'static str,
     max_attempts: u32,
     backoff: Backoff,
-    base: Duration,
-    max_delay: Duration,
+    /// `None` until set: a default never makes a written value invalid.
+    base: Option<Duration>,
+    max_delay: Option<Duration>,
     max_elapsed: Option<Duration>,
     jitter: Jitter,
     seed: Option<u64>,
@@ -261,8 +267,8 @@ impl Retry {
             name: "retry",
             max_attempts: 3,
             backoff,
-            base: Duration::from_millis(100),
-            max_delay: Duration::from_secs(10),
+            base: None,
+            max_delay: None,
             max_elapsed: None,
             jitter: Jitter::Full,
             seed: None,
@@ -296,9 +302,9 @@ impl Retry {
         self
     }
 
-    /// The first delay (default 100 ms).
+    /// The first delay (default 100 ms, or `max_delay` when a smaller one is set).
     pub fn base(mut self, base: Duration) -> Self {
-        self.base = base;
+        self.base = Some(base);
         self
     }
 
@@ -313,9 +319,10 @@ impl Retry {
         self
     }
 
-    /// The cap of one sleep, Retry-After included (default 10 s).
+    /// The cap of one sleep, whatever the jitter, Retry-After included (default 10 s, or
+    /// `base` when a larger one is set).
     pub fn max_delay(mut self, max_delay: Duration) -> Self {
-        self.max_delay = max_delay;
+        self.max_delay = Some(max_delay);
         self
     }
 
@@ -341,7 +348,8 @@ impl Retry {
     ///
     /// # Errors
     /// [`ConfigError`] for zero attempts, a factor below 1 (or given without exponential
-    /// backoff), a zero `max_delay` or `max_elapsed`, or a `base` above `max_delay`.
+    /// backoff), a zero `max_delay` or `max_elapsed`, or a `base` set above a `max_delay`
+    /// set (a default never makes a set value invalid).
     pub fn build(self) -> Result<RetryPolicy, ConfigError> {
         check(
             self.max_attempts >= 1,
@@ -363,18 +371,21 @@ impl Retry {
                 factor,
             )?;
         }
-        check(
-            !self.max_delay.is_zero(),
-            "max_delay",
-            "above zero",
-            self.max_delay,
-        )?;
-        check(
-            self.base <= self.max_delay,
-            "base",
-            "at most `max_delay`",
-            self.base,
-        )?;
+        if let Some(max_delay) = self.max_delay {
+            check(!max_delay.is_zero(), "max_delay", "above zero", max_delay)?;
+        }
+        let (base, max_delay) = match (self.base, self.max_delay) {
+            (Some(base), Some(max_delay)) if base > max_delay => {
+                return Err(ConfigError::Exceeds {
+                    option: "base",
+                    limit: "max_delay",
+                });
+            }
+            (Some(base), Some(max_delay)) => (base, max_delay),
+            (Some(base), None) => (base, DEFAULT_MAX_DELAY.max(base)),
+            (None, Some(max_delay)) => (DEFAULT_BASE.min(max_delay), max_delay),
+            (None, None) => (DEFAULT_BASE, DEFAULT_MAX_DELAY),
+        };
         if let Some(max_elapsed) = self.max_elapsed {
             check(
                 !max_elapsed.is_zero(),
@@ -387,8 +398,8 @@ impl Retry {
             self.name,
             self.max_attempts,
             self.backoff,
-            self.base,
-            self.max_delay,
+            base,
+            max_delay,
             self.max_elapsed,
             self.jitter,
         );
@@ -503,32 +514,46 @@ impl<'p> Attempts<'p> {
             },
         };
         match self.decide(verdict, &Shown(failure, &describe)) {
-            Some(delay) => Next::Wait(delay),
-            None => Next::Done(outcome),
+            Decision::Wait(delay) => Next::Wait(delay),
+            Decision::Return => Next::Done(outcome),
+            // A stack whose rejections cannot be carried has no budget (the expansion widens
+            // them where there is one), so the fallback to the last error is never taken.
+            Decision::Reject(rejected) => match R::from_rejected(rejected) {
+                Some(rejected) => Next::Done(Err(Failure::Rejected(rejected))),
+                None => Next::Done(outcome),
+            },
         }
     }
 
-    /// The sleep before retrying a failed attempt judged by `verdict`, or `None` to return its
-    /// error. Not generic, so compiled once rather than for every retried function.
-    fn decide(&mut self, verdict: Verdict, error: &dyn fmt::Display) -> Option<Duration> {
+    /// What to do after a failed attempt judged by `verdict`. Not generic, so compiled once
+    /// rather than for every retried function.
+    fn decide(&mut self, verdict: Verdict, error: &dyn fmt::Display) -> Decision {
         if !verdict.retry {
-            return None;
+            return Decision::Return;
         }
         let Some(delay) = self.delay(verdict.after) else {
             self.policy.stats.exhausted.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return Decision::Return;
         };
         if let Some(budget) = self.budget
             && !budget.try_withdraw()
         {
+            let config = budget.config();
             tracing::warn!(
                 target: "staunch",
                 function = self.policy.name,
-                budget = budget.config().name(),
+                budget = config.name(),
                 attempt = self.made,
-                "retry budget spent; returning the last error"
+                rejects = config.rejects_when_exhausted(),
+                "retry budget spent; no more retries"
             );
-            return None;
+            return if config.rejects_when_exhausted() {
+                Decision::Reject(Rejected::BudgetExhausted {
+                    name: config.name(),
+                })
+            } else {
+                Decision::Return
+            };
         }
         self.policy.stats.retries.fetch_add(1, Ordering::Relaxed);
         if let Some(on_retry) = self.on_retry {
@@ -542,7 +567,7 @@ impl<'p> Attempts<'p> {
             error = %error,
             "retrying after a failed attempt"
         );
-        Some(delay)
+        Decision::Wait(delay)
     }
 
     /// The sleep before the next attempt, or `None` when no attempt may start.
@@ -566,6 +591,8 @@ impl<'p> Attempts<'p> {
                 next
             }
         };
+        // No sleep exceeds `max_delay`, whatever the jitter.
+        delay = delay.min(policy.max_delay);
         if let Some(after) = retry_after {
             delay = delay.max(after.min(policy.max_delay));
         }
@@ -608,6 +635,15 @@ impl Attempts<'static> {
         attempts.on_retry = Some(RetryPolicy::register);
         attempts
     }
+}
+
+/// What [`Attempts::decide`] concluded.
+enum Decision {
+    Wait(Duration),
+    /// Return the attempt's outcome.
+    Return,
+    /// End the call with this rejection.
+    Reject(Rejected),
 }
 
 /// Displays a failure for the retry log line.

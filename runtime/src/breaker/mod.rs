@@ -18,7 +18,7 @@ use self::window::{FAILED, MAX_WINDOW, RECORDED, SLOW, Window};
 use self::word::Word;
 use crate::config::{ConfigError, check};
 use crate::failure::{Failure, finish, lift, widen};
-use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::{Classify, Rejected, clock};
 
 /// The state of a circuit breaker.
@@ -31,6 +31,9 @@ pub enum CircuitState {
     Open,
     /// A few trial calls decide between closing and opening again.
     HalfOpen,
+    /// Held open by [`CircuitBreaker::force_open`] until [`CircuitBreaker::force_closed`]
+    /// or [`CircuitBreaker::reset`]: calls are rejected, and no trial is admitted.
+    ForcedOpen,
 }
 
 /// When a CLOSED breaker opens.
@@ -53,10 +56,11 @@ pub enum Trip {
     },
 }
 
-/// Slow calls: a call taking `after` or longer is slow; `rate` % slow calls open the breaker.
+/// Slow calls: a call lasting longer than `after` is slow; `rate` % slow calls open the
+/// breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlowCalls {
-    /// The duration from which a call is slow.
+    /// A call lasting longer than this is slow (one of exactly `after` is not).
     pub after: Duration,
     /// Percentage of slow calls (1..=100) that opens the breaker.
     pub rate: u8,
@@ -96,6 +100,10 @@ impl BreakerConfig {
     #[must_use]
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    pub(crate) fn with_name(self, name: &'static str) -> Self {
+        Self { name, ..self }
     }
 }
 
@@ -164,7 +172,7 @@ impl CircuitBreakerBuilder {
         self
     }
 
-    /// A call lasting `after` or longer is slow.
+    /// A call lasting longer than `after` is slow.
     pub fn slow_call(mut self, after: Duration) -> Self {
         self.slow_call = Some(after);
         self
@@ -182,8 +190,9 @@ impl CircuitBreakerBuilder {
         self
     }
 
-    /// Concurrent trial calls admitted in HALF_OPEN, all of which must succeed to close
-    /// (default 1).
+    /// Trial calls admitted in HALF_OPEN (default 1). With the consecutive policy all of them
+    /// must succeed to close and any failure reopens; with a window, the breaker decides once
+    /// they have all completed, on their failure and slow rates.
     pub fn half_open(mut self, trials: u16) -> Self {
         self.half_open = trials;
         self
@@ -310,6 +319,11 @@ pub struct Transition {
 
 /// Counters and rates of a breaker, as [`CircuitBreaker::metrics`] reads them.
 ///
+/// Each state keeps its own counts, as in resilience4j: `rejected`, `window_calls` and the
+/// rates are those of the current state. CLOSED counts its window; OPEN keeps the window that
+/// opened it; HALF_OPEN counts its trials; closing starts a fresh window. The `_total`
+/// counters and `failures` run from creation (or the last [`CircuitBreaker::reset`]).
+///
 /// Successes in CLOSED are not counted under the consecutive policy: counting them would make
 /// every call write shared memory.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -318,17 +332,21 @@ pub struct BreakerMetrics {
     pub state: CircuitState,
     /// Failures since creation or the last `reset()`.
     pub failures: u64,
-    /// Calls refused while open.
+    /// Calls refused in the current state (OPEN, FORCED_OPEN, or HALF_OPEN beyond its trials).
     pub rejected: u64,
+    /// Calls refused since creation or the last `reset()`.
+    pub rejected_total: u64,
     /// State changes.
     pub transitions: u64,
-    /// Failures in a row right now (consecutive policy).
+    /// Failures in a row right now, failed trials included (consecutive policy).
     pub consecutive_failures: u32,
-    /// Calls in the window (failure-rate policy).
+    /// Calls recorded in the current state (failure-rate policy): the window's calls, or in
+    /// HALF_OPEN the trials completed.
     pub window_calls: u32,
-    /// Failure percentage over the window (failure-rate policy, once a call is recorded).
+    /// Failure percentage of those calls (failure-rate policy), `None` until `min_calls` are
+    /// recorded (`half_open` trials in HALF_OPEN): it is not judged before that.
     pub failure_rate: Option<f64>,
-    /// Slow-call percentage over the window (when slow calls are tracked).
+    /// Slow-call percentage of those calls (when slow calls are tracked), `None` as above.
     pub slow_rate: Option<f64>,
 }
 
@@ -340,12 +358,11 @@ pub struct CircuitBreaker {
     word: AtomicU64,
     /// When OPEN ends, in [`clock`] nanoseconds; meaningful only while OPEN.
     open_until: AtomicU64,
-    /// Held OPEN by `force_open()` until `force_closed()` or `reset()`, whatever `open_until`
-    /// says (a trial failing concurrently with `force_open` may still write it).
-    forced_open: AtomicBool,
     counting: Counting,
     failures: AtomicU64,
+    /// Rejections since creation; `rejected_before` is its value when the current state began.
     rejected: AtomicU64,
+    rejected_before: AtomicU64,
     transitions: AtomicU64,
     events: broadcast::Sender<Transition>,
 }
@@ -361,6 +378,8 @@ enum Counting {
         window: Window,
         failure_rate: u8,
         min_calls: u32,
+        /// The failed and slow trials of a HALF_OPEN period, tagged with its generation.
+        trials: AtomicU64,
     },
 }
 
@@ -405,16 +424,17 @@ impl CircuitBreaker {
                 window: Window::new(window),
                 failure_rate,
                 min_calls,
+                trials: AtomicU64::new(0),
             },
         };
         Self {
             config,
             word: AtomicU64::new(Word::INITIAL.0),
             open_until: AtomicU64::new(0),
-            forced_open: AtomicBool::new(false),
             counting,
             failures: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            rejected_before: AtomicU64::new(0),
             transitions: AtomicU64::new(0),
             events: broadcast::Sender::new(16),
         }
@@ -445,52 +465,70 @@ impl CircuitBreaker {
     #[must_use]
     pub fn __trials(&self) -> (u64, u64) {
         let word = self.load();
-        (word.in_flight(), word.succeeded())
+        (word.in_flight(), word.completed())
     }
 
-    /// Opens the breaker until [`force_closed`](Self::force_closed) or [`reset`](Self::reset).
+    /// Holds the breaker open ([`CircuitState::ForcedOpen`]) until
+    /// [`force_closed`](Self::force_closed) or [`reset`](Self::reset).
     pub fn force_open(&self) {
-        // Stored before the exchange that publishes OPEN, as `open_until` is.
-        self.forced_open.store(true, Ordering::Relaxed);
-        self.swap_period(CircuitState::Open);
+        self.swap_period(CircuitState::ForcedOpen);
     }
 
     /// Closes the breaker, with its failure counts cleared.
     pub fn force_closed(&self) {
-        self.forced_open.store(false, Ordering::Relaxed);
         self.swap_period(CircuitState::Closed);
     }
 
     /// Closes the breaker and clears every counter, as when it was created.
     pub fn reset(&self) {
         self.force_closed();
-        for counter in [&self.failures, &self.rejected, &self.transitions] {
+        for counter in [
+            &self.failures,
+            &self.rejected,
+            &self.rejected_before,
+            &self.transitions,
+        ] {
             counter.store(0, Ordering::Relaxed);
         }
     }
 
-    /// Counters and rates.
+    /// Counters and rates of the current state (see [`BreakerMetrics`]).
     #[must_use]
     pub fn metrics(&self) -> BreakerMetrics {
+        let word = self.load();
+        let state = word.state();
         let (consecutive_failures, counts) = match &self.counting {
             Counting::Consecutive { failures, .. } => (failures.load(Ordering::Relaxed), None),
-            Counting::FailureRate { window, .. } => (0, Some(window.counts())),
+            Counting::FailureRate { trials, .. } if state == CircuitState::HalfOpen => {
+                let (failed, slow) =
+                    trial_counts(trials.load(Ordering::Acquire), word.generation());
+                #[allow(clippy::cast_possible_truncation)] // at most `half_open`, a u16
+                let counts = window::Counts {
+                    calls: word.completed() as u32,
+                    failures: failed,
+                    slow,
+                };
+                (0, Some((counts, u32::from(self.config.half_open))))
+            }
+            Counting::FailureRate {
+                window, min_calls, ..
+            } => (0, Some((window.counts(), *min_calls))),
         };
         let percent = |part: u32, calls: u32| f64::from(part) * 100.0 / f64::from(calls);
-        let window_calls = counts.map_or(0, |c| c.calls);
+        let judged = counts.filter(|(c, min_calls)| c.calls > 0 && c.calls >= *min_calls);
+        let rejected = self.rejected.load(Ordering::Relaxed);
         BreakerMetrics {
-            state: self.state(),
+            state,
             failures: self.failures.load(Ordering::Relaxed),
-            rejected: self.rejected.load(Ordering::Relaxed),
+            rejected: rejected.saturating_sub(self.rejected_before.load(Ordering::Relaxed)),
+            rejected_total: rejected,
             transitions: self.transitions.load(Ordering::Relaxed),
             consecutive_failures,
-            window_calls,
-            failure_rate: counts
-                .filter(|c| c.calls > 0)
-                .map(|c| percent(c.failures, c.calls)),
-            slow_rate: counts
-                .filter(|c| c.calls > 0 && self.config.slow.is_some())
-                .map(|c| percent(c.slow, c.calls)),
+            window_calls: counts.map_or(0, |(c, _)| c.calls),
+            failure_rate: judged.map(|(c, _)| percent(c.failures, c.calls)),
+            slow_rate: judged
+                .filter(|_| self.config.slow.is_some())
+                .map(|(c, _)| percent(c.slow, c.calls)),
         }
     }
 
@@ -569,10 +607,10 @@ impl CircuitBreaker {
         loop {
             let next = match word.state() {
                 CircuitState::Closed => return Ok(Admission::Closed),
+                CircuitState::ForcedOpen => {
+                    return Err(self.reject(clock::nanos(self.config.reset)));
+                }
                 CircuitState::Open => {
-                    if self.forced_open.load(Ordering::Relaxed) {
-                        return Err(self.reject(clock::nanos(self.config.reset)));
-                    }
                     let until = self.open_until.load(Ordering::Relaxed);
                     let now = clock::now();
                     if now < until {
@@ -581,10 +619,10 @@ impl CircuitBreaker {
                     word.next(CircuitState::HalfOpen).with_trials(1, 0)
                 }
                 CircuitState::HalfOpen => {
-                    if word.in_flight() + word.succeeded() >= u64::from(self.config.half_open) {
+                    if word.in_flight() + word.completed() >= u64::from(self.config.half_open) {
                         return Err(self.reject(0));
                     }
-                    word.with_trials(word.in_flight() + 1, word.succeeded())
+                    word.with_trials(word.in_flight() + 1, word.completed())
                 }
             };
             match self.exchange(word, next) {
@@ -631,10 +669,26 @@ impl CircuitBreaker {
         }
         match admission {
             Admission::Closed => self.record_closed(outcome, slow),
-            Admission::Trial(generation) => match outcome {
-                Outcome::Success if !slow => self.trial_succeeded(generation),
-                Outcome::Success | Outcome::Failure => self.trial_failed(generation),
-                Outcome::Ignored => self.trial_abandoned(generation),
+            Admission::Trial(generation) => match (&self.counting, outcome) {
+                (_, Outcome::Ignored) => self.trial_abandoned(generation),
+                // pybreaker: a failing trial reopens at once, and counts as one more failure in
+                // a row. (Slow calls need a window, so no trial here is slow.)
+                (Counting::Consecutive { failures, .. }, Outcome::Failure) => {
+                    if self.trip(CircuitState::HalfOpen, Some(generation)) {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                (Counting::Consecutive { .. }, Outcome::Success) => {
+                    self.trial_succeeded(generation);
+                }
+                (Counting::FailureRate { trials, .. }, outcome) => {
+                    self.window_trial_finished(
+                        trials,
+                        generation,
+                        outcome == Outcome::Failure,
+                        slow,
+                    );
+                }
             },
         }
     }
@@ -654,6 +708,7 @@ impl CircuitBreaker {
                 window,
                 failure_rate,
                 min_calls,
+                ..
             } => {
                 if outcome == Outcome::Ignored {
                     return;
@@ -683,7 +738,7 @@ impl CircuitBreaker {
     fn trial_succeeded(&self, generation: u64) {
         let mut word = self.load();
         while word.state() == CircuitState::HalfOpen && word.generation() == generation {
-            let succeeded = word.succeeded() + 1;
+            let succeeded = word.completed() + 1;
             let closes = succeeded >= u64::from(self.config.half_open);
             let next = if closes {
                 word.next(CircuitState::Closed)
@@ -703,15 +758,77 @@ impl CircuitBreaker {
         }
     }
 
-    fn trial_failed(&self, generation: u64) {
-        self.trip(CircuitState::HalfOpen, Some(generation));
+    /// A trial of a window breaker finished (resilience4j): once `half_open` trials have
+    /// completed, their failure and slow rates decide between OPEN and CLOSED.
+    fn window_trial_finished(&self, trials: &AtomicU64, generation: u64, failed: bool, slow: bool) {
+        // Counted first, then completed in the word: whoever completes the last trial has seen
+        // every other trial's counts through the word's Acquire.
+        let add = (u64::from(failed) << TRIAL_FAILED_SHIFT) + u64::from(slow);
+        let mut current = trials.load(Ordering::Relaxed);
+        loop {
+            let tag = current >> TRIAL_TAG_SHIFT;
+            let next = if tag == generation {
+                current + add
+            } else if is_later(generation, tag) {
+                (generation << TRIAL_TAG_SHIFT) + add
+            } else {
+                // A trial of a period already decided.
+                return;
+            };
+            match trials.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+        let half_open = u64::from(self.config.half_open);
+        let Counting::FailureRate { failure_rate, .. } = &self.counting else {
+            return;
+        };
+        let mut word = self.load();
+        while word.state() == CircuitState::HalfOpen && word.generation() == generation {
+            let completed = word.completed() + 1;
+            let (next, to) = if completed >= half_open {
+                let (failed, slow) = trial_counts(trials.load(Ordering::Acquire), generation);
+                let over =
+                    |part: u32, rate: u8| u64::from(part) * 100 >= u64::from(rate) * half_open;
+                let reopens = over(failed, *failure_rate)
+                    || self.config.slow.is_some_and(|s| over(slow, s.rate));
+                if reopens {
+                    // Stored before the exchange that publishes OPEN, as in `trip`.
+                    self.open_until.store(
+                        clock::now().saturating_add(clock::nanos(self.config.reset)),
+                        Ordering::Relaxed,
+                    );
+                    (word.next(CircuitState::Open), Some(CircuitState::Open))
+                } else {
+                    (word.next(CircuitState::Closed), Some(CircuitState::Closed))
+                }
+            } else {
+                (
+                    word.with_trials(word.in_flight().saturating_sub(1), completed),
+                    None,
+                )
+            };
+            match self.exchange(word, next) {
+                Ok(()) => {
+                    if let Some(to) = to {
+                        if to == CircuitState::Closed {
+                            self.clear_counts();
+                        }
+                        self.transitioned(CircuitState::HalfOpen, to);
+                    }
+                    return;
+                }
+                Err(actual) => word = actual,
+            }
+        }
     }
 
     /// Frees the slot of a trial that was cancelled or that another layer refused.
     fn trial_abandoned(&self, generation: u64) {
         let mut word = self.load();
         while word.state() == CircuitState::HalfOpen && word.generation() == generation {
-            let next = word.with_trials(word.in_flight().saturating_sub(1), word.succeeded());
+            let next = word.with_trials(word.in_flight().saturating_sub(1), word.completed());
             match self.exchange(word, next) {
                 Ok(()) => return,
                 Err(current) => word = current,
@@ -719,8 +836,9 @@ impl CircuitBreaker {
         }
     }
 
-    /// Opens the breaker if it is still in `from` (and in the period `generation`, if given).
-    fn trip(&self, from: CircuitState, generation: Option<u64>) {
+    /// Opens the breaker if it is still in `from` (and in the period `generation`, if given);
+    /// says whether it did.
+    fn trip(&self, from: CircuitState, generation: Option<u64>) -> bool {
         let mut word = self.load();
         while word.state() == from && generation.is_none_or(|g| g == word.generation()) {
             // Stored before the exchange that publishes OPEN; nobody reads it outside OPEN.
@@ -731,11 +849,12 @@ impl CircuitBreaker {
             match self.exchange(word, word.next(CircuitState::Open)) {
                 Ok(()) => {
                     self.transitioned(from, CircuitState::Open);
-                    return;
+                    return true;
                 }
                 Err(current) => word = current,
             }
         }
+        false
     }
 
     /// Moves to a new period in `to`, whatever the state (force_open, force_closed, reset).
@@ -764,6 +883,9 @@ impl CircuitBreaker {
 
     fn transitioned(&self, from: CircuitState, to: CircuitState) {
         self.transitions.fetch_add(1, Ordering::Relaxed);
+        // The new state's rejections start from zero.
+        self.rejected_before
+            .store(self.rejected.load(Ordering::Relaxed), Ordering::Relaxed);
         tracing::warn!(
             target: "staunch",
             breaker = self.config.name,
@@ -783,6 +905,28 @@ impl CircuitBreaker {
     fn times_calls(&self) -> bool {
         self.config.slow.is_some()
     }
+}
+
+/// Where a window breaker's trial counts sit in its `trials` word: the period's generation
+/// above, failed trials, then slow trials in the low 16 bits.
+const TRIAL_TAG_SHIFT: u32 = 32;
+const TRIAL_FAILED_SHIFT: u32 = 16;
+
+/// The failed and slow trials of period `generation` in a `trials` word (none if the word is
+/// another period's).
+fn trial_counts(trials: u64, generation: u64) -> (u32, u32) {
+    if trials >> TRIAL_TAG_SHIFT != generation {
+        return (0, 0);
+    }
+    #[allow(clippy::cast_possible_truncation)] // 16-bit fields
+    let field = |shift: u32| ((trials >> shift) & 0xFFFF) as u32;
+    (field(TRIAL_FAILED_SHIFT), field(0))
+}
+
+/// Whether generation `a` comes after `b` (30-bit generations that wrap).
+fn is_later(a: u64, b: u64) -> bool {
+    let distance = a.wrapping_sub(b) & ((1 << 30) - 1);
+    distance != 0 && distance < (1 << 29)
 }
 
 /// Ends a run of consecutive failures. Loads first: a healthy breaker's success writes
@@ -995,8 +1139,9 @@ impl<'b> CircuitBreaker {
             }
         };
         let slow = match (started, self.config.slow) {
+            // Strictly longer: a call of exactly `slow_call` is not slow.
             (Some(started), Some(slow)) => {
-                clock::now().saturating_sub(started) >= clock::nanos(slow.after)
+                clock::now().saturating_sub(started) > clock::nanos(slow.after)
             }
             _ => false,
         };

@@ -5,9 +5,9 @@
 //! back atomically with the state it belongs to.
 //!
 //! ```text
-//! bits 0..2   state (0 closed, 1 open, 2 half-open)
+//! bits 0..2   state (0 closed, 1 open, 2 half-open, 3 forced open)
 //! bits 2..18  trials in flight
-//! bits 18..34 trials that succeeded
+//! bits 18..34 trials that completed
 //! bits 34..64 generation, +1 on every transition
 //! ```
 
@@ -15,11 +15,11 @@ use super::CircuitState;
 
 const STATE_MASK: u64 = 0b11;
 const IN_FLIGHT_SHIFT: u32 = 2;
-const SUCCEEDED_SHIFT: u32 = 18;
+const COMPLETED_SHIFT: u32 = 18;
 const GENERATION_SHIFT: u32 = 34;
 const COUNT_MASK: u64 = 0xFFFF;
 /// Both trial counts of a word.
-const TRIALS: u64 = (COUNT_MASK << IN_FLIGHT_SHIFT) + (COUNT_MASK << SUCCEEDED_SHIFT);
+const TRIALS: u64 = (COUNT_MASK << IN_FLIGHT_SHIFT) + (COUNT_MASK << COMPLETED_SHIFT);
 
 /// A decoded breaker word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +33,8 @@ impl Word {
         match self.0 & STATE_MASK {
             0 => CircuitState::Closed,
             1 => CircuitState::Open,
-            _ => CircuitState::HalfOpen,
+            2 => CircuitState::HalfOpen,
+            _ => CircuitState::ForcedOpen,
         }
     }
 
@@ -45,8 +46,9 @@ impl Word {
         (self.0 >> IN_FLIGHT_SHIFT) & COUNT_MASK
     }
 
-    pub(crate) fn succeeded(self) -> u64 {
-        (self.0 >> SUCCEEDED_SHIFT) & COUNT_MASK
+    /// Trials that finished in this period without deciding it yet.
+    pub(crate) fn completed(self) -> u64 {
+        (self.0 >> COMPLETED_SHIFT) & COUNT_MASK
     }
 
     /// The word of the next period, in `state`, with no trials.
@@ -55,6 +57,7 @@ impl Word {
             CircuitState::Closed => 0,
             CircuitState::Open => 1,
             CircuitState::HalfOpen => 2,
+            CircuitState::ForcedOpen => 3,
         };
         // The generation wraps after 2^30 transitions; only equality with a live trial's
         // generation matters, and no trial lives that long. (The fields are disjoint: adding
@@ -62,10 +65,10 @@ impl Word {
         Word((self.generation().wrapping_add(1) << GENERATION_SHIFT) + state)
     }
 
-    /// The same period with `in_flight` and `succeeded` trials.
-    pub(crate) fn with_trials(self, in_flight: u64, succeeded: u64) -> Word {
-        debug_assert!(in_flight <= COUNT_MASK && succeeded <= COUNT_MASK);
-        Word((self.0 & !TRIALS) + (in_flight << IN_FLIGHT_SHIFT) + (succeeded << SUCCEEDED_SHIFT))
+    /// The same period with `in_flight` and `completed` trials.
+    pub(crate) fn with_trials(self, in_flight: u64, completed: u64) -> Word {
+        debug_assert!(in_flight <= COUNT_MASK && completed <= COUNT_MASK);
+        Word((self.0 & !TRIALS) + (in_flight << IN_FLIGHT_SHIFT) + (completed << COMPLETED_SHIFT))
     }
 }
 
@@ -77,12 +80,16 @@ mod tests {
     fn fields_round_trip() {
         let w = Word::INITIAL.next(CircuitState::HalfOpen).with_trials(3, 2);
         assert_eq!(w.state(), CircuitState::HalfOpen);
-        assert_eq!((w.generation(), w.in_flight(), w.succeeded()), (1, 3, 2));
+        assert_eq!((w.generation(), w.in_flight(), w.completed()), (1, 3, 2));
         let closed = w.next(CircuitState::Closed);
         assert_eq!(closed.state(), CircuitState::Closed);
         assert_eq!(
-            (closed.generation(), closed.in_flight(), closed.succeeded()),
+            (closed.generation(), closed.in_flight(), closed.completed()),
             (2, 0, 0)
+        );
+        assert_eq!(
+            closed.next(CircuitState::ForcedOpen).state(),
+            CircuitState::ForcedOpen
         );
     }
 }

@@ -1,0 +1,6 @@
+#[staunch::retry(jitter = "fulll")]
+async fn fetch() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}
