@@ -227,7 +227,7 @@ fn half_open_never_admits_more_than_its_trials_and_releases_each_once() {
         match breaker.state() {
             CircuitState::Closed => assert_eq!(succeeded, 2),
             CircuitState::HalfOpen => assert!(succeeded < 2),
-            CircuitState::Open => panic!("no trial failed"),
+            CircuitState::Open | CircuitState::ForcedOpen => panic!("no trial failed"),
         }
     });
 }
@@ -312,5 +312,40 @@ fn a_single_slot_is_never_shared() {
             );
         }
         assert_eq!(bulkhead.metrics().in_flight, 0);
+    });
+}
+
+/// A window breaker's two trials finish at once, one failing: whichever completes the period
+/// sees both outcomes, so 50 % failed trials reopen it exactly once, whatever the order.
+#[test]
+fn a_window_breaker_decides_half_open_once_on_every_trial() {
+    model(|| {
+        __loom::set_clock(1_000);
+        let breaker = CircuitBreaker::builder("loom-window-half-open")
+            .window(2)
+            .min_calls(1)
+            .failure_rate(50)
+            .reset(Duration::from_secs(1))
+            .half_open(2)
+            .build()
+            .unwrap();
+        let _ = ready(breaker.call(|| async { Err::<(), _>(Error::Down) }));
+        assert_eq!(breaker.state(), CircuitState::Open);
+        __loom::set_clock(1_000 + 1_000_000_000);
+        let breaker = Arc::new(breaker);
+        let failing = {
+            let breaker = breaker.clone();
+            thread::spawn(move || ready(breaker.call(|| async { Err::<(), _>(Error::Down) })))
+        };
+        let succeeding = {
+            let breaker = breaker.clone();
+            thread::spawn(move || ready(breaker.call(|| async { Ok::<_, Error>(()) })))
+        };
+        assert!(matches!(failing.join().unwrap(), Err(Error::Down)));
+        assert!(succeeding.join().unwrap().is_ok());
+        assert_eq!(breaker.state(), CircuitState::Open);
+        // Closed → Open, Open → HalfOpen, HalfOpen → Open.
+        assert_eq!(breaker.metrics().transitions, 3);
+        assert_eq!(breaker.__trials(), (0, 0));
     });
 }

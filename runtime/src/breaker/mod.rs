@@ -459,7 +459,7 @@ impl CircuitBreaker {
         self.load().state()
     }
 
-    /// Trials in flight and trials that succeeded in the current period (loom models only).
+    /// Trials in flight and trials completed in the current period (loom models only).
     #[cfg(loom)]
     #[doc(hidden)]
     #[must_use]
