@@ -37,7 +37,7 @@
 //!
 //! - [`retry`]: retries transient errors with backoff and jitter, honouring Retry-After.
 //! - [`circuit_breaker`]: stops calling a dependency that keeps failing.
-//! - [`bulkhead`]: bounds the calls in flight.
+//! - [`bulkhead`](macro@bulkhead): bounds the calls in flight.
 //! - [`timeout`](macro@timeout): abandons a call that takes too long.
 //! - [`fallback`]: answers from another function when the call fails.
 //!
