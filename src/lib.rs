@@ -51,10 +51,10 @@ pub use staunch_macros::{Problem, bulkhead, circuit_breaker, fallback, retry, ti
 pub use staunch_runtime::{
     Backoff, BreakerConfig, BreakerMetrics, BudgetConfig, BudgetMetrics, Bulkhead, BulkheadConfig,
     BulkheadMetrics, Chain, CircuitBreaker, CircuitBreakerBuilder, CircuitState, Classify,
-    ConfigError, Detail, GENERIC_DETAIL, Instance, Jitter, Problem, ProblemDetails, Registry,
-    Rejected, Retry, RetryBudget, RetryBudgetBuilder, RetryMetrics, RetryPolicy, SlowCalls,
-    Snapshot, Transition, Trip, breaker, bulkhead, reason_phrase, registry, seed_thread_jitter,
-    status_is_failure, status_is_transient, timeout,
+    ConfigError, Detail, GENERIC_DETAIL, Instance, Jitter, PROBLEM_JSON, Problem, ProblemDetails,
+    Registry, Rejected, Retry, RetryBudget, RetryBudgetBuilder, RetryMetrics, RetryPolicy,
+    SlowCalls, Snapshot, Transition, Trip, breaker, bulkhead, reason_phrase, registry,
+    seed_thread_jitter, status_is_failure, status_is_transient, timeout,
 };
 
 /// Glue for generated code. Not a public API: it changes without notice.
@@ -72,7 +72,7 @@ staunch_runtime::__if_axum! {
     /// and [`axum::Valid`] extract bodies whose rejections are 400/415/422 problems;
     /// [`axum::catch_panic`] answers a panicking handler with a 500 problem.
     pub mod axum {
-        pub use staunch_runtime::axum_support::{
+        pub use staunch_runtime::integrations::axum::{
             FieldError, Json, JsonRejection, PROBLEM_JSON, PanicProblem, Valid, Validate,
             catch_panic, problem_response,
         };
@@ -83,7 +83,7 @@ staunch_runtime::__if_actix! {
     /// actix-web integration (feature `actix`): every `Problem` is a `ResponseError` with the
     /// same status, headers and body as the axum response.
     pub mod actix {
-        pub use staunch_runtime::actix_support::problem_response;
+        pub use staunch_runtime::integrations::actix::problem_response;
     }
 }
 
@@ -92,7 +92,7 @@ staunch_runtime::__if_reqwest! {
     /// [`ResponseExt::error_for_status_classified`](reqwest::ResponseExt) turning a non-success
     /// response into an error that carries its status and `Retry-After`.
     pub mod reqwest {
-        pub use staunch_runtime::reqwest_support::{
+        pub use staunch_runtime::integrations::reqwest::{
             HttpStatusError, MAX_RETRY_AFTER, ResponseExt, parse_retry_after,
         };
     }

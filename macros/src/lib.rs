@@ -1,7 +1,7 @@
 //! The attribute macros of [staunch](https://docs.rs/staunch). Use them through the `staunch`
 //! crate: generated code names `::staunch::` paths only.
 //!
-//! Each entry point hands its tokens to [`stack::expand`]; everything below works on
+//! Each entry point hands its tokens to `stack::expand`; everything below works on
 //! `proc_macro2` so it can be tested as a plain library.
 
 mod args;

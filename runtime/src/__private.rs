@@ -1,12 +1,12 @@
 //! Glue for the code that staunch's macros generate. Not a public API.
 
 use std::fmt;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use crate::breaker::guard as circuit_breaker;
 pub use crate::bulkhead::guard as bulkhead;
-pub use crate::failure::{Attempt, Failure, finish, lift, widen};
+pub use crate::outcome::{Attempt, Failure, ReturnsResult, finish, lift, widen};
+pub use crate::registry::{BreakerSlot, BudgetSlot, BulkheadSlot};
 pub use crate::retry::{Attempts, Next, Verdict};
 pub use crate::timeout::guard as timeout;
 pub use crate::{
@@ -14,7 +14,7 @@ pub use crate::{
 };
 pub use tokio::time::sleep;
 
-use crate::{Bulkhead, CircuitBreaker, Classify, Problem, RetryBudget, registry};
+use crate::{Classify, Problem};
 
 /// How retry writes one of the function's errors into its log line.
 pub type Describe<E> = fn(&E, &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
@@ -102,165 +102,6 @@ impl RetryAfterField for u32 {
 impl<T: RetryAfterField> RetryAfterField for Option<T> {
     fn retry_after(&self) -> Option<Duration> {
         self.as_ref().and_then(RetryAfterField::retry_after)
-    }
-}
-
-/// A call site's breaker: resolved in the registry on first use, then one atomic load.
-#[derive(Debug)]
-pub struct BreakerSlot {
-    config: BreakerConfig,
-    /// Settings given only by name: whatever the named breaker was configured with wins.
-    by_name: bool,
-    breaker: OnceLock<&'static CircuitBreaker>,
-}
-
-impl BreakerSlot {
-    #[must_use]
-    pub const fn new(config: BreakerConfig) -> Self {
-        Self {
-            config,
-            by_name: false,
-            breaker: OnceLock::new(),
-        }
-    }
-
-    /// A slot for `#[circuit_breaker(name = "...")]` with no settings: it takes the breaker of
-    /// that name as configured elsewhere (or the defaults, if it uses the name first).
-    #[must_use]
-    pub const fn by_name(config: BreakerConfig) -> Self {
-        Self {
-            config,
-            by_name: true,
-            breaker: OnceLock::new(),
-        }
-    }
-
-    #[inline]
-    pub fn get(&self) -> &'static CircuitBreaker {
-        self.breaker.get_or_init(|| self.resolve(self.config))
-    }
-
-    /// The breaker of an unnamed method's call site: `owner` names `Self`, which qualifies the
-    /// default name (`module::Type::method`).
-    #[inline]
-    pub fn get_in(&self, owner: fn() -> &'static str) -> &'static CircuitBreaker {
-        self.breaker.get_or_init(|| {
-            let name = qualified(self.config.name(), owner());
-            self.resolve(self.config.with_name(name))
-        })
-    }
-
-    fn resolve(&self, config: BreakerConfig) -> &'static CircuitBreaker {
-        let registry = registry::global();
-        if self.by_name {
-            registry.breaker_or_default(&config)
-        } else {
-            registry.breaker_or_insert(&config)
-        }
-    }
-}
-
-/// `module::method` with the owner's type inserted: `module::Type::method`. The type is the
-/// last segment of its path, without generic arguments, or the whole type name when that is
-/// not a plain path (`&T`, tuples, trait objects). Leaked once per call site.
-fn qualified(name: &str, owner: &str) -> &'static str {
-    let path = owner.split('<').next().unwrap_or(owner);
-    let plain = path
-        .chars()
-        .all(|c| c.is_alphanumeric() || c == '_' || c == ':');
-    let ty = if plain {
-        path.rsplit("::").next().unwrap_or(path)
-    } else {
-        owner
-    };
-    let qualified = match name.rsplit_once("::") {
-        Some((module, function)) => format!("{module}::{ty}::{function}"),
-        None => format!("{ty}::{name}"),
-    };
-    Box::leak(qualified.into_boxed_str())
-}
-
-/// A call site's bulkhead, resolved like [`BreakerSlot`].
-#[derive(Debug)]
-pub struct BulkheadSlot {
-    config: BulkheadConfig,
-    bulkhead: OnceLock<&'static Bulkhead>,
-}
-
-impl BulkheadSlot {
-    #[must_use]
-    pub const fn new(config: BulkheadConfig) -> Self {
-        Self {
-            config,
-            bulkhead: OnceLock::new(),
-        }
-    }
-
-    #[inline]
-    pub fn get(&self) -> &'static Bulkhead {
-        self.bulkhead
-            .get_or_init(|| registry::global().bulkhead_or_insert(&self.config))
-    }
-
-    /// The bulkhead of an unnamed method's call site, named as [`BreakerSlot::get_in`] says.
-    #[inline]
-    pub fn get_in(&self, owner: fn() -> &'static str) -> &'static Bulkhead {
-        self.bulkhead.get_or_init(|| {
-            let name = qualified(self.config.name(), owner());
-            registry::global().bulkhead_or_insert(&self.config.with_name(name))
-        })
-    }
-}
-
-/// A call site's retry budget, resolved like [`BreakerSlot`].
-#[derive(Debug)]
-pub struct BudgetSlot {
-    config: BudgetConfig,
-    budget: OnceLock<&'static RetryBudget>,
-}
-
-impl BudgetSlot {
-    #[must_use]
-    pub const fn new(name: &'static str) -> Self {
-        Self {
-            config: BudgetConfig::default_for(name),
-            budget: OnceLock::new(),
-        }
-    }
-
-    #[inline]
-    pub fn get(&self) -> &'static RetryBudget {
-        self.budget
-            .get_or_init(|| registry::global().budget_or_insert(&self.config))
-    }
-}
-
-/// Names the error type of an annotated function's return type.
-///
-/// The expansion passes the body's value through `into_result` and back through `from_result`,
-/// both spanned on the return type: when it is not a `Result`, this is the only error reported,
-/// instead of type mismatches inside the expansion.
-#[diagnostic::on_unimplemented(
-    message = "staunch attributes need a function returning `Result<T, E>`, not `{Self}`",
-    label = "not a `Result`"
-)]
-pub trait ReturnsResult: Sized {
-    type Ok;
-    type Err;
-    fn into_result(self) -> Result<Self::Ok, Self::Err>;
-    fn from_result(result: Result<Self::Ok, Self::Err>) -> Self;
-}
-
-impl<T, E> ReturnsResult for Result<T, E> {
-    type Ok = T;
-    type Err = E;
-    #[inline]
-    fn into_result(self) -> Self {
-        self
-    }
-    #[inline]
-    fn from_result(result: Self) -> Self {
-        result
     }
 }
 
@@ -419,14 +260,14 @@ impl<E> ViaTypeName for &Probe<'_, E> {
 /// What a derived `Problem`'s `IntoResponse` impl calls.
 #[cfg(feature = "axum")]
 pub mod axum {
-    pub use crate::axum_support::problem_response;
+    pub use crate::integrations::axum::problem_response;
     pub use axum::response::{IntoResponse, Response};
 }
 
 /// What a derived `Problem`'s `ResponseError` impl calls.
 #[cfg(feature = "actix")]
 pub mod actix {
-    pub use crate::actix_support::{problem_response, status_code};
+    pub use crate::integrations::actix::{problem_response, status_code};
     pub use actix_web::http::StatusCode;
     pub use actix_web::{HttpResponse, ResponseError};
 }

@@ -12,7 +12,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::Rejected;
 use crate::config::{ConfigError, check};
-use crate::failure::{Failure, finish, lift, widen};
+use crate::outcome::{Failure, finish, lift, widen};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
 /// The validated settings of a bulkhead.
@@ -112,19 +112,6 @@ impl Bulkhead {
     /// See [`BulkheadConfig::new`].
     pub fn new(name: &'static str, limit: usize, max_wait: Duration) -> Result<Self, ConfigError> {
         BulkheadConfig::new(name, limit, max_wait).map(Self::with_config)
-    }
-
-    /// The process-wide bulkhead of this name, created with these settings if it does not exist.
-    ///
-    /// # Errors
-    /// See [`BulkheadConfig::new`].
-    pub fn shared(
-        name: &'static str,
-        limit: usize,
-        max_wait: Duration,
-    ) -> Result<&'static Self, ConfigError> {
-        BulkheadConfig::new(name, limit, max_wait)
-            .map(|config| crate::registry::global().bulkhead_or_insert(&config))
     }
 
     /// A bulkhead with validated settings.

@@ -2,27 +2,30 @@
 //!
 //! Use it through the `staunch` crate, whose attributes expand to calls of this API. Every
 //! policy is also usable on its own through its builder and `call`.
+//!
+//! The modules, each depending only on those listed before it:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `sync`, `clock`, `config` | atomics (loom's under `--cfg loom`), tokio time in nanoseconds, `ConfigError` |
+//! | `outcome` | what a layer's call ends with: `Failure`, `Rejected`, `Classify` |
+//! | `problem` | RFC 9457 details, and the HTTP response every framework builds from |
+//! | `retry`, `breaker`, `bulkhead`, `timeout` | the policies, each with its guard future |
+//! | `registry` | named instances: lookups, `build_shared`, the call sites' slots, the snapshot |
+//! | `integrations` | axum, actix-web, reqwest, each behind its feature |
+//! | `__private` | what generated code names; nothing in the crate imports it |
 
 mod breaker;
-mod budget;
 mod bulkhead;
-mod classify;
 mod clock;
 mod config;
-mod failure;
+pub mod integrations;
+mod outcome;
 mod problem;
 mod registry;
-mod rejected;
 mod retry;
 mod sync;
 mod timeout;
-
-#[cfg(feature = "actix")]
-pub mod actix_support;
-#[cfg(feature = "axum")]
-pub mod axum_support;
-#[cfg(feature = "reqwest")]
-pub mod reqwest_support;
 
 #[doc(hidden)]
 pub mod __private;
@@ -41,17 +44,18 @@ pub use breaker::{
     BreakerConfig, BreakerMetrics, CircuitBreaker, CircuitBreakerBuilder, CircuitState, SlowCalls,
     Transition, Trip,
 };
-pub use budget::{BudgetConfig, BudgetMetrics, RetryBudget, RetryBudgetBuilder};
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadMetrics};
-pub use classify::Classify;
 pub use config::ConfigError;
+pub use outcome::{Classify, Rejected};
 pub use problem::{
-    Chain, GENERIC_DETAIL, Problem, ProblemDetails, reason_phrase, status_is_failure,
+    Chain, GENERIC_DETAIL, PROBLEM_JSON, Problem, ProblemDetails, reason_phrase, status_is_failure,
     status_is_transient,
 };
 pub use registry::{Detail, Instance, Registry, Snapshot, breaker, bulkhead};
-pub use rejected::Rejected;
-pub use retry::{Backoff, Jitter, Retry, RetryMetrics, RetryPolicy, seed_thread_jitter};
+pub use retry::{
+    Backoff, BudgetConfig, BudgetMetrics, Jitter, Retry, RetryBudget, RetryBudgetBuilder,
+    RetryMetrics, RetryPolicy, seed_thread_jitter,
+};
 pub use timeout::timeout;
 
 /// The process-wide registry of named instances.

@@ -13,7 +13,7 @@ use tokio::task::coop;
 use tokio::time::{Instant, Sleep};
 
 use crate::Rejected;
-use crate::failure::{Failure, widen};
+use crate::outcome::{Failure, widen};
 
 /// Runs one attempt for at most `after`: the layer that `#[timeout]` expands to.
 #[inline]
@@ -114,5 +114,5 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: From<Rejected>,
 {
-    crate::failure::finish(guard(after, async { crate::failure::lift(f().await) }).await)
+    crate::outcome::finish(guard(after, async { crate::outcome::lift(f().await) }).await)
 }

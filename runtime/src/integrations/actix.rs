@@ -4,31 +4,20 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::{Chain, Problem, Rejected};
+use crate::problem::{PROBLEM_JSON, ProblemResponse};
+use crate::{Problem, Rejected};
 
 /// A problem as an actix-web response: its status, `content-type: application/problem+json`,
 /// `Retry-After` in whole seconds (rounded up) when set, and its details as the body. A 5xx is
 /// logged at ERROR with its whole source chain; the body never shows it.
 pub fn problem_response<P: Problem + 'static>(problem: &P) -> HttpResponse {
-    let status = status_code(problem);
-    if status.is_server_error() {
-        tracing::error!(
-            target: "staunch",
-            status = status.as_u16(),
-            error = %Chain(problem),
-            "request failed with a server error"
-        );
-    }
-    let mut response = HttpResponse::build(status);
-    response.insert_header((CONTENT_TYPE, "application/problem+json"));
-    if let Some(after) = problem.retry_after() {
-        // Saturating: `Duration::MAX` has a fraction too.
-        let seconds = after
-            .as_secs()
-            .saturating_add(u64::from(after.subsec_nanos() > 0));
+    let parts = ProblemResponse::of(problem);
+    let mut response = HttpResponse::build(status_code(problem));
+    response.insert_header((CONTENT_TYPE, PROBLEM_JSON));
+    if let Some(seconds) = parts.retry_after {
         response.insert_header((RETRY_AFTER, seconds));
     }
-    response.body(serde_json::to_vec(&problem.to_details(None)).unwrap_or_default())
+    response.body(parts.body)
 }
 
 /// The problem's status as actix-web's type (500 for a code it cannot represent).

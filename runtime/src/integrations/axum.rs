@@ -12,34 +12,20 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use tower_http::catch_panic::{CatchPanicLayer, ResponseForPanic};
 
-use crate::{Chain, Classify, GENERIC_DETAIL, Problem, Rejected, reason_phrase};
+pub use crate::problem::PROBLEM_JSON;
+use crate::problem::ProblemResponse;
+use crate::{Classify, GENERIC_DETAIL, Problem, Rejected, reason_phrase};
 
 /// The media type of RFC 9457 problem details.
-pub const PROBLEM_JSON: &str = "application/problem+json";
-
 /// A problem as an HTTP response: its status, `content-type: application/problem+json`,
 /// `Retry-After` in whole seconds (rounded up) when the problem has one, and its details as
 /// the body. A 5xx is logged at ERROR with its whole source chain; the body never shows it.
 pub fn problem_response<P: Problem + 'static>(problem: &P) -> Response {
-    let status =
-        StatusCode::from_u16(problem.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if status.is_server_error() {
-        tracing::error!(
-            target: "staunch",
-            status = status.as_u16(),
-            error = %Chain(problem),
-            "request failed with a server error"
-        );
-    }
-    let body = serde_json::to_vec(&problem.to_details(None)).unwrap_or_default();
-    let mut response = (status, body).into_response();
+    let parts = ProblemResponse::of(problem);
+    let mut response = (parts.status, parts.body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-    if let Some(after) = problem.retry_after() {
-        // Saturating: `Duration::MAX` has a fraction too.
-        let seconds = after
-            .as_secs()
-            .saturating_add(u64::from(after.subsec_nanos() > 0));
+    if let Some(seconds) = parts.retry_after {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response

@@ -5,7 +5,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::__private::ReturnsResult;
 use crate::Rejected;
 
 /// The error side of a layer's result inside a stack of layers.
@@ -72,6 +71,35 @@ impl<E: From<Rejected>> IntoError<E> for Rejected {
 impl<E> IntoError<E> for Infallible {
     fn into_error(self) -> E {
         match self {}
+    }
+}
+
+/// Names the error type of an annotated function's return type.
+///
+/// The expansion passes the body's value through `into_result` and back through `from_result`,
+/// both spanned on the return type: when it is not a `Result`, this is the only error reported,
+/// instead of type mismatches inside the expansion.
+#[diagnostic::on_unimplemented(
+    message = "staunch attributes need a function returning `Result<T, E>`, not `{Self}`",
+    label = "not a `Result`"
+)]
+pub trait ReturnsResult: Sized {
+    type Ok;
+    type Err;
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
+    fn from_result(result: Result<Self::Ok, Self::Err>) -> Self;
+}
+
+impl<T, E> ReturnsResult for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+    #[inline]
+    fn into_result(self) -> Self {
+        self
+    }
+    #[inline]
+    fn from_result(result: Self) -> Self {
+        result
     }
 }
 

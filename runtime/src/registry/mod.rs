@@ -1,12 +1,17 @@
 //! The process-wide registry of named breakers, bulkheads and retry policies.
 
+mod shared;
+mod slots;
+
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::breaker::{BreakerConfig, BreakerMetrics, CircuitBreaker};
-use crate::budget::{BudgetConfig, BudgetMetrics, RetryBudget};
 use crate::bulkhead::{Bulkhead, BulkheadConfig, BulkheadMetrics};
+use crate::retry::{BudgetConfig, BudgetMetrics, RetryBudget};
 use crate::retry::{RetryMetrics, RetryPolicy};
+
+pub use self::slots::{BreakerSlot, BudgetSlot, BulkheadSlot};
 
 /// Every named instance of the process. Instances live as long as the process, so handles are
 /// plain `&'static` references and call sites resolve their instance once.

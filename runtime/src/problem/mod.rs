@@ -1,9 +1,13 @@
 //! RFC 9457 problem details: what an error tells the client.
 
+mod response;
+
 use std::error::Error;
 use std::fmt;
 
 use serde_json::{Map, Value};
+
+pub use self::response::{PROBLEM_JSON, ProblemResponse};
 
 use crate::{Classify, Rejected};
 

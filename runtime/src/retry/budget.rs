@@ -149,15 +149,6 @@ impl RetryBudgetBuilder {
             rejects: self.rejects,
         })
     }
-
-    /// The process-wide budget of this name, created with these settings if it does not exist.
-    ///
-    /// # Errors
-    /// See [`config`](Self::config).
-    pub fn build_shared(self) -> Result<&'static RetryBudget, ConfigError> {
-        self.config()
-            .map(|config| crate::registry::global().budget_or_insert(&config))
-    }
 }
 
 /// A retry budget shared by every retry that names it.

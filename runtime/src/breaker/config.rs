@@ -1,0 +1,283 @@
+//! What a breaker is configured with: its states, trip policies and validated settings, and
+//! the builder that checks them.
+
+use std::time::Duration;
+
+use super::CircuitBreaker;
+use super::window::MAX_WINDOW;
+use crate::config::{ConfigError, check};
+
+/// The state of a circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitState {
+    /// Calls go through; failures are counted.
+    Closed,
+    /// Calls are rejected until `reset` has passed.
+    Open,
+    /// A few trial calls decide between closing and opening again.
+    HalfOpen,
+    /// Held open by [`CircuitBreaker::force_open`] until [`CircuitBreaker::force_closed`]
+    /// or [`CircuitBreaker::reset`]: calls are rejected, and no trial is admitted.
+    ForcedOpen,
+}
+
+/// When a CLOSED breaker opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trip {
+    /// After `fail_max` failures in a row.
+    Consecutive {
+        /// Failures in a row that open the breaker.
+        fail_max: u32,
+    },
+    /// When at least `failure_rate` % of the last `window` calls failed, once `min_calls`
+    /// calls are recorded.
+    FailureRate {
+        /// Calls in the sliding window.
+        window: u32,
+        /// Percentage of failures (1..=100) that opens the breaker.
+        failure_rate: u8,
+        /// Calls recorded before the rate is judged.
+        min_calls: u32,
+    },
+}
+
+/// Slow calls: a call lasting longer than `after` is slow; `rate` % slow calls open the
+/// breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlowCalls {
+    /// A call lasting longer than this is slow (one of exactly `after` is not).
+    pub after: Duration,
+    /// Percentage of slow calls (1..=100) that opens the breaker.
+    pub rate: u8,
+}
+
+/// The validated settings of a breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+    pub(super) name: &'static str,
+    pub(super) trip: Trip,
+    pub(super) slow: Option<SlowCalls>,
+    pub(super) reset: Duration,
+    pub(super) half_open: u16,
+}
+
+impl BreakerConfig {
+    /// Settings the `#[circuit_breaker]` macro already validated at compile time.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __validated(
+        name: &'static str,
+        trip: Trip,
+        slow: Option<SlowCalls>,
+        reset: Duration,
+        half_open: u16,
+    ) -> Self {
+        Self {
+            name,
+            trip,
+            slow,
+            reset,
+            half_open,
+        }
+    }
+
+    /// The breaker's name.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub(crate) fn with_name(self, name: &'static str) -> Self {
+        Self { name, ..self }
+    }
+}
+
+/// Builder of a [`CircuitBreaker`]; every option of `#[circuit_breaker]` has a method here.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// use std::time::Duration;
+/// use staunch::{CircuitBreaker, CircuitState, Rejected};
+///
+/// #[derive(Debug)]
+/// enum Error { Down, Rejected(Rejected) }
+/// impl From<Rejected> for Error {
+///     fn from(r: Rejected) -> Self { Self::Rejected(r) }
+/// }
+///
+/// let breaker = CircuitBreaker::builder("payments")
+///     .fail_max(2)
+///     .reset(Duration::from_secs(30))
+///     .build()
+///     .unwrap();
+/// for _ in 0..2 {
+///     let _ = breaker.call(|| async { Err::<(), _>(Error::Down) }).await;
+/// }
+/// assert_eq!(breaker.state(), CircuitState::Open);
+/// let rejected = breaker.call(|| async { Ok::<_, Error>(()) }).await;
+/// assert!(matches!(rejected, Err(Error::Rejected(Rejected::CircuitOpen { .. }))));
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct CircuitBreakerBuilder {
+    pub(super) name: &'static str,
+    pub(super) fail_max: Option<u32>,
+    pub(super) window: Option<u32>,
+    pub(super) failure_rate: Option<u8>,
+    pub(super) min_calls: Option<u32>,
+    pub(super) slow_call: Option<Duration>,
+    pub(super) slow_rate: Option<u8>,
+    pub(super) reset: Duration,
+    pub(super) half_open: u16,
+}
+
+impl CircuitBreakerBuilder {
+    /// Opens after `n` consecutive failures (default 5).
+    pub fn fail_max(mut self, n: u32) -> Self {
+        self.fail_max = Some(n);
+        self
+    }
+
+    /// Judges the failure rate over the last `n` calls instead of counting failures in a row.
+    pub fn window(mut self, n: u32) -> Self {
+        self.window = Some(n);
+        self
+    }
+
+    /// The failure percentage (1..=100) that opens the breaker (default 50).
+    pub fn failure_rate(mut self, percent: u8) -> Self {
+        self.failure_rate = Some(percent);
+        self
+    }
+
+    /// Calls recorded before the rate is judged (default: the whole window).
+    pub fn min_calls(mut self, n: u32) -> Self {
+        self.min_calls = Some(n);
+        self
+    }
+
+    /// A call lasting longer than `after` is slow.
+    pub fn slow_call(mut self, after: Duration) -> Self {
+        self.slow_call = Some(after);
+        self
+    }
+
+    /// The slow-call percentage (1..=100) that opens the breaker (default 100).
+    pub fn slow_rate(mut self, percent: u8) -> Self {
+        self.slow_rate = Some(percent);
+        self
+    }
+
+    /// How long OPEN waits before admitting trial calls (default 60 s).
+    pub fn reset(mut self, after: Duration) -> Self {
+        self.reset = after;
+        self
+    }
+
+    /// Trial calls admitted in HALF_OPEN (default 1). With the consecutive policy all of them
+    /// must succeed to close and any failure reopens; with a window, the breaker decides once
+    /// they have all completed, on their failure and slow rates.
+    pub fn half_open(mut self, trials: u16) -> Self {
+        self.half_open = trials;
+        self
+    }
+
+    /// Validates the settings.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for zero counts, percentages outside 1..=100, `fail_max` with `window`,
+    /// failure-rate or slow-call options without `window`, or `min_calls` above `window`.
+    pub fn config(self) -> Result<BreakerConfig, ConfigError> {
+        let trip = match (self.fail_max, self.window) {
+            (Some(_), Some(_)) => return Err(ConfigError::Conflict("fail_max", "window")),
+            (fail_max, None) => {
+                for (option, given) in [("failure_rate", self.failure_rate.is_some())]
+                    .into_iter()
+                    .chain([("min_calls", self.min_calls.is_some())])
+                    .chain([("slow_call", self.slow_call.is_some())])
+                    .chain([("slow_rate", self.slow_rate.is_some())])
+                {
+                    if given {
+                        return Err(ConfigError::Requires {
+                            option,
+                            requires: "window",
+                        });
+                    }
+                }
+                let fail_max = fail_max.unwrap_or(5);
+                check(fail_max >= 1, "fail_max", "at least 1", fail_max)?;
+                Trip::Consecutive { fail_max }
+            }
+            (None, Some(window)) => {
+                check(
+                    (1..=MAX_WINDOW).contains(&window),
+                    "window",
+                    "between 1 and 1048576",
+                    window,
+                )?;
+                let failure_rate = self.failure_rate.unwrap_or(50);
+                check_percent("failure_rate", failure_rate)?;
+                let min_calls = self.min_calls.unwrap_or(window);
+                check(
+                    (1..=window).contains(&min_calls),
+                    "min_calls",
+                    "between 1 and `window`",
+                    min_calls,
+                )?;
+                Trip::FailureRate {
+                    window,
+                    failure_rate,
+                    min_calls,
+                }
+            }
+        };
+        let slow = match (self.slow_call, self.slow_rate) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(ConfigError::Requires {
+                    option: "slow_rate",
+                    requires: "slow_call",
+                });
+            }
+            (Some(after), rate) => {
+                check(!after.is_zero(), "slow_call", "above zero", after)?;
+                let rate = rate.unwrap_or(100);
+                check_percent("slow_rate", rate)?;
+                Some(SlowCalls { after, rate })
+            }
+        };
+        check(!self.reset.is_zero(), "reset", "above zero", self.reset)?;
+        check(
+            self.half_open >= 1,
+            "half_open",
+            "at least 1",
+            self.half_open,
+        )?;
+        Ok(BreakerConfig {
+            name: self.name,
+            trip,
+            slow,
+            reset: self.reset,
+            half_open: self.half_open,
+        })
+    }
+
+    /// A breaker of its own, owned by the caller.
+    ///
+    /// # Errors
+    /// See [`config`](Self::config).
+    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
+        self.config().map(CircuitBreaker::new)
+    }
+}
+
+fn check_percent(option: &'static str, percent: u8) -> Result<(), ConfigError> {
+    check(
+        (1..=100).contains(&percent),
+        option,
+        "a percentage between 1 and 100",
+        percent,
+    )
+}

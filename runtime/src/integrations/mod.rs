@@ -1,0 +1,8 @@
+//! The frameworks staunch works with, each behind its feature.
+
+#[cfg(feature = "actix")]
+pub mod actix;
+#[cfg(feature = "axum")]
+pub mod axum;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;

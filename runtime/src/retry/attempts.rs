@@ -1,0 +1,260 @@
+//! One retried call: the attempts made, the deadline, the jitter, and what to do after each.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::{Jitter, RetryPolicy};
+use crate::outcome::{AsRejected, Failure};
+use crate::{Classify, Rejected, RetryBudget, clock};
+
+/// What retry should make of one failed attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict {
+    /// The error is worth another attempt.
+    pub retry: bool,
+    /// The dependency asked for at least this long a wait.
+    pub after: Option<Duration>,
+}
+
+/// What to do after an attempt.
+#[derive(Debug)]
+pub enum Next<R> {
+    /// Return this result.
+    Done(R),
+    /// Sleep this long, then attempt again.
+    Wait(Duration),
+}
+
+/// The state of one retried call: how many attempts were made, the deadline, the jitter state.
+///
+/// Generated code drives it in a loop; all decisions live here so the expansion stays small.
+#[derive(Debug)]
+pub struct Attempts<'p> {
+    policy: &'p RetryPolicy,
+    made: u32,
+    deadline: Option<u64>,
+    /// The previous sleep (decorrelated jitter); `None` before the first, which grows from `base`.
+    previous: Option<Duration>,
+    rng: Option<SmallRng>,
+    on_retry: Option<fn(&'p RetryPolicy)>,
+    budget: Option<&'p RetryBudget>,
+}
+
+thread_local! {
+    static THREAD_RNG: RefCell<Option<SmallRng>> = const { RefCell::new(None) };
+}
+
+/// Seeds the jitter of every unseeded retry on this thread, for deterministic tests.
+///
+/// On a current-thread runtime (`#[tokio::test]`) that is every retry of the test.
+pub fn seed_thread_jitter(seed: u64) {
+    THREAD_RNG.with(|rng| *rng.borrow_mut() = Some(SmallRng::seed_from_u64(seed)));
+}
+
+impl<'p> Attempts<'p> {
+    /// The state of a call that has made no attempt yet.
+    #[inline]
+    #[must_use]
+    pub fn new(policy: &'p RetryPolicy) -> Self {
+        Self {
+            policy,
+            made: 0,
+            deadline: policy
+                .max_elapsed
+                .map(|max| clock::now().saturating_add(clock::nanos(max))),
+            previous: None,
+            rng: None,
+            on_retry: None,
+            budget: None,
+        }
+    }
+
+    /// Calls `on_retry` with the policy before each retry.
+    pub(crate) fn on_retry(mut self, on_retry: fn(&'p RetryPolicy)) -> Self {
+        self.on_retry = Some(on_retry);
+        self
+    }
+
+    /// Spends retries from `budget`, crediting it with this call's first attempt.
+    #[must_use]
+    pub fn with_budget(mut self, budget: &'p RetryBudget) -> Self {
+        budget.deposit();
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Takes in the outcome of an attempt and says whether to return it or to wait and retry.
+    ///
+    /// `verdict` judges the function's own errors; `describe` writes one for the log. A
+    /// success is returned here, inlined into the caller; a failure is judged out of line.
+    #[inline]
+    pub fn next<T, E, R: AsRejected>(
+        &mut self,
+        outcome: Result<T, Failure<E, R>>,
+        verdict: impl FnOnce(&E) -> Verdict,
+        describe: impl Fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result,
+    ) -> Next<Result<T, Failure<E, R>>> {
+        if outcome.is_ok() {
+            return Next::Done(outcome);
+        }
+        self.judge(outcome, verdict, describe)
+    }
+
+    #[inline(never)]
+    fn judge<T, E, R: AsRejected>(
+        &mut self,
+        outcome: Result<T, Failure<E, R>>,
+        verdict: impl FnOnce(&E) -> Verdict,
+        describe: impl Fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result,
+    ) -> Next<Result<T, Failure<E, R>>> {
+        self.made += 1;
+        let Err(failure) = &outcome else {
+            return Next::Done(outcome);
+        };
+        let verdict = match failure {
+            Failure::Error(e) => verdict(e),
+            Failure::Rejected(r) => Verdict {
+                retry: r.as_rejected().is_transient(),
+                after: None,
+            },
+        };
+        match self.decide(verdict, &Shown(failure, &describe)) {
+            Decision::Wait(delay) => Next::Wait(delay),
+            Decision::Return => Next::Done(outcome),
+            // A stack whose rejections cannot be carried has no budget (the expansion widens
+            // them where there is one), so the fallback to the last error is never taken.
+            Decision::Reject(rejected) => match R::from_rejected(rejected) {
+                Some(rejected) => Next::Done(Err(Failure::Rejected(rejected))),
+                None => Next::Done(outcome),
+            },
+        }
+    }
+
+    /// What to do after a failed attempt judged by `verdict`. Not generic, so compiled once
+    /// rather than for every retried function.
+    fn decide(&mut self, verdict: Verdict, error: &dyn fmt::Display) -> Decision {
+        if !verdict.retry {
+            return Decision::Return;
+        }
+        let Some(delay) = self.delay(verdict.after) else {
+            self.policy.stats.exhausted.fetch_add(1, Ordering::Relaxed);
+            return Decision::Return;
+        };
+        if let Some(budget) = self.budget
+            && !budget.try_withdraw()
+        {
+            let config = budget.config();
+            tracing::warn!(
+                target: "staunch",
+                function = self.policy.name,
+                budget = config.name(),
+                attempt = self.made,
+                rejects = config.rejects_when_exhausted(),
+                "retry budget spent; no more retries"
+            );
+            return if config.rejects_when_exhausted() {
+                Decision::Reject(Rejected::BudgetExhausted {
+                    name: config.name(),
+                })
+            } else {
+                Decision::Return
+            };
+        }
+        self.policy.stats.retries.fetch_add(1, Ordering::Relaxed);
+        if let Some(on_retry) = self.on_retry {
+            on_retry(self.policy);
+        }
+        tracing::warn!(
+            target: "staunch",
+            function = self.policy.name,
+            attempt = self.made,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            error = %error,
+            "retrying after a failed attempt"
+        );
+        Decision::Wait(delay)
+    }
+
+    /// The sleep before the next attempt, or `None` when no attempt may start.
+    fn delay(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
+        let policy = self.policy;
+        if self.made >= policy.max_attempts {
+            return None;
+        }
+        let mut delay = match policy.jitter {
+            Jitter::None => policy.backoff(self.made),
+            Jitter::Full => self.uniform(Duration::ZERO, policy.backoff(self.made)),
+            Jitter::Equal => {
+                let half = policy.backoff(self.made) / 2;
+                half + self.uniform(Duration::ZERO, half)
+            }
+            Jitter::Decorrelated => {
+                let previous = self.previous.unwrap_or(policy.base);
+                let high = previous.saturating_mul(3).min(policy.max_delay);
+                let next = self.uniform(policy.base, high.max(policy.base));
+                self.previous = Some(next);
+                next
+            }
+        };
+        // No sleep exceeds `max_delay`, whatever the jitter.
+        delay = delay.min(policy.max_delay);
+        if let Some(after) = retry_after {
+            delay = delay.max(after.min(policy.max_delay));
+        }
+        // An attempt must start strictly before the deadline.
+        if let Some(deadline) = self.deadline
+            && clock::now().saturating_add(clock::nanos(delay)) >= deadline
+        {
+            return None;
+        }
+        Some(delay)
+    }
+
+    /// A uniform draw from `low..=high`.
+    fn uniform(&mut self, low: Duration, high: Duration) -> Duration {
+        let (low, high) = (clock::nanos(low), clock::nanos(high));
+        if high <= low {
+            return Duration::from_nanos(low);
+        }
+        let draw = match (&mut self.rng, self.policy.seed) {
+            (Some(rng), _) => rng.random_range(low..=high),
+            (rng @ None, Some(seed)) => rng
+                .insert(SmallRng::seed_from_u64(seed))
+                .random_range(low..=high),
+            (None, None) => THREAD_RNG.with(|rng| {
+                rng.borrow_mut()
+                    .get_or_insert_with(|| SmallRng::from_rng(&mut rand::rng()))
+                    .random_range(low..=high)
+            }),
+        };
+        Duration::from_nanos(draw)
+    }
+}
+
+/// What [`Attempts::decide`] concluded.
+enum Decision {
+    Wait(Duration),
+    /// Return the attempt's outcome.
+    Return,
+    /// End the call with this rejection.
+    Reject(Rejected),
+}
+
+/// Displays a failure for the retry log line.
+struct Shown<'a, E, R, D>(&'a Failure<E, R>, &'a D);
+
+impl<E, R: AsRejected, D: Fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display
+    for Shown<'_, E, R, D>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Failure::Error(e) => (self.1)(e, f),
+            Failure::Rejected(r) => fmt::Display::fmt(r.as_rejected(), f),
+        }
+    }
+}

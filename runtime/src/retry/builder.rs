@@ -1,0 +1,173 @@
+//! The builder of a retry policy, checking its settings as the attribute does.
+
+use std::time::Duration;
+
+use super::{Backoff, Jitter, RetryPolicy};
+use crate::config::{ConfigError, check};
+
+/// `base` when none is written (capped by a smaller `max_delay`).
+const DEFAULT_BASE: Duration = Duration::from_millis(100);
+/// `max_delay` when none is written (raised to a larger `base`).
+const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(10);
+
+/// Builder of a [`RetryPolicy`]; every option of `#[retry]` has a method here.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Retry {
+    name: &'static str,
+    max_attempts: u32,
+    backoff: Backoff,
+    /// `None` until set: a default never makes a written value invalid.
+    base: Option<Duration>,
+    max_delay: Option<Duration>,
+    max_elapsed: Option<Duration>,
+    jitter: Jitter,
+    seed: Option<u64>,
+}
+
+impl Retry {
+    fn with(backoff: Backoff) -> Self {
+        Self {
+            name: "retry",
+            max_attempts: 3,
+            backoff,
+            base: None,
+            max_delay: None,
+            max_elapsed: None,
+            jitter: Jitter::Full,
+            seed: None,
+        }
+    }
+
+    /// Exponential backoff with factor 2 (the default of `#[retry]`).
+    pub fn exponential() -> Self {
+        Self::with(Backoff::Exponential { factor: 2.0 })
+    }
+
+    /// The same delay before every retry.
+    pub fn constant() -> Self {
+        Self::with(Backoff::Constant)
+    }
+
+    /// A delay growing by `base` with each retry.
+    pub fn linear() -> Self {
+        Self::with(Backoff::Linear)
+    }
+
+    /// The name shown in logs.
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// Total attempts, the first included (default 3, at least 1).
+    pub fn max_attempts(mut self, max: u32) -> Self {
+        self.max_attempts = max;
+        self
+    }
+
+    /// The first delay (default 100 ms, or `max_delay` when a smaller one is set).
+    pub fn base(mut self, base: Duration) -> Self {
+        self.base = Some(base);
+        self
+    }
+
+    /// The growth factor of exponential backoff (default 2, at least 1).
+    pub fn factor(mut self, factor: f64) -> Self {
+        if let Backoff::Exponential { factor: f } = &mut self.backoff {
+            *f = factor;
+        } else {
+            // Recorded so that `build` reports it instead of ignoring it.
+            self.backoff = Backoff::Exponential { factor: f64::NAN };
+        }
+        self
+    }
+
+    /// The cap of one sleep, whatever the jitter, Retry-After included (default 10 s, or
+    /// `base` when a larger one is set).
+    pub fn max_delay(mut self, max_delay: Duration) -> Self {
+        self.max_delay = Some(max_delay);
+        self
+    }
+
+    /// The cap of the whole call: no attempt starts that could not start before it.
+    pub fn max_elapsed(mut self, max_elapsed: Duration) -> Self {
+        self.max_elapsed = Some(max_elapsed);
+        self
+    }
+
+    /// How each delay is randomised (default [`Jitter::Full`]).
+    pub fn jitter(mut self, jitter: Jitter) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Makes jitter deterministic: every call draws from a generator seeded with `seed`.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Validates the configuration.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for zero attempts, a factor below 1 (or given without exponential
+    /// backoff), a zero `max_delay` or `max_elapsed`, or a `base` set above a `max_delay`
+    /// set (a default never makes a set value invalid).
+    pub fn build(self) -> Result<RetryPolicy, ConfigError> {
+        check(
+            self.max_attempts >= 1,
+            "max",
+            "at least 1",
+            self.max_attempts,
+        )?;
+        if let Backoff::Exponential { factor } = self.backoff {
+            if factor.is_nan() {
+                return Err(ConfigError::Requires {
+                    option: "factor",
+                    requires: "backoff = \"exp\"",
+                });
+            }
+            check(
+                factor.is_finite() && factor >= 1.0,
+                "factor",
+                "a finite number of at least 1",
+                factor,
+            )?;
+        }
+        if let Some(max_delay) = self.max_delay {
+            check(!max_delay.is_zero(), "max_delay", "above zero", max_delay)?;
+        }
+        let (base, max_delay) = match (self.base, self.max_delay) {
+            (Some(base), Some(max_delay)) if base > max_delay => {
+                return Err(ConfigError::Exceeds {
+                    option: "base",
+                    limit: "max_delay",
+                });
+            }
+            (Some(base), Some(max_delay)) => (base, max_delay),
+            (Some(base), None) => (base, DEFAULT_MAX_DELAY.max(base)),
+            (None, Some(max_delay)) => (DEFAULT_BASE.min(max_delay), max_delay),
+            (None, None) => (DEFAULT_BASE, DEFAULT_MAX_DELAY),
+        };
+        if let Some(max_elapsed) = self.max_elapsed {
+            check(
+                !max_elapsed.is_zero(),
+                "max_elapsed",
+                "above zero",
+                max_elapsed,
+            )?;
+        }
+        let mut policy = RetryPolicy::__validated(
+            self.name,
+            self.max_attempts,
+            self.backoff,
+            base,
+            max_delay,
+            self.max_elapsed,
+            self.jitter,
+        );
+        policy.seed = self.seed;
+        Ok(policy)
+    }
+}
