@@ -6,7 +6,7 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned as _;
 use syn::{Expr, ExprLit, ExprPath, Ident, Lit, Token};
 
-use crate::{duration, suggest};
+use crate::duration;
 
 /// One argument as written.
 pub(crate) enum Arg {
@@ -101,36 +101,6 @@ pub(crate) fn duration(key: &str, expr: &Expr) -> syn::Result<Spanned<std::time:
             span: text.span,
         })
         .map_err(|message| syn::Error::new(text.span, message))
-}
-
-/// One of `choices`, given as a string.
-pub(crate) fn choice<'c>(
-    key: &str,
-    choices: &[&'c str],
-    expr: &Expr,
-) -> syn::Result<Spanned<&'c str>> {
-    let text = string(key, choices[0], expr)?;
-    match choices.iter().find(|c| **c == text.value) {
-        Some(choice) => Ok(Spanned {
-            value: choice,
-            span: text.span,
-        }),
-        None => {
-            let mut message = format!(
-                "unknown {key} \"{}\"; expected one of: {}",
-                text.value,
-                choices
-                    .iter()
-                    .map(|c| format!("\"{c}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            if let Some(near) = suggest::nearest(&text.value, choices) {
-                message.push_str(&format!("; did you mean \"{near}\"?"));
-            }
-            Err(syn::Error::new(text.span, message))
-        }
-    }
 }
 
 pub(crate) fn path(key: &str, expr: &Expr) -> syn::Result<ExprPath> {

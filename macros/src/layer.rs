@@ -6,9 +6,9 @@ use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned as _;
 use syn::{Expr, ExprPath, Ident};
 
-use crate::args::{self, Arg, Spanned};
+use crate::args::{self, Arg};
 use crate::errors::Errors;
-use crate::suggest;
+use staunch_options::{self as options, Choice, Count, Name, Period, Ratio, Violation};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Kind {
@@ -40,32 +40,11 @@ impl Kind {
 
     fn keys(self) -> &'static [&'static str] {
         match self {
-            Kind::Retry => &[
-                "max",
-                "backoff",
-                "base",
-                "factor",
-                "max_delay",
-                "jitter",
-                "max_elapsed",
-                "when",
-                "budget",
-            ],
-            Kind::CircuitBreaker => &[
-                "name",
-                "fail_max",
-                "window",
-                "failure_rate",
-                "min_calls",
-                "slow_call",
-                "slow_rate",
-                "reset",
-                "half_open",
-                "failure",
-            ],
-            Kind::Bulkhead => &["limit", "max_wait", "name"],
-            Kind::Timeout => &["after"],
-            Kind::Fallback => &["when"],
+            Kind::Retry => options::retry::KEYS,
+            Kind::CircuitBreaker => options::circuit_breaker::KEYS,
+            Kind::Bulkhead => options::bulkhead::KEYS,
+            Kind::Timeout => options::timeout::KEYS,
+            Kind::Fallback => options::fallback::KEYS,
         }
     }
 }
@@ -197,66 +176,70 @@ fn unknown_key(kind: Kind, key: &str) -> String {
         kind.name(),
         kind.keys().join(", ")
     );
-    if let Some(near) = suggest::nearest(key, kind.keys()) {
+    if let Some(near) = options::nearest(key, kind.keys()) {
         message.push_str(&format!("; did you mean `{near}`?"));
     }
     message
 }
 
-/// Checks `value` against `ok`, reporting `expected` at its span.
-fn in_range<T: Copy>(
-    key: &str,
-    value: Spanned<T>,
-    ok: bool,
-    expected: &str,
-    errors: &mut Errors,
-) -> Option<T> {
-    if ok {
-        Some(value.value)
-    } else {
-        errors.add(value.span, format!("`{key}` must be {expected}"));
-        None
-    }
+/// The value of a check, or its violation reported at `span`.
+fn checked<T>(result: Result<T, Violation>, span: Span, errors: &mut Errors) -> Option<T> {
+    result.map_err(|violation| errors.add(span, violation)).ok()
 }
 
-fn count<T: TryFrom<u64> + Copy>(
+/// A count option as written (`None` if absent or not an integer, already reported).
+fn count<T: TryFrom<u64>>(options: &Options, def: &Count, errors: &mut Errors) -> Option<T> {
+    let value = errors.keep(args::int(def.name, options.get(def.name)?))?;
+    checked(def.check(value.value), value.span, errors).and_then(|v| T::try_from(v).ok())
+}
+
+/// A count option, its default when not written.
+fn count_or_default<T: TryFrom<u64>>(
     options: &Options,
-    key: &str,
-    min: u64,
-    max: u64,
+    def: &Count,
     errors: &mut Errors,
 ) -> Option<T> {
-    let value = errors.keep(args::int(key, options.get(key)?))?;
-    let ok = (min..=max).contains(&value.value);
-    let expected = if value.value < min {
-        format!("at least {min}")
-    } else {
-        format!("at most {max}")
-    };
-    in_range(key, value, ok, &expected, errors).and_then(|v| T::try_from(v).ok())
-}
-
-/// A rate in percent, `default` when not given.
-fn percent(options: &Options, key: &str, default: u8, errors: &mut Errors) -> Option<u8> {
-    let Some(expr) = options.get(key) else {
-        return Some(default);
-    };
-    let value = errors.keep(args::int(key, expr))?;
-    let ok = (1..=100).contains(&value.value);
-    in_range(key, value, ok, "a percentage between 1 and 100", errors)
-        .and_then(|v| u8::try_from(v).ok())
-}
-
-fn positive_duration(options: &Options, key: &str, errors: &mut Errors) -> Option<Duration> {
-    let value = errors.keep(args::duration(key, options.get(key)?))?;
-    in_range(key, value, !value.value.is_zero(), "above zero", errors)
-}
-
-fn name(options: &Options, key: &str, errors: &mut Errors) -> Option<String> {
-    let value = errors.keep(args::string(key, "payments", options.get(key)?))?;
-    if value.value.trim().is_empty() {
-        errors.add(value.span, format!("`{key}` must not be empty"));
+    match options.get(def.name) {
+        Some(_) => count(options, def, errors),
+        None => def.default.and_then(|v| T::try_from(v).ok()),
     }
+}
+
+/// A rate in percent, its default when not written.
+fn percent(options: &Options, def: &Ratio, errors: &mut Errors) -> Option<u8> {
+    let Some(expr) = options.get(def.name) else {
+        return Some(def.default);
+    };
+    let value = errors.keep(args::int(def.name, expr))?;
+    checked(def.check(value.value), value.span, errors)
+}
+
+/// A duration option as written.
+fn period(options: &Options, def: &Period, errors: &mut Errors) -> Option<Duration> {
+    let value = errors.keep(args::duration(def.name, options.get(def.name)?))?;
+    checked(def.check(value.value), value.span, errors)
+}
+
+/// A duration option, its default when not written.
+fn period_or_default(options: &Options, def: &Period, errors: &mut Errors) -> Option<Duration> {
+    match options.get(def.name) {
+        Some(_) => period(options, def, errors),
+        None => def.default,
+    }
+}
+
+fn choice(options: &Options, def: &Choice, errors: &mut Errors) -> Option<&'static str> {
+    let Some(expr) = options.get(def.name) else {
+        return Some(def.default);
+    };
+    let text = errors.keep(args::string(def.name, def.default, expr))?;
+    checked(def.parse(&text.value), text.span, errors)
+}
+
+fn name(options: &Options, def: &Name, errors: &mut Errors) -> Option<String> {
+    let value = errors.keep(args::string(def.name, "payments", options.get(def.name)?))?;
+    // Reported, and kept: a blank name is one mistake, not a reason to report others.
+    checked(def.check(&value.value), value.span, errors);
     Some(value.value)
 }
 
@@ -277,84 +260,52 @@ pub(crate) fn parse(kind: Kind, span: Span, tokens: TokenStream) -> syn::Result<
     Ok(Layer { kind, span, config })
 }
 
-/// `base` when none is written (capped by a smaller `max_delay`).
-const DEFAULT_BASE: Duration = Duration::from_millis(100);
-/// `max_delay` when none is written (raised to a larger `base`).
-const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(10);
-
 fn retry(options: &Options, errors: &mut Errors) -> Option<Retry> {
+    use options::retry::{BACKOFF, BASE, BUDGET, FACTOR, JITTER, MAX, MAX_DELAY, MAX_ELAPSED};
     options.no_positional_after(0, errors);
-    let max = options.get("max").map_or(Some(3), |_| {
-        count(options, "max", 1, u64::from(u32::MAX), errors)
-    });
-    let backoff = match options.get("backoff") {
-        Some(expr) => errors
-            .keep(args::choice(
-                "backoff",
-                &["exp", "constant", "linear"],
-                expr,
-            ))
-            .map(|c| c.value),
-        None => Some("exp"),
-    };
-    let jitter = match options.get("jitter") {
-        Some(expr) => errors
-            .keep(args::choice(
-                "jitter",
-                &["full", "equal", "decorrelated", "none"],
-                expr,
-            ))
-            .map(|c| c.value),
-        None => Some("full"),
-    };
+    let max = count_or_default(options, &MAX, errors);
+    let backoff = choice(options, &BACKOFF, errors);
+    let jitter = choice(options, &JITTER, errors);
     // `None` when not written; `Some(None)` when written but invalid (already reported).
     let base = options
-        .get("base")
-        .map(|expr| errors.keep(args::duration("base", expr)).map(|d| d.value));
+        .get(BASE.name)
+        .map(|_| period(options, &BASE, errors));
     let max_delay = options
-        .get("max_delay")
-        .map(|_| positive_duration(options, "max_delay", errors));
-    let factor = match options.get("factor") {
+        .get(MAX_DELAY.name)
+        .map(|_| period(options, &MAX_DELAY, errors));
+    let factor = match options.get(FACTOR.name) {
         Some(expr) => errors
-            .keep(args::number("factor", expr))
+            .keep(args::number(FACTOR.name, expr))
             .and_then(|factor| {
                 if backoff.is_some_and(|b| b != "exp") {
-                    errors.add(factor.span, "`factor` only applies to `backoff = \"exp\"`");
+                    errors.add(factor.span, options::retry::FACTOR_WITHOUT_EXP);
                 }
-                in_range(
-                    "factor",
-                    factor,
-                    factor.value.is_finite() && factor.value >= 1.0,
-                    "at least 1",
-                    errors,
-                )
+                checked(FACTOR.check(factor.value), factor.span, errors)
             }),
-        None => Some(2.0),
+        None => Some(FACTOR.default),
     };
-    let max_elapsed = match options.get("max_elapsed") {
-        Some(_) => positive_duration(options, "max_elapsed", errors).map(Some),
+    let max_elapsed = match options.get(MAX_ELAPSED.name) {
+        Some(_) => period(options, &MAX_ELAPSED, errors).map(Some),
         None => Some(None),
     };
-    // A default never makes a written value invalid: only two written values contradict.
     let (base, max_delay) = match (base, max_delay) {
-        (Some(Some(base)), Some(Some(max_delay))) => {
-            if base > max_delay {
-                let span = options.key_span("base").unwrap_or_else(Span::call_site);
-                errors.add(span, "`base` must not exceed `max_delay`");
-            }
-            (Some(base), Some(max_delay))
+        (Some(None), _) | (_, Some(None)) => (None, None),
+        (base, max_delay) => {
+            let span = options.key_span(BASE.name).unwrap_or_else(Span::call_site);
+            checked(
+                options::retry::delays(base.flatten(), max_delay.flatten()),
+                span,
+                errors,
+            )
+            .unzip()
         }
-        (Some(base), None) => (base, base.map(|base| DEFAULT_MAX_DELAY.max(base))),
-        (None, Some(max_delay)) => (max_delay.map(|max| DEFAULT_BASE.min(max)), max_delay),
-        (None, None) => (Some(DEFAULT_BASE), Some(DEFAULT_MAX_DELAY)),
-        (Some(_), Some(_)) => (None, None),
     };
     let when = options
         .get("when")
         .and_then(|expr| errors.keep(args::path("when", expr)));
     let budget = options
-        .get("budget")
-        .and_then(|_| name(options, "budget", errors));
+        .get(BUDGET.name)
+        .and_then(|_| name(options, &BUDGET, errors));
     Some(Retry {
         max: max?,
         backoff: backoff?,
@@ -369,48 +320,40 @@ fn retry(options: &Options, errors: &mut Errors) -> Option<Retry> {
 }
 
 fn circuit_breaker(options: &Options, errors: &mut Errors) -> Option<CircuitBreaker> {
+    use options::circuit_breaker::{
+        FAIL_MAX, FAIL_MAX_WITH_WINDOW, FAILURE_RATE, HALF_OPEN, MIN_CALLS, NAME, RESET, SLOW_CALL,
+        SLOW_RATE, SLOW_RATE_WITHOUT_SLOW_CALL, WINDOW, WINDOW_ONLY,
+    };
     options.no_positional_after(0, errors);
-    let name = name(options, "name", errors);
+    let name = name(options, &NAME, errors);
     let window = options
-        .get("window")
-        .map(|_| count::<u32>(options, "window", 1, 1 << 20, errors));
+        .get(WINDOW.name)
+        .map(|_| count::<u32>(options, &WINDOW, errors));
     if window.is_some() {
-        if let Some(span) = options.key_span("fail_max") {
-            errors.add(
-                span,
-                "`fail_max` (consecutive failures) cannot be combined with `window` (failure rate); choose one",
-            );
+        if let Some(span) = options.key_span(FAIL_MAX.name) {
+            errors.add(span, FAIL_MAX_WITH_WINDOW);
         }
     } else {
-        for key in ["failure_rate", "min_calls", "slow_call", "slow_rate"] {
+        for key in WINDOW_ONLY {
             if let Some(span) = options.key_span(key) {
-                errors.add(
-                    span,
-                    format!("`{key}` requires `window = N` (a failure-rate breaker)"),
-                );
+                errors.add(span, options::circuit_breaker::requires_window(key));
             }
         }
     }
     // Every option is checked before any `?`, so that all mistakes are reported at once.
     let trip = match window {
-        None => {
-            let fail_max = match options.get("fail_max") {
-                Some(_) => count(options, "fail_max", 1, u64::from(u32::MAX), errors),
-                None => Some(5),
-            };
-            fail_max.map(|fail_max| Trip::Consecutive { fail_max })
-        }
+        None => count_or_default(options, &FAIL_MAX, errors)
+            .map(|fail_max| Trip::Consecutive { fail_max }),
         Some(window) => {
-            let failure_rate = percent(options, "failure_rate", 50, errors);
-            let min_calls = match (options.get("min_calls"), window) {
+            let failure_rate = percent(options, &FAILURE_RATE, errors);
+            let min_calls = match (options.get(MIN_CALLS.name), window) {
                 (Some(expr), Some(window)) => errors
-                    .keep(args::int("min_calls", expr))
+                    .keep(args::int(MIN_CALLS.name, expr))
                     .and_then(|min_calls| {
-                        let ok = (1..=u64::from(window)).contains(&min_calls.value);
-                        let expected = format!("between 1 and `window` ({window})");
-                        in_range("min_calls", min_calls, ok, &expected, errors)
-                    })
-                    .and_then(|v| u32::try_from(v).ok()),
+                        let checked_calls =
+                            options::circuit_breaker::min_calls(Some(min_calls.value), window);
+                        checked(checked_calls, min_calls.span, errors)
+                    }),
                 (Some(_), None) => None,
                 (None, window) => window,
             };
@@ -424,27 +367,24 @@ fn circuit_breaker(options: &Options, errors: &mut Errors) -> Option<CircuitBrea
             }
         }
     };
-    let slow = match (options.get("slow_call"), options.key_span("slow_rate")) {
+    let slow = match (
+        options.get(SLOW_CALL.name),
+        options.key_span(SLOW_RATE.name),
+    ) {
         (Some(_), _) => {
-            let after = positive_duration(options, "slow_call", errors);
-            let rate = percent(options, "slow_rate", 100, errors);
+            let after = period(options, &SLOW_CALL, errors);
+            let rate = percent(options, &SLOW_RATE, errors);
             after.zip(rate).map(Some)
         }
         // Without `window`, `slow_rate` is already reported.
         (None, Some(span)) if window.is_some() => {
-            errors.add(span, "`slow_rate` requires `slow_call = \"<duration>\"`");
+            errors.add(span, SLOW_RATE_WITHOUT_SLOW_CALL);
             None
         }
         (None, _) => Some(None),
     };
-    let reset = match options.get("reset") {
-        Some(_) => positive_duration(options, "reset", errors),
-        None => Some(Duration::from_secs(60)),
-    };
-    let half_open = match options.get("half_open") {
-        Some(_) => count(options, "half_open", 1, u64::from(u16::MAX), errors),
-        None => Some(1),
-    };
+    let reset = period_or_default(options, &RESET, errors);
+    let half_open = count_or_default(options, &HALF_OPEN, errors);
     let failure = options
         .get("failure")
         .and_then(|expr| errors.keep(args::path("failure", expr)));
@@ -465,11 +405,11 @@ fn circuit_breaker(options: &Options, errors: &mut Errors) -> Option<CircuitBrea
 }
 
 fn bulkhead(options: &Options, span: Span, errors: &mut Errors) -> Option<Bulkhead> {
+    use options::bulkhead::{LIMIT, MAX_WAIT, NAME};
     options.no_positional_after(0, errors);
-    let name = name(options, "name", errors);
-    let limit = if options.get("limit").is_some() {
-        // `staunch::Bulkhead::MAX_LIMIT`, tokio's semaphore limit on every target.
-        count(options, "limit", 1, 536_870_911, errors)
+    let name = name(options, &NAME, errors);
+    let limit = if options.get(LIMIT.name).is_some() {
+        count(options, &LIMIT, errors)
     } else {
         errors.add(
             span,
@@ -477,12 +417,7 @@ fn bulkhead(options: &Options, span: Span, errors: &mut Errors) -> Option<Bulkhe
         );
         None
     };
-    let max_wait = match options.get("max_wait") {
-        Some(expr) => errors
-            .keep(args::duration("max_wait", expr))
-            .map(|d| d.value),
-        None => Some(Duration::ZERO),
-    };
+    let max_wait = period_or_default(options, &MAX_WAIT, errors);
     Some(Bulkhead {
         name,
         limit: limit?,
@@ -510,13 +445,11 @@ fn timeout(options: &Options, span: Span, errors: &mut Errors) -> Option<Duratio
         }
     };
     let after = errors.keep(args::duration("after", given))?;
-    in_range(
-        "timeout",
-        after,
-        !after.value.is_zero(),
-        "above zero",
-        errors,
-    )
+    let def = options::Period {
+        name: "timeout",
+        ..options::timeout::AFTER
+    };
+    checked(def.check(after.value), after.span, errors)
 }
 
 fn fallback(options: &Options, span: Span, errors: &mut Errors) -> Option<Fallback> {

@@ -4,6 +4,8 @@
 //! Each entry point hands its tokens to `stack::expand`; everything below works on
 //! `proc_macro2` so it can be tested as a plain library.
 
+#[cfg(test)]
+mod agreement;
 mod args;
 mod duration;
 mod errors;
@@ -12,7 +14,6 @@ mod layer;
 mod problem;
 mod signature;
 mod stack;
-mod suggest;
 
 use proc_macro::TokenStream;
 

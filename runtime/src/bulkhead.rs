@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::Rejected;
-use crate::config::{ConfigError, check};
+use crate::config::{ConfigError, checked};
 use crate::outcome::{Failure, finish, lift, widen};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
@@ -41,13 +41,10 @@ impl BulkheadConfig {
     /// # Errors
     /// [`ConfigError::OutOfRange`] for a `limit` of 0 or above the maximum.
     pub fn new(name: &'static str, limit: usize, max_wait: Duration) -> Result<Self, ConfigError> {
-        check(limit >= 1, "limit", "at least 1", limit)?;
-        check(
-            limit <= Bulkhead::MAX_LIMIT,
-            "limit",
-            "at most 536870911",
-            limit,
-        )?;
+        use staunch_options::bulkhead::{LIMIT, MAX_WAIT, NAME};
+        checked(NAME.check(name), name)?;
+        checked(LIMIT.check(limit as u64), limit)?;
+        checked(MAX_WAIT.check(max_wait), max_wait)?;
         Ok(Self::__validated(name, limit, max_wait))
     }
 
@@ -104,7 +101,7 @@ pub struct BulkheadMetrics {
 impl Bulkhead {
     /// The largest `limit`, in the attribute and the builders alike: tokio's semaphore limit
     /// on every target (2^29 - 1).
-    pub const MAX_LIMIT: usize = 536_870_911;
+    pub const MAX_LIMIT: usize = staunch_options::bulkhead::MAX_LIMIT;
 
     /// A bulkhead of its own, owned by the caller.
     ///

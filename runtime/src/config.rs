@@ -1,4 +1,9 @@
 //! Errors of policy builders: a bad configuration is a `Result`, never a panic.
+//!
+//! The checks and their words come from `staunch-options`, which the attribute macros use
+//! too: a setting the attribute refuses, the builder refuses with the same message.
+
+use staunch_options::Violation;
 
 /// Why a policy builder refused its configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,7 +20,7 @@ pub enum ConfigError {
         got: String,
     },
     /// Two options that contradict each other.
-    #[error("`{0}` cannot be combined with `{1}`")]
+    #[error("{}", Violation::conflict_message(.0, .1))]
     Conflict(&'static str, &'static str),
     /// Two values that contradict each other: `option` above `limit`.
     #[error("`{option}` must not exceed `{limit}`")]
@@ -26,39 +31,59 @@ pub enum ConfigError {
         limit: &'static str,
     },
     /// An option that only makes sense together with another.
-    #[error("`{option}` requires `{requires}`")]
+    #[error("{}", Violation::requires_message(option, requires))]
     Requires {
         /// The option given.
         option: &'static str,
         /// The option it needs.
         requires: &'static str,
     },
+    /// A string that is none of the option's values.
+    #[error("{}", Violation::Unknown { option, given: given.clone(), expected })]
+    Unknown {
+        /// The option's name.
+        option: &'static str,
+        /// The value given.
+        given: String,
+        /// The values the option takes.
+        expected: &'static [&'static str],
+    },
 }
 
 impl ConfigError {
-    pub(crate) fn out_of_range(
-        option: &'static str,
-        expected: &'static str,
-        got: impl std::fmt::Debug,
-    ) -> Self {
-        Self::OutOfRange {
-            option,
-            expected,
-            got: format!("{got:?}"),
+    /// The builder's error for `violation`; `got` is the value given, for a range.
+    pub(crate) fn from_violation(violation: Violation, got: impl std::fmt::Debug) -> Self {
+        match violation {
+            Violation::OutOfRange { option, expected } => Self::OutOfRange {
+                option,
+                expected,
+                got: format!("{got:?}"),
+            },
+            Violation::Unknown {
+                option,
+                given,
+                expected,
+            } => Self::Unknown {
+                option,
+                given,
+                expected,
+            },
+            Violation::Conflict(option, other) => Self::Conflict(option, other),
+            Violation::Requires { option, requires } => Self::Requires { option, requires },
+            Violation::Exceeds { option, limit } => Self::Exceeds { option, limit },
         }
     }
 }
 
-/// `Err(out_of_range)` unless `ok`.
-pub(crate) fn check(
-    ok: bool,
-    option: &'static str,
-    expected: &'static str,
-    got: impl std::fmt::Debug,
-) -> Result<(), ConfigError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::out_of_range(option, expected, got))
-    }
+/// The value `check` accepts, or the builder's error naming `got`.
+pub(crate) fn checked<T, G: std::fmt::Debug>(
+    check: Result<T, Violation>,
+    got: G,
+) -> Result<T, ConfigError> {
+    check.map_err(|violation| ConfigError::from_violation(violation, got))
+}
+
+/// `Err(violation)` as a builder's error.
+pub(crate) fn refuse<T>(violation: Violation) -> Result<T, ConfigError> {
+    Err(ConfigError::from_violation(violation, ()))
 }

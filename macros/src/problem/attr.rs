@@ -9,7 +9,7 @@ use syn::{Attribute, Expr, ExprLit, Ident, Lit, Token};
 
 use crate::args::Spanned as Value;
 use crate::errors::Errors;
-use crate::suggest;
+use staunch_options::nearest;
 
 /// One `key` or `key = value`; keys may be keywords (`type`).
 struct Item {
@@ -115,7 +115,7 @@ pub(crate) fn parse(attrs: &[Attribute], site: Site, errors: &mut Errors) -> Opt
         for item in items {
             let key = item.key.to_string();
             let span = item.key.span();
-            if key == "status" || suggest::nearest(&key, site.keys()) == Some("status") {
+            if key == "status" || nearest(&key, site.keys()) == Some("status") {
                 options.status_written = true;
             }
             if !site.keys().contains(&key.as_str()) {
@@ -139,7 +139,7 @@ fn unknown(site: Site, key: &str) -> String {
         site.describe(),
         site.keys().join(", ")
     );
-    if let Some(near) = suggest::nearest(key, site.keys()) {
+    if let Some(near) = nearest(key, site.keys()) {
         return format!(
             "unknown `#[problem]` option `{key}` {}; {valid}; did you mean `{near}`?",
             site.describe()

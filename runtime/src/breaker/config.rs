@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use super::CircuitBreaker;
-use super::window::MAX_WINDOW;
-use crate::config::{ConfigError, check};
+use crate::config::{ConfigError, checked, refuse};
 
 /// The state of a circuit breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -184,47 +183,44 @@ impl CircuitBreakerBuilder {
         self
     }
 
-    /// Validates the settings.
+    /// Validates the settings, as `#[circuit_breaker]` does.
     ///
     /// # Errors
-    /// [`ConfigError`] for zero counts, percentages outside 1..=100, `fail_max` with `window`,
-    /// failure-rate or slow-call options without `window`, or `min_calls` above `window`.
+    /// [`ConfigError`] for an empty name, zero counts, percentages outside 1..=100,
+    /// `fail_max` with `window`, failure-rate or slow-call options without `window`, or
+    /// `min_calls` above `window`.
     pub fn config(self) -> Result<BreakerConfig, ConfigError> {
+        use staunch_options::circuit_breaker::{
+            FAIL_MAX, FAIL_MAX_WITH_WINDOW, FAILURE_RATE, HALF_OPEN, NAME, RESET, SLOW_CALL,
+            SLOW_RATE, SLOW_RATE_WITHOUT_SLOW_CALL, WINDOW, min_calls, requires_window,
+        };
+        checked(NAME.check(self.name), self.name)?;
         let trip = match (self.fail_max, self.window) {
-            (Some(_), Some(_)) => return Err(ConfigError::Conflict("fail_max", "window")),
+            (Some(_), Some(_)) => return refuse(FAIL_MAX_WITH_WINDOW),
             (fail_max, None) => {
-                for (option, given) in [("failure_rate", self.failure_rate.is_some())]
-                    .into_iter()
-                    .chain([("min_calls", self.min_calls.is_some())])
-                    .chain([("slow_call", self.slow_call.is_some())])
-                    .chain([("slow_rate", self.slow_rate.is_some())])
-                {
-                    if given {
-                        return Err(ConfigError::Requires {
-                            option,
-                            requires: "window",
-                        });
-                    }
+                let window_only = [
+                    ("failure_rate", self.failure_rate.is_some()),
+                    ("min_calls", self.min_calls.is_some()),
+                    ("slow_call", self.slow_call.is_some()),
+                    ("slow_rate", self.slow_rate.is_some()),
+                ];
+                if let Some((option, _)) = window_only.into_iter().find(|(_, given)| *given) {
+                    return refuse(requires_window(option));
                 }
-                let fail_max = fail_max.unwrap_or(5);
-                check(fail_max >= 1, "fail_max", "at least 1", fail_max)?;
-                Trip::Consecutive { fail_max }
+                let fail_max = fail_max.map_or(FAIL_MAX.default.unwrap_or(5), u64::from);
+                checked(FAIL_MAX.check(fail_max), fail_max)?;
+                Trip::Consecutive {
+                    fail_max: u32::try_from(fail_max).unwrap_or(u32::MAX),
+                }
             }
             (None, Some(window)) => {
-                check(
-                    (1..=MAX_WINDOW).contains(&window),
-                    "window",
-                    "between 1 and 1048576",
-                    window,
-                )?;
-                let failure_rate = self.failure_rate.unwrap_or(50);
-                check_percent("failure_rate", failure_rate)?;
-                let min_calls = self.min_calls.unwrap_or(window);
-                check(
-                    (1..=window).contains(&min_calls),
-                    "min_calls",
-                    "between 1 and `window`",
-                    min_calls,
+                checked(WINDOW.check(u64::from(window)), window)?;
+                let failure_rate = self.failure_rate.unwrap_or(FAILURE_RATE.default);
+                let failure_rate =
+                    checked(FAILURE_RATE.check(u64::from(failure_rate)), failure_rate)?;
+                let min_calls = checked(
+                    min_calls(self.min_calls.map(u64::from), window),
+                    self.min_calls,
                 )?;
                 Trip::FailureRate {
                     window,
@@ -235,31 +231,21 @@ impl CircuitBreakerBuilder {
         };
         let slow = match (self.slow_call, self.slow_rate) {
             (None, None) => None,
-            (None, Some(_)) => {
-                return Err(ConfigError::Requires {
-                    option: "slow_rate",
-                    requires: "slow_call",
-                });
-            }
+            (None, Some(_)) => return refuse(SLOW_RATE_WITHOUT_SLOW_CALL),
             (Some(after), rate) => {
-                check(!after.is_zero(), "slow_call", "above zero", after)?;
-                let rate = rate.unwrap_or(100);
-                check_percent("slow_rate", rate)?;
+                let after = checked(SLOW_CALL.check(after), after)?;
+                let rate = rate.unwrap_or(SLOW_RATE.default);
+                let rate = checked(SLOW_RATE.check(u64::from(rate)), rate)?;
                 Some(SlowCalls { after, rate })
             }
         };
-        check(!self.reset.is_zero(), "reset", "above zero", self.reset)?;
-        check(
-            self.half_open >= 1,
-            "half_open",
-            "at least 1",
-            self.half_open,
-        )?;
+        let reset = checked(RESET.check(self.reset), self.reset)?;
+        checked(HALF_OPEN.check(u64::from(self.half_open)), self.half_open)?;
         Ok(BreakerConfig {
             name: self.name,
             trip,
             slow,
-            reset: self.reset,
+            reset,
             half_open: self.half_open,
         })
     }
@@ -271,13 +257,4 @@ impl CircuitBreakerBuilder {
     pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
         self.config().map(CircuitBreaker::new)
     }
-}
-
-fn check_percent(option: &'static str, percent: u8) -> Result<(), ConfigError> {
-    check(
-        (1..=100).contains(&percent),
-        option,
-        "a percentage between 1 and 100",
-        percent,
-    )
 }

@@ -12,8 +12,9 @@ pub(crate) const SLOW: u8 = 4;
 
 const FIELD_BITS: u32 = 21;
 const FIELD_MASK: u64 = (1 << FIELD_BITS) - 1;
-/// The largest window: each packed count must hold it.
-pub(crate) const MAX_WINDOW: u32 = 1 << 20;
+// The largest window (`staunch_options::circuit_breaker::MAX_WINDOW`): each packed count
+// must hold it.
+const _: () = assert!(staunch_options::circuit_breaker::MAX_WINDOW as u64 <= FIELD_MASK);
 
 /// Calls, failures and slow calls among the last `window` recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::clock;
-use crate::config::{ConfigError, check};
+use crate::config::{ConfigError, checked};
 
 /// Milli-tokens: one retry costs this many.
 const TOKEN: i64 = 1000;
@@ -127,16 +127,14 @@ impl RetryBudgetBuilder {
     /// # Errors
     /// [`ConfigError`] for a ratio outside 0..=1 or a zero `max_balance`.
     pub fn config(self) -> Result<BudgetConfig, ConfigError> {
-        check(
-            (0.0..=1.0).contains(&self.ratio),
-            "ratio",
-            "between 0 and 1",
-            self.ratio,
+        use staunch_options::retry_budget::{MAX_BALANCE, ratio};
+        checked(
+            staunch_options::circuit_breaker::NAME.check(self.name),
+            self.name,
         )?;
-        check(
-            self.max_balance >= 1,
-            "max_balance",
-            "at least 1",
+        checked(ratio(self.ratio), self.ratio)?;
+        checked(
+            MAX_BALANCE.check(u64::from(self.max_balance)),
             self.max_balance,
         )?;
         Ok(BudgetConfig {

@@ -3,12 +3,7 @@
 use std::time::Duration;
 
 use super::{Backoff, Jitter, RetryPolicy};
-use crate::config::{ConfigError, check};
-
-/// `base` when none is written (capped by a smaller `max_delay`).
-const DEFAULT_BASE: Duration = Duration::from_millis(100);
-/// `max_delay` when none is written (raised to a larger `base`).
-const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(10);
+use crate::config::{ConfigError, checked, refuse};
 
 /// Builder of a [`RetryPolicy`]; every option of `#[retry]` has a method here.
 #[derive(Debug, Clone)]
@@ -115,48 +110,23 @@ impl Retry {
     /// backoff), a zero `max_delay` or `max_elapsed`, or a `base` set above a `max_delay`
     /// set (a default never makes a set value invalid).
     pub fn build(self) -> Result<RetryPolicy, ConfigError> {
-        check(
-            self.max_attempts >= 1,
-            "max",
-            "at least 1",
-            self.max_attempts,
-        )?;
+        use staunch_options::retry::{FACTOR, FACTOR_WITHOUT_EXP, MAX, MAX_DELAY, MAX_ELAPSED};
+        checked(MAX.check(u64::from(self.max_attempts)), self.max_attempts)?;
         if let Backoff::Exponential { factor } = self.backoff {
             if factor.is_nan() {
-                return Err(ConfigError::Requires {
-                    option: "factor",
-                    requires: "backoff = \"exp\"",
-                });
+                return refuse(FACTOR_WITHOUT_EXP);
             }
-            check(
-                factor.is_finite() && factor >= 1.0,
-                "factor",
-                "a finite number of at least 1",
-                factor,
-            )?;
+            checked(FACTOR.check(factor), factor)?;
         }
         if let Some(max_delay) = self.max_delay {
-            check(!max_delay.is_zero(), "max_delay", "above zero", max_delay)?;
+            checked(MAX_DELAY.check(max_delay), max_delay)?;
         }
-        let (base, max_delay) = match (self.base, self.max_delay) {
-            (Some(base), Some(max_delay)) if base > max_delay => {
-                return Err(ConfigError::Exceeds {
-                    option: "base",
-                    limit: "max_delay",
-                });
-            }
-            (Some(base), Some(max_delay)) => (base, max_delay),
-            (Some(base), None) => (base, DEFAULT_MAX_DELAY.max(base)),
-            (None, Some(max_delay)) => (DEFAULT_BASE.min(max_delay), max_delay),
-            (None, None) => (DEFAULT_BASE, DEFAULT_MAX_DELAY),
-        };
+        let (base, max_delay) = checked(
+            staunch_options::retry::delays(self.base, self.max_delay),
+            self.base,
+        )?;
         if let Some(max_elapsed) = self.max_elapsed {
-            check(
-                !max_elapsed.is_zero(),
-                "max_elapsed",
-                "above zero",
-                max_elapsed,
-            )?;
+            checked(MAX_ELAPSED.check(max_elapsed), max_elapsed)?;
         }
         let mut policy = RetryPolicy::__validated(
             self.name,

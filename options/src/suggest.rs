@@ -1,7 +1,7 @@
-//! "Did you mean" for misspelt option names.
+//! "Did you mean" for misspelt option names and values.
 
 /// The candidate closest to `given`, if it is close enough to be a typo.
-pub(crate) fn nearest<'a>(given: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub fn nearest<'a>(given: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| (distance(given, c), *c))
