@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
-use staunch_runtime::reqwest_support::{MAX_RETRY_AFTER, parse_retry_after};
+use staunch_runtime::integrations::reqwest::{MAX_RETRY_AFTER, parse_retry_after};
 
 /// The last second an HTTP-date can name (31 Dec 9999 23:59:59 GMT).
 const LAST_DATE: u64 = 253_402_300_799;
