@@ -51,10 +51,10 @@ pub use staunch_macros::{Problem, bulkhead, circuit_breaker, fallback, retry, ti
 pub use staunch_runtime::{
     Backoff, BreakerConfig, BreakerMetrics, BudgetConfig, BudgetMetrics, Bulkhead, BulkheadConfig,
     BulkheadMetrics, Chain, CircuitBreaker, CircuitBreakerBuilder, CircuitState, Classify,
-    ConfigError, Detail, GENERIC_DETAIL, Instance, Jitter, PROBLEM_JSON, Problem, ProblemDetails,
-    Registry, Rejected, Retry, RetryBudget, RetryBudgetBuilder, RetryMetrics, RetryPolicy,
-    SlowCalls, Snapshot, Transition, Trip, breaker, bulkhead, reason_phrase, registry,
-    seed_thread_jitter, status_is_failure, status_is_transient, timeout,
+    ConfigError, Detail, Event, GENERIC_DETAIL, Instance, InstanceKind, Jitter, PROBLEM_JSON,
+    Problem, ProblemDetails, Registry, Rejected, Retry, RetryBudget, RetryBudgetBuilder,
+    RetryMetrics, RetryPolicy, SlowCalls, Snapshot, Transition, Trip, breaker, bulkhead,
+    reason_phrase, registry, seed_thread_jitter, status_is_failure, status_is_transient, timeout,
 };
 
 /// Glue for generated code. Not a public API: it changes without notice.

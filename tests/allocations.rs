@@ -8,13 +8,8 @@ use staunch::Rejected;
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
-#[derive(Debug, thiserror::Error)]
-enum Error {
-    #[error("down")]
-    Down,
-    #[error(transparent)]
-    Rejected(#[from] Rejected),
-}
+mod support;
+use support::Error;
 
 #[staunch::circuit_breaker(name = "alloc-breaker", fail_max = 5)]
 async fn breaker(x: u64) -> Result<u64, Error> {

@@ -11,13 +11,8 @@ use staunch::{CircuitState, Rejected};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-enum Error {
-    #[error("dependency down")]
-    Down,
-    #[error(transparent)]
-    Rejected(#[from] Rejected),
-}
+mod support;
+use support::Error;
 
 impl staunch::Classify for Error {
     fn is_transient(&self) -> bool {

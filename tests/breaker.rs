@@ -18,6 +18,9 @@ use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::{advance, sleep};
 
+mod support;
+use support::{ms, poll_once, secs};
+
 #[derive(Debug, thiserror::Error)]
 enum Error {
     #[error("dependency down")]
@@ -105,11 +108,6 @@ fn watched(ran: &Arc<AtomicBool>) -> Body {
     })
 }
 
-/// Polls `future` once, as an executor does before the future parks.
-async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
-    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *future).poll(cx))).await
-}
-
 /// An error that may carry a rejection of a layer.
 trait Rejection: std::fmt::Debug {
     fn rejection(&self) -> Option<&Rejected>;
@@ -150,14 +148,6 @@ fn assert_down(result: Result<u32, Error>) {
 /// A named breaker of the registry, which an annotated function registers on its first call.
 fn handle(name: &str) -> &'static CircuitBreaker {
     staunch::breaker(name).expect("registered on first call")
-}
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn ms(m: u64) -> Duration {
-    Duration::from_millis(m)
 }
 
 #[track_caller]

@@ -12,13 +12,8 @@ use staunch::{Bulkhead, ConfigError, Detail, Rejected};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, advance};
 
-#[derive(Debug, thiserror::Error)]
-enum Error {
-    #[error("dependency down")]
-    Down,
-    #[error(transparent)]
-    Rejected(#[from] Rejected),
-}
+mod support;
+use support::{Error, ms, poll_once};
 
 /// What the protected call does.
 type Body = Pin<Box<dyn Future<Output = Result<u32, Error>> + Send>>;
@@ -51,11 +46,6 @@ fn watched(ran: &Arc<AtomicBool>) -> Body {
     })
 }
 
-/// Polls `future` once, as an executor does before the future parks.
-async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
-    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *future).poll(cx))).await
-}
-
 #[track_caller]
 fn assert_full(result: Result<u32, Error>, name: &str, limit: usize) {
     match result {
@@ -67,10 +57,6 @@ fn assert_full(result: Result<u32, Error>, name: &str, limit: usize) {
 
 fn handle(name: &str) -> &'static Bulkhead {
     staunch::bulkhead(name).expect("registered on first call")
-}
-
-fn ms(m: u64) -> Duration {
-    Duration::from_millis(m)
 }
 
 /// With `limit = 2` and no `max_wait`: the third concurrent call is refused on its first poll

@@ -14,13 +14,8 @@ use staunch::{
 };
 use tokio::time::{Instant, advance};
 
-#[derive(Debug, thiserror::Error)]
-enum Error {
-    #[error("dependency down")]
-    Down,
-    #[error(transparent)]
-    Rejected(#[from] Rejected),
-}
+mod support;
+use support::Error;
 
 fn out_of_range(result: Result<impl std::fmt::Debug, ConfigError>, option: &str) {
     match result {

@@ -16,13 +16,8 @@ use proptest::prelude::*;
 use staunch::{CircuitBreaker, CircuitState, Rejected};
 use tokio::sync::oneshot;
 
-#[derive(Debug, thiserror::Error)]
-enum Error {
-    #[error("dependency down")]
-    Down,
-    #[error(transparent)]
-    Rejected(#[from] Rejected),
-}
+mod support;
+use support::Error;
 
 // ---------------------------------------------------------------------------------------------
 // What is generated.

@@ -4,7 +4,7 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use staunch::{Bulkhead, CircuitBreaker, CircuitState, Detail, Rejected, RetryBudget};
+use staunch::{Bulkhead, CircuitBreaker, CircuitState, Detail, RetryBudget};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -62,13 +62,8 @@ impl Subscriber for Capture {
     fn exit(&self, _: &Id) {}
 }
 
-#[derive(Debug, thiserror::Error)]
-enum Error {
-    #[error("upstream said no")]
-    Down,
-    #[error(transparent)]
-    Rejected(#[from] Rejected),
-}
+mod support;
+use support::Error;
 
 fn run<F: Future>(capture: &Capture, f: F) -> F::Output {
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -7,6 +7,9 @@ use std::time::Duration;
 use staunch::{Classify, Jitter, Rejected, Retry};
 use tokio::time::Instant;
 
+mod support;
+use support::ms;
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 enum Error {
     #[error("busy")]
@@ -48,10 +51,6 @@ impl Log {
     fn count(&self) -> usize {
         self.0.lock().unwrap().len()
     }
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
 }
 
 #[tokio::test(start_paused = true)]

@@ -20,13 +20,8 @@ use staunch::{Bulkhead, CircuitBreaker, CircuitState, Rejected, RetryBudget};
 use tokio::sync::watch;
 use tokio::task::yield_now;
 
-#[derive(Debug, thiserror::Error)]
-enum Error {
-    #[error("dependency down")]
-    Down,
-    #[error(transparent)]
-    Rejected(#[from] Rejected),
-}
+mod support;
+use support::Error;
 
 /// Drops `inner` unfinished at its `polls`-th poll (0: before the first), as a `select!` that
 /// picked another branch does.

@@ -11,13 +11,8 @@ use std::time::Duration;
 use staunch::Rejected;
 use tokio::time::{Instant, advance, sleep};
 
-#[derive(Debug, thiserror::Error)]
-enum Error {
-    #[error("dependency down")]
-    Down,
-    #[error(transparent)]
-    Rejected(#[from] Rejected),
-}
+mod support;
+use support::{Error, ms, poll_once};
 
 /// What the protected call does.
 type Body = Pin<Box<dyn Future<Output = Result<u32, Error>> + Send>>;
@@ -58,15 +53,6 @@ impl Fate {
     fn finished(&self) -> bool {
         self.finished.load(Ordering::SeqCst)
     }
-}
-
-/// Polls `future` once, as an executor does before the future parks.
-async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
-    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *future).poll(cx))).await
-}
-
-fn ms(m: u64) -> Duration {
-    Duration::from_millis(m)
 }
 
 /// With a 2 s timeout: a 5 s call runs for 2 s, is then dropped, and the caller gets

@@ -12,6 +12,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::Rejected;
 use crate::config::{ConfigError, checked};
+use crate::observe::{self, Event, Hub};
 use crate::outcome::{Failure, finish, lift, widen};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
@@ -77,6 +78,7 @@ pub struct Bulkhead {
     config: BulkheadConfig,
     slots: Slots,
     rejected: AtomicU64,
+    hub: Hub,
 }
 
 #[derive(Debug)]
@@ -123,7 +125,19 @@ impl Bulkhead {
             config,
             slots,
             rejected: AtomicU64::new(0),
+            hub: Hub::new(),
         }
+    }
+
+    /// A receiver of every [`Event`] of this bulkhead from now on: its rejections, a conflict
+    /// over its settings.
+    #[must_use]
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.hub.subscribe()
+    }
+
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.hub
     }
 
     /// Its settings.
@@ -202,10 +216,12 @@ impl Bulkhead {
         };
         slot.ok_or_else(|| {
             self.rejected.fetch_add(1, Ordering::Relaxed);
-            Rejected::BulkheadFull {
+            let rejected = || Rejected::BulkheadFull {
                 name: self.config.name,
                 limit: self.config.limit,
-            }
+            };
+            observe::rejected(&self.hub, self.config.name, rejected);
+            rejected()
         })
     }
 }

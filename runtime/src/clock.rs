@@ -48,7 +48,11 @@ pub(crate) fn now() -> u64 {
     )
 }
 
-/// A duration in nanoseconds, saturating at `u64::MAX` (about 584 years).
+/// A duration in nanoseconds, saturating at `u64::MAX` (about 584 years). In 64-bit
+/// arithmetic: `as_nanos` multiplies in 128 bits, on the rejection path of an open breaker.
+#[inline]
 pub(crate) fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `sync`, `clock`, `config` | atomics (loom's under `--cfg loom`), tokio time in nanoseconds, `ConfigError` |
 //! | `outcome` | what a layer's call ends with: `Failure`, `Rejected`, `Classify` |
+//! | `observe` | the one stream of events (`Event`) and its sinks: `tracing`, each instance's `subscribe()`, the registry's |
 //! | `problem` | RFC 9457 details, and the HTTP response every framework builds from |
 //! | `retry`, `breaker`, `bulkhead`, `timeout` | the policies, each with its guard future |
 //! | `registry` | named instances: lookups, `build_shared`, the call sites' slots, the snapshot |
@@ -20,6 +21,7 @@ mod bulkhead;
 mod clock;
 mod config;
 pub mod integrations;
+mod observe;
 mod outcome;
 mod problem;
 mod registry;
@@ -46,6 +48,7 @@ pub use breaker::{
 };
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadMetrics};
 pub use config::ConfigError;
+pub use observe::{Event, InstanceKind};
 pub use outcome::{Classify, Rejected};
 pub use problem::{
     Chain, GENERIC_DETAIL, PROBLEM_JSON, Problem, ProblemDetails, reason_phrase, status_is_failure,

@@ -6,21 +6,6 @@ use std::time::Duration;
 use super::CircuitBreaker;
 use crate::config::{ConfigError, checked, refuse};
 
-/// The state of a circuit breaker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CircuitState {
-    /// Calls go through; failures are counted.
-    Closed,
-    /// Calls are rejected until `reset` has passed.
-    Open,
-    /// A few trial calls decide between closing and opening again.
-    HalfOpen,
-    /// Held open by [`CircuitBreaker::force_open`] until [`CircuitBreaker::force_closed`]
-    /// or [`CircuitBreaker::reset`]: calls are rejected, and no trial is admitted.
-    ForcedOpen,
-}
-
 /// When a CLOSED breaker opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trip {

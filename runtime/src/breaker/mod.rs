@@ -15,12 +15,14 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-pub use self::config::{BreakerConfig, CircuitBreakerBuilder, CircuitState, SlowCalls, Trip};
+pub use self::config::{BreakerConfig, CircuitBreakerBuilder, SlowCalls, Trip};
 pub use self::guard::guard;
 pub use self::report::{BreakerMetrics, Transition};
 use self::trials::trial_counts;
 use self::window::{FAILED, RECORDED, SLOW, Window};
 use self::word::Word;
+pub use crate::observe::CircuitState;
+use crate::observe::{self, Event, Hub};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::{Rejected, clock};
 
@@ -39,6 +41,7 @@ pub struct CircuitBreaker {
     rejected_before: AtomicU64,
     transitions: AtomicU64,
     events: broadcast::Sender<Transition>,
+    hub: Hub,
 }
 
 /// The CLOSED-state bookkeeping of the trip policy.
@@ -111,6 +114,7 @@ impl CircuitBreaker {
             rejected_before: AtomicU64::new(0),
             transitions: AtomicU64::new(0),
             events: broadcast::Sender::new(16),
+            hub: Hub::new(),
         }
     }
 
@@ -212,6 +216,17 @@ impl CircuitBreaker {
         self.events.subscribe()
     }
 
+    /// A receiver of every [`Event`] of this breaker from now on: its transitions, its
+    /// rejections, a conflict over its settings.
+    #[must_use]
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.hub.subscribe()
+    }
+
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
     #[inline]
     fn load(&self) -> Word {
         // Acquire pairs with the Release of every transition, so a caller that sees OPEN also
@@ -269,6 +284,9 @@ impl CircuitBreaker {
 
     fn reject(&self, retry_in_nanos: u64) -> u64 {
         self.rejected.fetch_add(1, Ordering::Relaxed);
+        observe::rejected(&self.hub, self.config.name, || {
+            self.rejection(retry_in_nanos)
+        });
         retry_in_nanos
     }
 
@@ -415,13 +433,7 @@ impl CircuitBreaker {
         // The new state's rejections start from zero.
         self.rejected_before
             .store(self.rejected.load(Ordering::Relaxed), Ordering::Relaxed);
-        tracing::warn!(
-            target: "staunch",
-            breaker = self.config.name,
-            from = ?from,
-            to = ?to,
-            "circuit breaker changed state"
-        );
+        observe::transition(&self.hub, self.config.name, from, to);
         // No receiver is not an error: subscribing is optional.
         let _ = self.events.send(Transition {
             name: self.config.name,

@@ -8,8 +8,10 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::breaker::{BreakerConfig, BreakerMetrics, CircuitBreaker};
 use crate::bulkhead::{Bulkhead, BulkheadConfig, BulkheadMetrics};
+use crate::observe::{self, Event, InstanceKind};
 use crate::retry::{BudgetConfig, BudgetMetrics, RetryBudget};
 use crate::retry::{RetryMetrics, RetryPolicy};
+use tokio::sync::broadcast;
 
 pub use self::slots::{BreakerSlot, BudgetSlot, BulkheadSlot};
 
@@ -67,12 +69,12 @@ impl Registry {
     pub fn breaker_or_insert(&self, config: &BreakerConfig) -> &'static CircuitBreaker {
         let breaker = self.breaker_or_default(config);
         if breaker.config() != config {
-            tracing::error!(
-                target: "staunch",
-                breaker = config.name(),
-                kept = ?breaker.config(),
-                ignored = ?config,
-                "circuit breaker used with conflicting settings; the first settings are kept"
+            observe::settings_conflict(
+                breaker.hub(),
+                InstanceKind::CircuitBreaker,
+                config.name(),
+                breaker.config(),
+                config,
             );
         }
         breaker
@@ -95,12 +97,12 @@ impl Registry {
             .entry(config.name())
             .or_insert_with(|| Box::leak(Box::new(Bulkhead::with_config(*config))));
         if bulkhead.config() != config {
-            tracing::error!(
-                target: "staunch",
-                bulkhead = config.name(),
-                kept = ?bulkhead.config(),
-                ignored = ?config,
-                "bulkhead used with conflicting settings; the first settings are kept"
+            observe::settings_conflict(
+                bulkhead.hub(),
+                InstanceKind::Bulkhead,
+                config.name(),
+                bulkhead.config(),
+                config,
             );
         }
         bulkhead
@@ -114,15 +116,43 @@ impl Registry {
             .entry(config.name())
             .or_insert_with(|| Box::leak(Box::new(RetryBudget::new(*config))));
         if budget.config() != config && *config != BudgetConfig::default_for(config.name()) {
-            tracing::error!(
-                target: "staunch",
-                budget = config.name(),
-                kept = ?budget.config(),
-                ignored = ?config,
-                "retry budget used with conflicting settings; the first settings are kept"
+            observe::settings_conflict(
+                budget.hub(),
+                InstanceKind::RetryBudget,
+                config.name(),
+                budget.config(),
+                config,
             );
         }
         budget
+    }
+
+    /// A receiver of every [`Event`] of every instance from now on: one stream for a dashboard
+    /// or an exporter. Each instance's own `subscribe()` gives its events alone.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use staunch::{CircuitBreaker, CircuitState, Event};
+    ///
+    /// let mut events = staunch::registry().subscribe();
+    /// let breaker = CircuitBreaker::builder("docs-events").build_shared().unwrap();
+    /// breaker.force_open();
+    /// let event = loop {
+    ///     // Other instances of the process report here too.
+    ///     let event = events.recv().await.unwrap();
+    ///     if event.name() == "docs-events" {
+    ///         break event;
+    ///     }
+    /// };
+    /// assert_eq!(
+    ///     event,
+    ///     Event::Transition { name: "docs-events", from: CircuitState::Closed, to: CircuitState::ForcedOpen }
+    /// );
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        observe::everything().subscribe()
     }
 
     pub(crate) fn add_retry(&self, policy: &'static RetryPolicy) {

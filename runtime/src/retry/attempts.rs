@@ -9,6 +9,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::{Jitter, RetryPolicy};
+use crate::observe;
 use crate::outcome::{AsRejected, Failure};
 use crate::{Classify, Rejected, RetryBudget, clock};
 
@@ -149,13 +150,12 @@ impl<'p> Attempts<'p> {
             && !budget.try_withdraw()
         {
             let config = budget.config();
-            tracing::warn!(
-                target: "staunch",
-                function = self.policy.name,
-                budget = config.name(),
-                attempt = self.made,
-                rejects = config.rejects_when_exhausted(),
-                "retry budget spent; no more retries"
+            observe::budget_spent(
+                budget.hub(),
+                self.policy.name,
+                config.name(),
+                self.made,
+                config.rejects_when_exhausted(),
             );
             return if config.rejects_when_exhausted() {
                 Decision::Reject(Rejected::BudgetExhausted {
@@ -169,14 +169,7 @@ impl<'p> Attempts<'p> {
         if let Some(on_retry) = self.on_retry {
             on_retry(self.policy);
         }
-        tracing::warn!(
-            target: "staunch",
-            function = self.policy.name,
-            attempt = self.made,
-            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            error = %error,
-            "retrying after a failed attempt"
-        );
+        observe::retry_scheduled(&self.policy.hub, self.policy.name, self.made, delay, error);
         Decision::Wait(delay)
     }
 

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::clock;
 use crate::config::{ConfigError, checked};
+use crate::observe::{Event, Hub};
 
 /// Milli-tokens: one retry costs this many.
 const TOKEN: i64 = 1000;
@@ -171,6 +172,7 @@ pub struct RetryBudget {
     refilled_at: AtomicU64,
     spent: AtomicU64,
     refused: AtomicU64,
+    hub: Hub,
 }
 
 /// Counters of a retry budget.
@@ -205,6 +207,7 @@ impl RetryBudget {
             refilled_at: AtomicU64::new(clock::now()),
             spent: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            hub: Hub::new(),
         }
     }
 
@@ -212,6 +215,16 @@ impl RetryBudget {
     #[must_use]
     pub fn config(&self) -> &BudgetConfig {
         &self.config
+    }
+
+    /// A receiver of every [`Event`] of this budget from now on: each retry it refused.
+    #[must_use]
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.hub.subscribe()
+    }
+
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.hub
     }
 
     fn cap(&self) -> i64 {

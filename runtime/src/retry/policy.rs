@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::{Attempts, Next, Verdict};
 use crate::Classify;
+use crate::observe::{Event, Hub};
 use crate::outcome::{Failure, lift};
 
 /// How the delay grows between attempts.
@@ -72,6 +73,7 @@ pub struct RetryPolicy {
     pub(super) jitter: Jitter,
     pub(super) seed: Option<u64>,
     pub(super) stats: RetryStats,
+    pub(super) hub: Hub,
 }
 
 #[derive(Debug, Default)]
@@ -109,6 +111,7 @@ impl RetryPolicy {
                 retries: AtomicU64::new(0),
                 exhausted: AtomicU64::new(0),
             },
+            hub: Hub::new(),
         }
     }
 
@@ -122,6 +125,13 @@ impl RetryPolicy {
     #[must_use]
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
+    }
+
+    /// A receiver of every [`Event`] of this policy from now on: each retry scheduled, with
+    /// its attempt, pause and error.
+    #[must_use]
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.hub.subscribe()
     }
 
     /// Retries made so far, and calls that ended with every attempt used.

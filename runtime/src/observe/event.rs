@@ -1,0 +1,127 @@
+//! What the stream carries.
+
+use std::time::Duration;
+
+use crate::Rejected;
+
+/// The state of a circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitState {
+    /// Calls go through; failures are counted.
+    Closed,
+    /// Calls are rejected until `reset` has passed.
+    Open,
+    /// A few trial calls decide between closing and opening again.
+    HalfOpen,
+    /// Held open by [`CircuitBreaker::force_open`](crate::CircuitBreaker::force_open) until [`CircuitBreaker::force_closed`](crate::CircuitBreaker::force_closed)
+    /// or [`CircuitBreaker::reset`](crate::CircuitBreaker::reset): calls are rejected, and no trial is admitted.
+    ForcedOpen,
+}
+
+/// The kinds of named instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceKind {
+    /// A circuit breaker.
+    CircuitBreaker,
+    /// A bulkhead.
+    Bulkhead,
+    /// A retry policy.
+    Retry,
+    /// A retry budget.
+    RetryBudget,
+}
+
+impl InstanceKind {
+    /// The kind as the attribute (and the snapshot) spells it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CircuitBreaker => "circuit_breaker",
+            Self::Bulkhead => "bulkhead",
+            Self::Retry => "retry",
+            Self::RetryBudget => "retry_budget",
+        }
+    }
+}
+
+/// Something a policy did that its operator may want to see, as
+/// [`Registry::subscribe`](crate::Registry::subscribe) and each instance's `subscribe()`
+/// deliver it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A failed attempt will be retried after `delay`.
+    RetryScheduled {
+        /// The retry policy (the function's name for `#[retry]`).
+        name: &'static str,
+        /// The attempt that failed, the first being 1.
+        attempt: u32,
+        /// The pause before the next attempt.
+        #[serde(serialize_with = "millis")]
+        delay: Duration,
+        /// The error, displayed.
+        error: String,
+    },
+    /// A retry budget refused a retry.
+    BudgetSpent {
+        /// The budget.
+        name: &'static str,
+        /// The retry policy that wanted to retry.
+        function: &'static str,
+        /// The attempt that failed last.
+        attempt: u32,
+    },
+    /// A circuit breaker changed state.
+    Transition {
+        /// The breaker.
+        name: &'static str,
+        /// The state it left.
+        from: CircuitState,
+        /// The state it entered.
+        to: CircuitState,
+    },
+    /// A breaker or a bulkhead refused a call.
+    Rejected {
+        /// The breaker or bulkhead.
+        name: &'static str,
+        /// What it answered.
+        #[serde(serialize_with = "displayed")]
+        rejected: Rejected,
+    },
+    /// One name was used with conflicting settings; the first stay in force.
+    SettingsConflict {
+        /// The kind of instance.
+        kind: InstanceKind,
+        /// Its name.
+        name: &'static str,
+        /// The settings in force.
+        kept: String,
+        /// The settings refused.
+        ignored: String,
+    },
+}
+
+impl Event {
+    /// The name of the instance the event is about.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::RetryScheduled { name, .. }
+            | Self::BudgetSpent { name, .. }
+            | Self::Transition { name, .. }
+            | Self::Rejected { name, .. }
+            | Self::SettingsConflict { name, .. } => name,
+        }
+    }
+}
+
+fn millis<S: serde::Serializer>(delay: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u128(delay.as_millis())
+}
+
+fn displayed<S: serde::Serializer>(rejected: &Rejected, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(rejected)
+}

@@ -1,0 +1,138 @@
+//! One stream of events from every policy, and its sinks.
+//!
+//! A policy reports what it did through the emitters below, and nothing else: the sinks (the
+//! `tracing` events of target `staunch`, the `subscribe()` of each named instance, the
+//! registry's stream of everything) are this module's concern, so adding one touches no
+//! policy. An event costs nothing but its `tracing` call until somebody subscribes.
+
+mod event;
+mod hub;
+
+use std::fmt;
+use std::time::Duration;
+
+pub use self::event::{CircuitState, Event, InstanceKind};
+pub use self::hub::Hub;
+use crate::Rejected;
+
+/// Every event of the process, for [`crate::Registry::subscribe`].
+pub(crate) fn everything() -> &'static Hub {
+    static EVERYTHING: Hub = Hub::new();
+    &EVERYTHING
+}
+
+/// Sends `event` to the subscribers of its instance and of the whole process.
+fn publish(own: &Hub, event: impl FnOnce() -> Event) {
+    if hub::anybody_listens() && (own.is_listened() || everything().is_listened()) {
+        let event = event();
+        own.send(&event);
+        everything().send(&event);
+    }
+}
+
+/// A failed attempt of `name` will be retried after `delay`.
+pub(crate) fn retry_scheduled(
+    own: &Hub,
+    name: &'static str,
+    attempt: u32,
+    delay: Duration,
+    error: &dyn fmt::Display,
+) {
+    tracing::warn!(
+        target: "staunch",
+        function = name,
+        attempt,
+        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        error = %error,
+        "retrying after a failed attempt"
+    );
+    publish(own, || Event::RetryScheduled {
+        name,
+        attempt,
+        delay,
+        error: error.to_string(),
+    });
+}
+
+/// The retry budget `budget` refused a retry of `name`.
+pub(crate) fn budget_spent(
+    own: &Hub,
+    name: &'static str,
+    budget: &'static str,
+    attempt: u32,
+    rejects: bool,
+) {
+    tracing::warn!(
+        target: "staunch",
+        function = name,
+        budget,
+        attempt,
+        rejects,
+        "retry budget spent; no more retries"
+    );
+    publish(own, || Event::BudgetSpent {
+        name: budget,
+        function: name,
+        attempt,
+    });
+}
+
+/// Breaker `name` went from `from` to `to`.
+pub(crate) fn transition(own: &Hub, name: &'static str, from: CircuitState, to: CircuitState) {
+    tracing::warn!(
+        target: "staunch",
+        breaker = name,
+        from = ?from,
+        to = ?to,
+        "circuit breaker changed state"
+    );
+    publish(own, || Event::Transition { name, from, to });
+}
+
+/// Breaker or bulkhead `name` refused a call. No `tracing` event, as a rejection can come
+/// once per call; and until somebody subscribes anywhere, one load.
+#[inline]
+pub(crate) fn rejected(own: &Hub, name: &'static str, rejected: impl FnOnce() -> Rejected) {
+    if hub::anybody_listens() {
+        rejected_slow(own, name, rejected());
+    }
+}
+
+#[inline(never)]
+fn rejected_slow(own: &Hub, name: &'static str, rejected: Rejected) {
+    publish(own, || Event::Rejected { name, rejected });
+}
+
+/// One name was used with conflicting settings; `kept` stays in force.
+pub(crate) fn settings_conflict(
+    own: &Hub,
+    kind: InstanceKind,
+    name: &'static str,
+    kept: &dyn fmt::Debug,
+    ignored: &dyn fmt::Debug,
+) {
+    // The field names the kind: `breaker = "payments"`.
+    macro_rules! conflict {
+        ($field:ident, $what:literal) => {
+            tracing::error!(
+                target: "staunch",
+                $field = name,
+                kept = ?kept,
+                ignored = ?ignored,
+                concat!($what, " used with conflicting settings; the first settings are kept")
+            )
+        };
+    }
+    match kind {
+        InstanceKind::CircuitBreaker => conflict!(breaker, "circuit breaker"),
+        InstanceKind::Bulkhead => conflict!(bulkhead, "bulkhead"),
+        InstanceKind::Retry => conflict!(retry, "retry policy"),
+        InstanceKind::RetryBudget => conflict!(budget, "retry budget"),
+    }
+    publish(own, || Event::SettingsConflict {
+        kind,
+        name,
+        kept: format!("{kept:?}"),
+        ignored: format!("{ignored:?}"),
+    });
+}

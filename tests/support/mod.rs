@@ -1,0 +1,33 @@
+//! Fixtures of the integration tests: `mod support;` in a test file. (The counting allocator,
+//! `counting_alloc.rs`, is included on its own by the tests and benchmarks that count.)
+
+// Each test crate uses some of them.
+#![allow(dead_code)]
+
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use staunch::Rejected;
+
+/// A dependency's failure, or a layer's rejection: what most tests' functions return.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    #[error("dependency down")]
+    Down,
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+}
+
+/// Polls `future` once, as an executor does before the future parks.
+pub async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *future).poll(cx))).await
+}
+
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
