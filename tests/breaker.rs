@@ -1709,3 +1709,123 @@ fn a_forced_open_breaker_reports_forced_open_and_serializes_as_such() {
     breaker.force_closed();
     assert_eq!(breaker.state(), Closed);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Settings changed while the breaker runs.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_threshold_lowered_mid_run_judges_the_failures_counted_so_far() {
+    let breaker = CircuitBreaker::builder("retuned-fail-max")
+        .fail_max(5)
+        .build()
+        .unwrap();
+    let call = async |body: Body| breaker.call_classified(|| body).await;
+    assert_down(call(down()).await);
+    let stricter = CircuitBreaker::builder("retuned-fail-max")
+        .fail_max(2)
+        .config()
+        .unwrap();
+    breaker.reconfigure(stricter).unwrap();
+    assert_eq!(breaker.state(), Closed);
+    assert_down(call(down()).await);
+    assert_eq!(
+        breaker.state(),
+        Open,
+        "the second failure in a row reaches 2"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_stays_open_for_the_reset_it_opened_with() {
+    let builder = || CircuitBreaker::builder("retuned-reset").fail_max(1);
+    let breaker = builder().reset(secs(10)).build().unwrap();
+    let call = async |body: Body| breaker.call_classified(|| body).await;
+    assert_down(call(down()).await);
+    breaker
+        .reconfigure(builder().reset(secs(1)).config().unwrap())
+        .unwrap();
+    advance(secs(1)).await;
+    open_for(call(ok()).await, "retuned-reset");
+    advance(secs(9)).await;
+    assert_eq!(call(ok()).await.unwrap(), 1, "the trial closes it");
+    assert_down(call(down()).await);
+    advance(secs(1)).await;
+    assert_eq!(
+        call(ok()).await.unwrap(),
+        1,
+        "opened again, it waits the new reset"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_rate_raised_mid_run_keeps_the_window() {
+    let builder = || {
+        CircuitBreaker::builder("retuned-rate")
+            .window(4)
+            .min_calls(4)
+    };
+    let breaker = builder().failure_rate(50).build().unwrap();
+    let call = async |body: Body| breaker.call_classified(|| body).await;
+    for body in [ok(), down(), ok()] {
+        let _ = call(body).await;
+    }
+    breaker
+        .reconfigure(builder().failure_rate(75).config().unwrap())
+        .unwrap();
+    assert_down(call(down()).await);
+    assert_eq!(breaker.metrics().window_calls, 4, "the window is kept");
+    assert_eq!(breaker.state(), Closed, "50 % is under the new 75 %");
+    assert_down(call(down()).await);
+    assert_eq!(breaker.state(), Open, "75 % reaches it");
+}
+
+#[test]
+fn another_trip_policy_window_or_name_is_refused_and_changes_nothing() {
+    let breaker = CircuitBreaker::builder("retuned-refused")
+        .window(10)
+        .build()
+        .unwrap();
+    let before = breaker.config();
+    for config in [
+        CircuitBreaker::builder("retuned-refused")
+            .fail_max(3)
+            .config(),
+        CircuitBreaker::builder("retuned-refused")
+            .window(20)
+            .config(),
+        CircuitBreaker::builder("another").window(10).config(),
+    ] {
+        assert!(matches!(
+            breaker.reconfigure(config.unwrap()),
+            Err(ConfigError::Conflict(..))
+        ));
+    }
+    assert_eq!(breaker.config(), before);
+}
+
+#[test]
+fn a_change_of_breaker_settings_is_an_event_with_old_and_new_values() {
+    let breaker = CircuitBreaker::builder("retuned-event")
+        .fail_max(5)
+        .build()
+        .unwrap();
+    let mut events = breaker.events();
+    breaker
+        .reconfigure(
+            CircuitBreaker::builder("retuned-event")
+                .fail_max(3)
+                .config()
+                .unwrap(),
+        )
+        .unwrap();
+    match events.try_recv().unwrap() {
+        staunch::Event::SettingsChanged { old, new, .. } => {
+            assert!(
+                old.contains("fail_max: 5") && new.contains("fail_max: 3"),
+                "{old} → {new}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
-use staunch::{Bulkhead, ConfigError, Detail, Rejected};
+use staunch::{Bulkhead, BulkheadConfig, ConfigError, Detail, Rejected};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, advance};
 
@@ -381,4 +381,113 @@ fn a_limit_above_the_maximum_is_refused_with_the_maximum() {
     // The largest limit the attribute accepts (tests/ui/fail/bulkhead_limit_above_max.rs).
     let largest = Bulkhead::new("max", Bulkhead::MAX_LIMIT, ms(10)).unwrap();
     assert_eq!(largest.metrics().limit, 536_870_911);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings changed while the bulkhead runs.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_shrunk_bulkhead_admits_no_call_until_under_its_new_limit() {
+    let bulkhead = Bulkhead::new("resized-shrunk", 3, Duration::ZERO).unwrap();
+    let call = async |body: Body| bulkhead.call(|| body).await;
+    let mut holders: Vec<_> = (0..3).map(|_| Box::pin(call(hanging()))).collect();
+    for holder in &mut holders {
+        assert!(poll_once(holder).await.is_pending());
+    }
+    let old = bulkhead
+        .reconfigure(BulkheadConfig::new("resized-shrunk", 1, Duration::ZERO).unwrap())
+        .unwrap();
+    assert_eq!(old.limit(), 3);
+    assert_eq!(
+        bulkhead.metrics().in_flight,
+        3,
+        "calls in flight keep their slots"
+    );
+    drop(holders.pop());
+    assert_full(call(ok()).await, "resized-shrunk", 1);
+    drop(holders.pop());
+    assert_full(call(ok()).await, "resized-shrunk", 1);
+    drop(holders.pop());
+    assert_eq!(call(ok()).await.unwrap(), 1, "under the new limit");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_grown_bulkhead_admits_the_callers_waiting() {
+    let bulkhead = Bulkhead::new("resized-grown", 1, ms(100)).unwrap();
+    let call = async |body: Body| bulkhead.call(|| body).await;
+    let mut holder = Box::pin(call(hanging()));
+    assert!(poll_once(&mut holder).await.is_pending());
+    let mut waiter = Box::pin(call(ok()));
+    assert!(poll_once(&mut waiter).await.is_pending(), "queued");
+    bulkhead
+        .reconfigure(BulkheadConfig::new("resized-grown", 2, ms(100)).unwrap())
+        .unwrap();
+    assert_eq!(waiter.await.unwrap(), 1, "woken by the wider limit");
+    assert_eq!(bulkhead.metrics().limit, 2);
+}
+
+#[test]
+fn a_change_of_waiting_mode_or_name_is_refused_and_changes_nothing() {
+    let bulkhead = Bulkhead::new("resized-refused", 2, Duration::ZERO).unwrap();
+    for config in [
+        BulkheadConfig::new("resized-refused", 4, ms(10)).unwrap(),
+        BulkheadConfig::new("another-name", 4, Duration::ZERO).unwrap(),
+    ] {
+        assert!(matches!(
+            bulkhead.reconfigure(config),
+            Err(ConfigError::Conflict(..))
+        ));
+    }
+    assert_eq!(bulkhead.config().limit(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn queued_callers_are_served_in_order_and_a_newcomer_waits_behind_them() {
+    let bulkhead = Bulkhead::new("queue-order", 1, Duration::from_secs(10)).unwrap();
+    let order = std::sync::Mutex::new(Vec::new());
+    let call = |n: u32| {
+        let order = &order;
+        bulkhead.call(move || async move {
+            order.lock().unwrap().push(n);
+            Ok::<_, Error>(n)
+        })
+    };
+    let (release, gate) = oneshot::channel::<()>();
+    let mut holder = Box::pin(bulkhead.call(|| async {
+        gate.await.unwrap();
+        Ok::<_, Error>(0)
+    }));
+    assert!(poll_once(&mut holder).await.is_pending());
+    let mut first = Box::pin(call(1));
+    let mut second = Box::pin(call(2));
+    assert!(poll_once(&mut first).await.is_pending());
+    assert!(poll_once(&mut second).await.is_pending());
+    release.send(()).unwrap();
+    assert_eq!(holder.await.unwrap(), 0);
+    // A slot is free, but two callers queued before this one.
+    let mut newcomer = Box::pin(call(3));
+    assert!(poll_once(&mut newcomer).await.is_pending(), "no barging");
+    let (a, b, c) = tokio::join!(first, second, newcomer);
+    assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (1, 2, 3));
+    assert_eq!(*order.lock().unwrap(), [1, 2, 3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_of_settings_is_an_event_with_old_and_new_values() {
+    let bulkhead = Bulkhead::new("resized-event", 2, Duration::ZERO).unwrap();
+    let mut events = bulkhead.subscribe();
+    bulkhead
+        .reconfigure(BulkheadConfig::new("resized-event", 5, Duration::ZERO).unwrap())
+        .unwrap();
+    match events.try_recv().unwrap() {
+        staunch::Event::SettingsChanged { name, old, new, .. } => {
+            assert_eq!(name, "resized-event");
+            assert!(
+                old.contains("limit: 2") && new.contains("limit: 5"),
+                "{old} → {new}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }

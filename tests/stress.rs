@@ -208,6 +208,67 @@ async fn a_bulkhead_with_a_queue_never_exceeds_its_limit_nor_loses_a_slot() {
     }
 }
 
+/// A thousand calls run while the limit changes under them (shrunk below the calls in flight,
+/// grown past them): once the calls in flight are under a new limit, they never exceed it
+/// again, and at the end every slot is free.
+async fn resize_while_running(bulkhead: &'static Bulkhead) {
+    const CALLS: usize = 1000;
+    let occupancy: &'static Occupancy = Box::leak(Box::default());
+    let max_wait = bulkhead.config().max_wait();
+    let mut handles = Vec::with_capacity(CALLS);
+    for i in 0..CALLS {
+        handles.push(tokio::spawn(async move {
+            let result = bulkhead
+                .call(|| async move {
+                    let _inside = occupancy.enter();
+                    for _ in 0..i % 5 {
+                        yield_now().await;
+                    }
+                    Ok::<_, Error>(())
+                })
+                .await;
+            assert!(matches!(
+                result,
+                Ok(()) | Err(Error::Rejected(Rejected::BulkheadFull { .. }))
+            ));
+        }));
+    }
+    let resize = |limit| {
+        let config = staunch::BulkheadConfig::new(bulkhead.config().name(), limit, max_wait);
+        bulkhead.reconfigure(config.unwrap()).unwrap();
+    };
+    for limit in [2, 16, 1, 8, 3] {
+        resize(limit);
+        // Calls admitted under the old limit finish; none is admitted above the new one.
+        while bulkhead.metrics().in_flight > limit {
+            yield_now().await;
+        }
+        occupancy
+            .peak
+            .store(occupancy.inside.load(Ordering::SeqCst), Ordering::SeqCst);
+        for _ in 0..200 {
+            yield_now().await;
+        }
+        let peak = occupancy.peak.load(Ordering::SeqCst);
+        assert!(peak <= limit, "peak {peak} over the limit in force {limit}");
+    }
+    for handle in handles {
+        handle.await.expect("no task panicked");
+    }
+    assert_eq!(bulkhead.metrics().in_flight, 0, "a slot was lost");
+    assert_eq!(occupancy.inside.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bulkhead_resized_while_a_thousand_calls_run_keeps_the_limit_in_force() {
+    for max_wait in [Duration::ZERO, Duration::from_secs(600)] {
+        let bulkhead = Box::leak(Box::new(
+            Bulkhead::new("stress-resized", 8, max_wait).unwrap(),
+        ));
+        resize_while_running(bulkhead).await;
+    }
+}
+
 /// Hundreds of callers race into a HALF_OPEN breaker whose trials are held open: never more
 /// than `half_open` run at once, the others are refused, and the breaker never wedges.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,20 +1,23 @@
 //! The bulkhead: at most `limit` calls in flight.
 //!
 //! Without `max_wait` a slot is one compare-and-swap on a counter; with it, a tokio semaphore
-//! queues callers fairly and the wait is bounded by a timer.
+//! queues callers fairly and the wait is bounded by a timer. The limit can change while calls
+//! run: the counter compares against the limit in force, and the semaphore gains permits, or
+//! forgets free ones and owes the rest, paid as calls in flight give theirs back.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::Rejected;
 use crate::config::{ConfigError, checked};
-use crate::observe::{self, Event, Hub};
+use crate::observe::{self, Event, Hub, InstanceKind};
 use crate::outcome::{Failure, finish, lift, widen};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::{Rejected, clock};
 
 /// The validated settings of a bulkhead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +58,18 @@ impl BulkheadConfig {
         self.name
     }
 
+    /// The most calls in flight.
+    #[must_use]
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// How long a caller waits for a slot (zero: it is rejected at once).
+    #[must_use]
+    pub fn max_wait(&self) -> Duration {
+        self.max_wait
+    }
+
     pub(crate) fn with_name(self, name: &'static str) -> Self {
         Self { name, ..self }
     }
@@ -75,9 +90,13 @@ impl BulkheadConfig {
 /// ```
 #[derive(Debug)]
 pub struct Bulkhead {
-    config: BulkheadConfig,
+    name: &'static str,
+    /// The limit in force: a change reaches the next admission.
+    limit: AtomicUsize,
     slots: Slots,
     rejected: AtomicU64,
+    /// Serializes changes of settings.
+    changing: Mutex<()>,
     hub: Hub,
 }
 
@@ -86,7 +105,12 @@ enum Slots {
     /// Reject at once: a plain counter of calls in flight.
     Counter(AtomicUsize),
     /// Wait up to `max_wait` in a fair queue.
-    Queue(Semaphore),
+    Queue {
+        semaphore: Semaphore,
+        max_wait: AtomicU64,
+        /// Permits to forget as calls give them back, after a shrink below the free ones.
+        owed: AtomicUsize,
+    },
 }
 
 /// Counters of a bulkhead.
@@ -119,12 +143,18 @@ impl Bulkhead {
         let slots = if config.max_wait.is_zero() {
             Slots::Counter(AtomicUsize::new(0))
         } else {
-            Slots::Queue(Semaphore::new(config.limit))
+            Slots::Queue {
+                semaphore: Semaphore::new(config.limit),
+                max_wait: AtomicU64::new(clock::nanos(config.max_wait)),
+                owed: AtomicUsize::new(0),
+            }
         };
         Self {
-            config,
+            name: config.name,
+            limit: AtomicUsize::new(config.limit),
             slots,
             rejected: AtomicU64::new(0),
+            changing: Mutex::new(()),
             hub: Hub::new(),
         }
     }
@@ -140,21 +170,92 @@ impl Bulkhead {
         &self.hub
     }
 
-    /// Its settings.
+    /// The settings in force.
     #[must_use]
-    pub fn config(&self) -> &BulkheadConfig {
-        &self.config
+    pub fn config(&self) -> BulkheadConfig {
+        let max_wait = match &self.slots {
+            Slots::Counter(_) => Duration::ZERO,
+            Slots::Queue { max_wait, .. } => Duration::from_nanos(max_wait.load(Ordering::Relaxed)),
+        };
+        BulkheadConfig {
+            name: self.name,
+            limit: self.limit.load(Ordering::Relaxed),
+            max_wait,
+        }
+    }
+
+    /// Puts `config` in force from the next call on, and returns the settings it replaced.
+    /// Calls in flight keep their slots: shrunk below them, the bulkhead admits no call until
+    /// it is under the new limit; grown, it admits the callers waiting.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::{Bulkhead, BulkheadConfig};
+    ///
+    /// let bulkhead = Bulkhead::new("docs-resized", 10, Duration::from_millis(50)).unwrap();
+    /// let wider = BulkheadConfig::new("docs-resized", 32, Duration::from_millis(20)).unwrap();
+    /// let old = bulkhead.reconfigure(wider).unwrap();
+    /// assert_eq!((old.limit(), bulkhead.metrics().limit), (10, 32));
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::Conflict`] for another name, or for a `max_wait` that turns waiting on
+    /// or off (a bulkhead made to reject at once has no queue to wait in); nothing changes.
+    pub fn reconfigure(&self, config: BulkheadConfig) -> Result<BulkheadConfig, ConfigError> {
+        let _changing = self.changing.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = self.config();
+        if config.name != self.name {
+            return Err(ConfigError::Conflict("name", "the instance's name"));
+        }
+        if config.max_wait.is_zero() != old.max_wait.is_zero() {
+            return Err(ConfigError::Conflict(
+                "max_wait",
+                "the bulkhead's waiting mode",
+            ));
+        }
+        if let Slots::Queue {
+            semaphore,
+            max_wait,
+            owed,
+        } = &self.slots
+        {
+            max_wait.store(clock::nanos(config.max_wait), Ordering::Relaxed);
+            if config.limit > old.limit {
+                // What is owed is forgiven first; the rest are new permits.
+                let grown = config.limit - old.limit;
+                let forgiven = owed
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |o| {
+                        Some(o.saturating_sub(grown))
+                    })
+                    .map_or(0, |was| was.min(grown));
+                semaphore.add_permits(grown - forgiven);
+            } else {
+                let shrunk = old.limit - config.limit;
+                let forgotten = semaphore.forget_permits(shrunk);
+                owed.fetch_add(shrunk - forgotten, Ordering::AcqRel);
+            }
+        }
+        self.limit.store(config.limit, Ordering::Relaxed);
+        if config != old {
+            observe::settings_changed(&self.hub, InstanceKind::Bulkhead, self.name, &old, &config);
+        }
+        Ok(old)
     }
 
     /// Counters.
     #[must_use]
     pub fn metrics(&self) -> BulkheadMetrics {
+        let limit = self.limit.load(Ordering::Relaxed);
         let in_flight = match &self.slots {
             Slots::Counter(count) => count.load(Ordering::Relaxed),
-            Slots::Queue(semaphore) => self.config.limit - semaphore.available_permits(),
+            Slots::Queue {
+                semaphore, owed, ..
+            } => {
+                (limit + owed.load(Ordering::Relaxed)).saturating_sub(semaphore.available_permits())
+            }
         };
         BulkheadMetrics {
-            limit: self.config.limit,
+            limit,
             in_flight,
             rejected: self.rejected.load(Ordering::Relaxed),
         }
@@ -182,9 +283,10 @@ impl Bulkhead {
                 // Acquire/Release on the count: what a call did in its slot happens before the
                 // next call that takes the slot. A CAS loop, not fetch_add, so a full bulkhead
                 // is never seen above its limit.
+                let limit = self.limit.load(Ordering::Relaxed);
                 let mut current = count.load(Ordering::Relaxed);
                 loop {
-                    if current >= self.config.limit {
+                    if current >= limit {
                         return None;
                     }
                     match count.compare_exchange_weak(
@@ -198,7 +300,12 @@ impl Bulkhead {
                     }
                 }
             }
-            Slots::Queue(semaphore) => semaphore.try_acquire().ok().map(Slot::Permit),
+            Slots::Queue {
+                semaphore, owed, ..
+            } => semaphore
+                .try_acquire()
+                .ok()
+                .map(|permit| Slot::Permit(Some(permit), owed)),
         }
     }
 
@@ -206,21 +313,26 @@ impl Bulkhead {
     async fn wait(&self) -> Result<Slot<'_>, Rejected> {
         let slot = match &self.slots {
             Slots::Counter(_) => None,
-            Slots::Queue(semaphore) => {
-                tokio::time::timeout(self.config.max_wait, semaphore.acquire())
+            Slots::Queue {
+                semaphore,
+                max_wait,
+                owed,
+            } => {
+                let max_wait = Duration::from_nanos(max_wait.load(Ordering::Relaxed));
+                tokio::time::timeout(max_wait, semaphore.acquire())
                     .await
                     .ok()
                     .and_then(Result::ok)
-                    .map(Slot::Permit)
+                    .map(|permit| Slot::Permit(Some(permit), owed))
             }
         };
         slot.ok_or_else(|| {
             self.rejected.fetch_add(1, Ordering::Relaxed);
             let rejected = || Rejected::BulkheadFull {
-                name: self.config.name,
-                limit: self.config.limit,
+                name: self.name,
+                limit: self.limit.load(Ordering::Relaxed),
             };
-            observe::rejected(&self.hub, self.config.name, rejected);
+            observe::rejected(&self.hub, self.name, rejected);
             rejected()
         })
     }
@@ -229,16 +341,34 @@ impl Bulkhead {
 /// A slot in flight; dropping it (the call finished or was cancelled) frees it.
 pub enum Slot<'a> {
     Counted(&'a AtomicUsize),
-    // Held for its Drop, which returns the permit.
-    Permit(#[allow(dead_code)] SemaphorePermit<'a>),
+    /// Returned on drop, unless the bulkhead shrank and owes permits: then forgotten.
+    Permit(Option<SemaphorePermit<'a>>, &'a AtomicUsize),
 }
 
 impl Drop for Slot<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let Slot::Counted(count) = self {
-            count.fetch_sub(1, Ordering::Release);
+        match self {
+            Slot::Counted(count) => {
+                count.fetch_sub(1, Ordering::Release);
+            }
+            Slot::Permit(permit, owed) => {
+                if owed.load(Ordering::Relaxed) != 0 {
+                    pay_owed(permit, owed);
+                }
+            }
         }
+    }
+}
+
+/// Forgets `permit` if a permit is still owed once it is counted.
+#[inline(never)]
+fn pay_owed(permit: &mut Option<SemaphorePermit<'_>>, owed: &AtomicUsize) {
+    let paid = owed
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |o| o.checked_sub(1))
+        .is_ok();
+    if paid && let Some(permit) = permit.take() {
+        permit.forget();
     }
 }
 

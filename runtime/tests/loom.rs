@@ -20,7 +20,7 @@ use std::time::Duration;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
-use staunch_runtime::{__loom, Bulkhead, CircuitBreaker, CircuitState, Rejected};
+use staunch_runtime::{__loom, Bulkhead, BulkheadConfig, CircuitBreaker, CircuitState, Rejected};
 use tokio::sync::broadcast::error::TryRecvError;
 
 #[derive(Debug)]
@@ -347,5 +347,75 @@ fn a_window_breaker_decides_half_open_once_on_every_trial() {
         // Closed → Open, Open → HalfOpen, HalfOpen → Open.
         assert_eq!(breaker.metrics().transitions, 3);
         assert_eq!(breaker.__trials(), (0, 0));
+    });
+}
+
+/// A limit shrunk from two to one while two callers race in: never more than two bodies at
+/// once, no slot lost, and once the change is in force a held slot turns the next caller away.
+#[test]
+fn a_bulkhead_shrunk_while_callers_race_keeps_every_slot() {
+    model(|| {
+        let bulkhead = Arc::new(Bulkhead::new("loom-shrunk", 2, Duration::ZERO).unwrap());
+        let occupancy = Arc::new(Occupancy::new(2));
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let (bulkhead, occupancy) = (bulkhead.clone(), occupancy.clone());
+                thread::spawn(move || {
+                    ready(bulkhead.call(|| async {
+                        let _inside = occupancy.enter();
+                        Ok::<_, Error>(())
+                    }))
+                })
+            })
+            .collect();
+        let one = BulkheadConfig::new("loom-shrunk", 1, Duration::ZERO).unwrap();
+        assert_eq!(bulkhead.reconfigure(one).unwrap().limit(), 2);
+        for caller in callers {
+            assert!(matches!(
+                caller.join().unwrap(),
+                Ok(()) | Err(Error::Rejected(Rejected::BulkheadFull { .. }))
+            ));
+        }
+        assert_eq!(bulkhead.metrics().in_flight, 0, "a slot was lost");
+        assert!(poll_once_then_drop(bulkhead.call(|| async {
+            assert!(matches!(
+                ready(bulkhead.call(|| async { Ok::<_, Error>(()) })),
+                Err(Error::Rejected(Rejected::BulkheadFull { limit: 1, .. }))
+            ));
+            std::future::pending::<Result<(), Error>>().await
+        })));
+    });
+}
+
+/// The threshold lowered from three failures to one while two calls fail: the breaker opens
+/// exactly once, whichever setting each failure was judged by.
+#[test]
+fn a_threshold_lowered_while_calls_fail_opens_the_breaker_once() {
+    model(|| {
+        __loom::set_clock(1_000);
+        let builder = || CircuitBreaker::builder("loom-retuned").reset(Duration::from_secs(10));
+        let breaker = Arc::new(builder().fail_max(3).build().unwrap());
+        let failing: Vec<_> = (0..2)
+            .map(|_| {
+                let breaker = breaker.clone();
+                thread::spawn(move || ready(breaker.call(|| async { Err::<(), _>(Error::Down) })))
+            })
+            .collect();
+        breaker
+            .reconfigure(builder().fail_max(1).config().unwrap())
+            .unwrap();
+        let failed = failing
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|r| matches!(r, Err(Error::Down)))
+            .count();
+        assert!(failed >= 1);
+        if breaker.state() == CircuitState::Closed {
+            // Both failures were judged against three; the next one is judged against one.
+            assert_eq!(failed, 2);
+            let _ = ready(breaker.call(|| async { Err::<(), _>(Error::Down) }));
+        }
+        assert_eq!(breaker.state(), CircuitState::Open);
+        assert_eq!(breaker.metrics().transitions, 1, "opened exactly once");
     });
 }

@@ -247,13 +247,9 @@ impl<'b> CircuitBreaker {
                 panic!("`circuit_breaker` polled after completion")
             }
         };
-        let slow = match (started, self.config.slow) {
-            // Strictly longer: a call of exactly `slow_call` is not slow.
-            (Some(started), Some(slow)) => {
-                clock::now().saturating_sub(started) > clock::nanos(slow.after)
-            }
-            _ => false,
-        };
+        // Strictly longer: a call of exactly `slow_call` is not slow.
+        let slow = started
+            .is_some_and(|started| self.settings.is_slow(clock::now().saturating_sub(started)));
         self.record(admission, outcome, slow);
     }
 }

@@ -7,6 +7,7 @@
 mod config;
 mod guard;
 mod report;
+mod settings;
 mod trials;
 mod window;
 mod word;
@@ -18,11 +19,13 @@ use tokio::sync::broadcast;
 pub use self::config::{BreakerConfig, CircuitBreakerBuilder, SlowCalls, Trip};
 pub use self::guard::guard;
 pub use self::report::{BreakerMetrics, Transition};
+use self::settings::Settings;
 use self::trials::trial_counts;
 use self::window::{FAILED, RECORDED, SLOW, Window};
 use self::word::Word;
+use crate::config::ConfigError;
 pub use crate::observe::CircuitState;
-use crate::observe::{self, Event, Hub};
+use crate::observe::{self, Event, Hub, InstanceKind};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::{Rejected, clock};
 
@@ -30,7 +33,8 @@ use crate::{Rejected, clock};
 /// [`CircuitBreakerBuilder::build_shared`] or [`crate::breaker`].
 #[derive(Debug)]
 pub struct CircuitBreaker {
-    config: BreakerConfig,
+    name: &'static str,
+    settings: Settings,
     word: AtomicU64,
     /// When OPEN ends, in [`clock`] nanoseconds; meaningful only while OPEN.
     open_until: AtomicU64,
@@ -48,13 +52,10 @@ pub struct CircuitBreaker {
 #[derive(Debug)]
 enum Counting {
     Consecutive {
-        fail_max: u32,
         failures: AtomicU32,
     },
     FailureRate {
         window: Window,
-        failure_rate: u8,
-        min_calls: u32,
         /// The failed and slow trials of a HALF_OPEN period, tagged with its generation.
         trials: AtomicU64,
     },
@@ -89,23 +90,17 @@ impl CircuitBreaker {
     #[must_use]
     pub fn new(config: BreakerConfig) -> Self {
         let counting = match config.trip {
-            Trip::Consecutive { fail_max } => Counting::Consecutive {
-                fail_max,
+            Trip::Consecutive { .. } => Counting::Consecutive {
                 failures: AtomicU32::new(0),
             },
-            Trip::FailureRate {
-                window,
-                failure_rate,
-                min_calls,
-            } => Counting::FailureRate {
+            Trip::FailureRate { window, .. } => Counting::FailureRate {
                 window: Window::new(window),
-                failure_rate,
-                min_calls,
                 trials: AtomicU64::new(0),
             },
         };
         Self {
-            config,
+            name: config.name,
+            settings: Settings::new(config),
             word: AtomicU64::new(Word::INITIAL.0),
             open_until: AtomicU64::new(0),
             counting,
@@ -121,13 +116,53 @@ impl CircuitBreaker {
     /// The breaker's name.
     #[must_use]
     pub fn name(&self) -> &'static str {
-        self.config.name
+        self.name
     }
 
-    /// Its settings.
+    /// The settings in force.
     #[must_use]
-    pub fn config(&self) -> &BreakerConfig {
-        &self.config
+    pub fn config(&self) -> BreakerConfig {
+        self.settings.config()
+    }
+
+    /// Puts `config` in force from the next call on, and returns the settings it replaced.
+    /// The state and its counts stay: an open breaker stays open (for the `reset` it opened
+    /// with), a HALF_OPEN period keeps its trials, and a CLOSED one its count of failures,
+    /// judged against the new threshold at the next failure.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::CircuitBreaker;
+    ///
+    /// let breaker = CircuitBreaker::builder("docs-retuned").fail_max(5).build().unwrap();
+    /// let stricter = CircuitBreaker::builder("docs-retuned").fail_max(2).config().unwrap();
+    /// let old = breaker.reconfigure(stricter).unwrap();
+    /// assert_eq!(old, CircuitBreaker::builder("docs-retuned").fail_max(5).config().unwrap());
+    /// assert_eq!(breaker.config(), stricter);
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::Conflict`] for another name, another trip policy or another `window`
+    /// (its counts would not mean the same); nothing changes.
+    pub fn reconfigure(&self, config: BreakerConfig) -> Result<BreakerConfig, ConfigError> {
+        let old = self.config();
+        if config.name != self.name {
+            return Err(ConfigError::Conflict("name", "the instance's name"));
+        }
+        if !settings::same_shape(&old, &config) {
+            return Err(ConfigError::Conflict("window", "the breaker's trip policy"));
+        }
+        self.settings.store(config);
+        if config != old {
+            observe::settings_changed(
+                &self.hub,
+                InstanceKind::CircuitBreaker,
+                self.name,
+                &old,
+                &config,
+            );
+        }
+        Ok(old)
     }
 
     /// The current state. An OPEN breaker whose `reset` has passed reads OPEN until the next
@@ -186,11 +221,13 @@ impl CircuitBreaker {
                     failures: failed,
                     slow,
                 };
-                (0, Some((counts, u32::from(self.config.half_open))))
+                #[allow(clippy::cast_possible_truncation)] // a u16 setting
+                let half_open = self.settings.half_open() as u32;
+                (0, Some((counts, half_open)))
             }
-            Counting::FailureRate {
-                window, min_calls, ..
-            } => (0, Some((window.counts(), *min_calls))),
+            Counting::FailureRate { window, .. } => {
+                (0, Some((window.counts(), self.settings.min_calls())))
+            }
         };
         let percent = |part: u32, calls: u32| f64::from(part) * 100.0 / f64::from(calls);
         let judged = counts.filter(|(c, min_calls)| c.calls > 0 && c.calls >= *min_calls);
@@ -205,7 +242,7 @@ impl CircuitBreaker {
             window_calls: counts.map_or(0, |(c, _)| c.calls),
             failure_rate: judged.map(|(c, _)| percent(c.failures, c.calls)),
             slow_rate: judged
-                .filter(|_| self.config.slow.is_some())
+                .filter(|_| self.settings.times_calls())
                 .map(|(c, _)| percent(c.slow, c.calls)),
         }
     }
@@ -240,7 +277,7 @@ impl CircuitBreaker {
     #[inline]
     fn rejection(&self, retry_in_nanos: u64) -> Rejected {
         Rejected::CircuitOpen {
-            name: self.config.name,
+            name: self.name,
             retry_in: Duration::from_nanos(retry_in_nanos),
         }
     }
@@ -253,7 +290,7 @@ impl CircuitBreaker {
             let next = match word.state() {
                 CircuitState::Closed => return Ok(Admission::Closed),
                 CircuitState::ForcedOpen => {
-                    return Err(self.reject(clock::nanos(self.config.reset)));
+                    return Err(self.reject(self.settings.reset_nanos()));
                 }
                 CircuitState::Open => {
                     let until = self.open_until.load(Ordering::Relaxed);
@@ -264,7 +301,7 @@ impl CircuitBreaker {
                     word.next(CircuitState::HalfOpen).with_trials(1, 0)
                 }
                 CircuitState::HalfOpen => {
-                    if word.in_flight() + word.completed() >= u64::from(self.config.half_open) {
+                    if word.in_flight() + word.completed() >= self.settings.half_open() {
                         return Err(self.reject(0));
                     }
                     word.with_trials(word.in_flight() + 1, word.completed())
@@ -284,9 +321,7 @@ impl CircuitBreaker {
 
     fn reject(&self, retry_in_nanos: u64) -> u64 {
         self.rejected.fetch_add(1, Ordering::Relaxed);
-        observe::rejected(&self.hub, self.config.name, || {
-            self.rejection(retry_in_nanos)
-        });
+        observe::rejected(&self.hub, self.name, || self.rejection(retry_in_nanos));
         retry_in_nanos
     }
 
@@ -343,21 +378,16 @@ impl CircuitBreaker {
 
     fn record_closed(&self, outcome: Outcome, slow: bool) {
         match &self.counting {
-            Counting::Consecutive { fail_max, failures } => match outcome {
+            Counting::Consecutive { failures } => match outcome {
                 Outcome::Success => clear_failures(failures),
                 Outcome::Failure => {
-                    if failures.fetch_add(1, Ordering::Relaxed) + 1 >= *fail_max {
+                    if failures.fetch_add(1, Ordering::Relaxed) + 1 >= self.settings.fail_max() {
                         self.trip(CircuitState::Closed, None);
                     }
                 }
                 Outcome::Ignored => {}
             },
-            Counting::FailureRate {
-                window,
-                failure_rate,
-                min_calls,
-                ..
-            } => {
+            Counting::FailureRate { window, .. } => {
                 if outcome == Outcome::Ignored {
                     return;
                 }
@@ -374,9 +404,12 @@ impl CircuitBreaker {
                 let over = |part: u32, rate: u8| {
                     u64::from(part) * 100 >= u64::from(rate) * u64::from(counts.calls)
                 };
-                let slow_over = self.config.slow.is_some_and(|s| over(counts.slow, s.rate));
-                if counts.calls >= *min_calls && (over(counts.failures, *failure_rate) || slow_over)
-                {
+                let slow_over = self
+                    .settings
+                    .slow_rate()
+                    .is_some_and(|rate| over(counts.slow, rate));
+                let failing = over(counts.failures, self.settings.failure_rate());
+                if counts.calls >= self.settings.min_calls() && (failing || slow_over) {
                     self.trip(CircuitState::Closed, None);
                 }
             }
@@ -390,7 +423,7 @@ impl CircuitBreaker {
         while word.state() == from && generation.is_none_or(|g| g == word.generation()) {
             // Stored before the exchange that publishes OPEN; nobody reads it outside OPEN.
             self.open_until.store(
-                clock::now().saturating_add(clock::nanos(self.config.reset)),
+                clock::now().saturating_add(self.settings.reset_nanos()),
                 Ordering::Relaxed,
             );
             match self.exchange(word, word.next(CircuitState::Open)) {
@@ -433,10 +466,10 @@ impl CircuitBreaker {
         // The new state's rejections start from zero.
         self.rejected_before
             .store(self.rejected.load(Ordering::Relaxed), Ordering::Relaxed);
-        observe::transition(&self.hub, self.config.name, from, to);
+        observe::transition(&self.hub, self.name, from, to);
         // No receiver is not an error: subscribing is optional.
         let _ = self.events.send(Transition {
-            name: self.config.name,
+            name: self.name,
             from,
             to,
         });
@@ -444,7 +477,7 @@ impl CircuitBreaker {
 
     #[inline]
     fn times_calls(&self) -> bool {
-        self.config.slow.is_some()
+        self.settings.times_calls()
     }
 }
 

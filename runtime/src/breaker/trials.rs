@@ -3,7 +3,7 @@
 //! A trial belongs to the period (generation) that admitted it: its outcome counts only while
 //! that period lasts, so a trial outliving a forced change of state touches nothing after it.
 
-use super::{CircuitBreaker, CircuitState, Counting, clock};
+use super::{CircuitBreaker, CircuitState, clock};
 use crate::sync::{AtomicU64, Ordering};
 
 impl CircuitBreaker {
@@ -11,7 +11,7 @@ impl CircuitBreaker {
         let mut word = self.load();
         while word.state() == CircuitState::HalfOpen && word.generation() == generation {
             let succeeded = word.completed() + 1;
-            let closes = succeeded >= u64::from(self.config.half_open);
+            let closes = succeeded >= self.settings.half_open();
             let next = if closes {
                 word.next(CircuitState::Closed)
             } else {
@@ -58,10 +58,8 @@ impl CircuitBreaker {
                 Err(actual) => current = actual,
             }
         }
-        let half_open = u64::from(self.config.half_open);
-        let Counting::FailureRate { failure_rate, .. } = &self.counting else {
-            return;
-        };
+        let half_open = self.settings.half_open();
+        let failure_rate = self.settings.failure_rate();
         let mut word = self.load();
         while word.state() == CircuitState::HalfOpen && word.generation() == generation {
             let completed = word.completed() + 1;
@@ -69,12 +67,15 @@ impl CircuitBreaker {
                 let (failed, slow) = trial_counts(trials.load(Ordering::Acquire), generation);
                 let over =
                     |part: u32, rate: u8| u64::from(part) * 100 >= u64::from(rate) * half_open;
-                let reopens = over(failed, *failure_rate)
-                    || self.config.slow.is_some_and(|s| over(slow, s.rate));
+                let reopens = over(failed, failure_rate)
+                    || self
+                        .settings
+                        .slow_rate()
+                        .is_some_and(|rate| over(slow, rate));
                 if reopens {
                     // Stored before the exchange that publishes OPEN, as in `trip`.
                     self.open_until.store(
-                        clock::now().saturating_add(clock::nanos(self.config.reset)),
+                        clock::now().saturating_add(self.settings.reset_nanos()),
                         Ordering::Relaxed,
                     );
                     (word.next(CircuitState::Open), Some(CircuitState::Open))

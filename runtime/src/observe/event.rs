@@ -91,6 +91,17 @@ pub enum Event {
         #[serde(serialize_with = "displayed")]
         rejected: Rejected,
     },
+    /// The settings of a named instance changed while it runs.
+    SettingsChanged {
+        /// The kind of instance.
+        kind: InstanceKind,
+        /// Its name.
+        name: &'static str,
+        /// The settings it had.
+        old: String,
+        /// The settings in force now.
+        new: String,
+    },
     /// One name was used with conflicting settings; the first stay in force.
     SettingsConflict {
         /// The kind of instance.
@@ -113,6 +124,7 @@ impl Event {
             | Self::BudgetSpent { name, .. }
             | Self::Transition { name, .. }
             | Self::Rejected { name, .. }
+            | Self::SettingsChanged { name, .. }
             | Self::SettingsConflict { name, .. } => name,
         }
     }

@@ -103,6 +103,30 @@ fn rejected_slow(own: &Hub, name: &'static str, rejected: Rejected) {
     publish(own, || Event::Rejected { name, rejected });
 }
 
+/// The settings of instance `name` changed from `old` to `new`.
+pub(crate) fn settings_changed(
+    own: &Hub,
+    kind: InstanceKind,
+    name: &'static str,
+    old: &dyn fmt::Debug,
+    new: &dyn fmt::Debug,
+) {
+    tracing::info!(
+        target: "staunch",
+        kind = kind.as_str(),
+        name,
+        old = ?old,
+        new = ?new,
+        "settings changed"
+    );
+    publish(own, || Event::SettingsChanged {
+        kind,
+        name,
+        old: format!("{old:?}"),
+        new: format!("{new:?}"),
+    });
+}
+
 /// One name was used with conflicting settings; `kept` stays in force.
 pub(crate) fn settings_conflict(
     own: &Hub,
