@@ -393,3 +393,34 @@ async fn same_named_methods_of_two_types_never_share_a_breaker() {
         "no instance under the unqualified name"
     );
 }
+
+impl Primary {
+    #[staunch::circuit_breaker(fail_max = 1, reset = "1h")]
+    async fn connect(fail: bool) -> Result<u32, Error> {
+        if fail { Err(Error::Down) } else { Ok(1) }
+    }
+}
+
+impl Secondary {
+    #[staunch::circuit_breaker(fail_max = 1, reset = "1h")]
+    async fn connect(fail: bool) -> Result<u32, Error> {
+        if fail { Err(Error::Down) } else { Ok(2) }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn same_named_associated_functions_without_self_never_share_a_breaker() {
+    assert_eq!(Primary::connect(true).await, Err(Error::Down));
+    assert_eq!(
+        Secondary::connect(false).await,
+        Ok(2),
+        "tripping Primary::connect left Secondary::connect closed"
+    );
+    let first = concat!(module_path!(), "::connect");
+    let second = concat!(module_path!(), "::connect#2");
+    let states = [first, second].map(|name| staunch::breaker(name).unwrap().state());
+    assert!(
+        states.contains(&CircuitState::Open) && states.contains(&CircuitState::Closed),
+        "two breakers, told apart by a suffix: {states:?}"
+    );
+}

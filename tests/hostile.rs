@@ -155,7 +155,7 @@ fn retry_builders_refuse_zero_and_non_finite_values() {
     assert!(Retry::exponential().base(Duration::MAX).build().is_ok());
     // A factor with a backoff that has none is refused too, not ignored.
     assert!(Retry::constant().factor(2.0).build().is_err());
-    assert!(Retry::exponential().factor(f64::NAN).build().is_err());
+    out_of_range(Retry::exponential().factor(f64::NAN).build(), "factor");
 }
 
 /// Every delay at `Duration::MAX`, an exponent that overflows `f64`, each jitter: the delays

@@ -20,7 +20,7 @@
 //! ```
 //! Rejections travel as `Failure::Rejected` until `finish` converts them with `E::from`.
 
-use proc_macro2::{Literal, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Literal, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use std::time::Duration;
 use syn::spanned::Spanned;
@@ -534,6 +534,8 @@ impl Plan<'_> {
         let half_open = config.half_open;
         let slot = if config.by_name_only {
             quote!(by_name)
+        } else if config.name.is_none() {
+            quote!(unnamed)
         } else {
             quote!(new)
         };
@@ -554,9 +556,14 @@ impl Plan<'_> {
             .map_or_else(|| self.default_name.clone(), |n| quote!(#n));
         let limit = config.limit;
         let max_wait = duration(config.max_wait);
+        let slot = if config.name.is_none() {
+            quote!(unnamed)
+        } else {
+            quote!(new)
+        };
         quote! {
             static __STAUNCH_BULKHEAD: ::staunch::__private::BulkheadSlot =
-                ::staunch::__private::BulkheadSlot::new(
+                ::staunch::__private::BulkheadSlot::#slot(
                     ::staunch::__private::BulkheadConfig::__validated(#name, #limit, #max_wait),
                 );
         }
@@ -601,7 +608,9 @@ fn option(value: Option<TokenStream>) -> TokenStream {
 }
 
 /// Replaces the value `self` with the attempt's binding throughout a body (macro arguments
-/// included); a path through the module (`self::item`) keeps its `self`.
+/// included). What is not that value keeps its `self`: a path through the module
+/// (`self::item`), a `use` declaration (`use std::io::{self, Write};`), a visibility
+/// (`pub(self)`), and the items of a nested `impl` or `trait`, whose `self` is their own.
 fn rename_self(tokens: TokenStream) -> TokenStream {
     let trees: Vec<TokenTree> = tokens.into_iter().collect();
     let starts_path = |i: usize| {
@@ -612,10 +621,40 @@ fn rename_self(tokens: TokenStream) -> TokenStream {
         )
     };
     let mut renamed = TokenStream::new();
+    // While `Some`, tokens are copied as they are, up to the end of a `use` (its `;`) or of a
+    // nested item (its braces).
+    let mut verbatim: Option<Verbatim> = None;
     for (i, tree) in trees.iter().enumerate() {
-        renamed.extend([match tree {
+        if let Some(until) = verbatim {
+            let ends = match (until, tree) {
+                (Verbatim::Use, TokenTree::Punct(p)) => p.as_char() == ';',
+                (Verbatim::Item, TokenTree::Group(g)) => g.delimiter() == Delimiter::Brace,
+                _ => false,
+            };
+            renamed.extend([tree.clone()]);
+            if ends {
+                verbatim = None;
+            }
+            continue;
+        }
+        let copied = match tree {
+            TokenTree::Ident(ident) if ident == "use" => {
+                verbatim = Some(Verbatim::Use);
+                tree.clone()
+            }
+            TokenTree::Ident(ident) if ident == "impl" || ident == "trait" => {
+                verbatim = Some(Verbatim::Item);
+                tree.clone()
+            }
             TokenTree::Ident(ident) if ident == "self" && !starts_path(i) => {
                 TokenTree::Ident(proc_macro2::Ident::new(SELF_COPY, ident.span()))
+            }
+            // `pub(self)`, `pub(in self::inner)`: a visibility, not the value.
+            TokenTree::Group(group)
+                if group.delimiter() == Delimiter::Parenthesis
+                    && matches!(i.checked_sub(1).and_then(|p| trees.get(p)), Some(TokenTree::Ident(p)) if p == "pub") =>
+            {
+                tree.clone()
             }
             TokenTree::Group(group) => {
                 let mut inner =
@@ -624,7 +663,15 @@ fn rename_self(tokens: TokenStream) -> TokenStream {
                 TokenTree::Group(inner)
             }
             other => other.clone(),
-        }]);
+        };
+        renamed.extend([copied]);
     }
     renamed
+}
+
+/// What [`rename_self`] copies without renaming.
+#[derive(Clone, Copy)]
+enum Verbatim {
+    Use,
+    Item,
 }

@@ -111,7 +111,12 @@ fn collect(pat: &mut Pat, holding: Holding, out: &mut Vec<Binding>) {
         Pat::Ident(p) => {
             out.push(Binding {
                 ident: p.ident.clone(),
-                mutability: p.mutability.take(),
+                // `ref mut x` keeps its `mut`: it is how the reference is taken, not the binding.
+                mutability: if p.by_ref.is_none() {
+                    p.mutability.take()
+                } else {
+                    None
+                },
                 // `ref x` borrows from the parameter, which the expansion owns.
                 holding: if p.by_ref.is_some() {
                     Holding::Owned

@@ -439,15 +439,16 @@ impl CircuitBreaker {
 
     /// Moves to a new period in `to`, whatever the state (force_open, force_closed, reset).
     fn swap_period(&self, to: CircuitState) {
+        if to == CircuitState::Closed {
+            // Before CLOSED is published: its first calls count from zero.
+            self.clear_counts();
+        }
         let mut word = self.load();
         loop {
             match self.exchange(word, word.next(to)) {
                 Ok(()) => break,
                 Err(current) => word = current,
             }
-        }
-        if to == CircuitState::Closed {
-            self.clear_counts();
         }
         if word.state() != to {
             self.transitioned(word.state(), to);

@@ -13,6 +13,8 @@ impl CircuitBreaker {
             let succeeded = word.completed() + 1;
             let closes = succeeded >= self.settings.half_open();
             let next = if closes {
+                // Before CLOSED is published: its first calls count from zero.
+                self.clear_counts();
                 word.next(CircuitState::Closed)
             } else {
                 word.with_trials(word.in_flight().saturating_sub(1), succeeded)
@@ -20,7 +22,6 @@ impl CircuitBreaker {
             match self.exchange(word, next) {
                 Ok(()) => {
                     if closes {
-                        self.clear_counts();
                         self.transitioned(CircuitState::HalfOpen, CircuitState::Closed);
                     }
                     return;
@@ -80,6 +81,8 @@ impl CircuitBreaker {
                     );
                     (word.next(CircuitState::Open), Some(CircuitState::Open))
                 } else {
+                    // Before CLOSED is published: its first calls count from zero.
+                    self.clear_counts();
                     (word.next(CircuitState::Closed), Some(CircuitState::Closed))
                 }
             } else {
@@ -91,9 +94,6 @@ impl CircuitBreaker {
             match self.exchange(word, next) {
                 Ok(()) => {
                     if let Some(to) = to {
-                        if to == CircuitState::Closed {
-                            self.clear_counts();
-                        }
                         self.transitioned(CircuitState::HalfOpen, to);
                     }
                     return;

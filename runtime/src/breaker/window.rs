@@ -87,11 +87,16 @@ impl Window {
         unpack(self.counts.load(Ordering::Relaxed))
     }
 
+    /// Empties the window. Slot by slot, each outcome taken out and its weight subtracted, as
+    /// `record` replaces one: an outcome recorded meanwhile is counted exactly once, either
+    /// emptied or kept, and the packed counts never drift from the slots.
     pub(crate) fn clear(&self) {
         for slot in &*self.slots {
-            slot.store(0, Ordering::Relaxed);
+            let old = slot.swap(0, Ordering::Relaxed);
+            if old != 0 {
+                self.counts.fetch_sub(weight(old), Ordering::Relaxed);
+            }
         }
-        self.counts.store(0, Ordering::Relaxed);
     }
 }
 

@@ -20,7 +20,7 @@ pub enum CircuitState {
 }
 
 /// The kinds of named instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InstanceKind {
     /// A circuit breaker.

@@ -28,6 +28,8 @@ struct Instances {
     bulkheads: BTreeMap<&'static str, &'static Bulkhead>,
     retries: BTreeMap<&'static str, &'static RetryPolicy>,
     budgets: BTreeMap<&'static str, &'static RetryBudget>,
+    /// The call site holding each default name, by kind.
+    sites: BTreeMap<(InstanceKind, &'static str), usize>,
 }
 
 /// The process-wide registry.
@@ -153,6 +155,28 @@ impl Registry {
     #[must_use]
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         observe::everything().subscribe()
+    }
+
+    /// The name call site `site` gets for its own instance of `kind`: `name`, unless another
+    /// site holds it, then `name#2`, `name#3`... The same site always gets the same name.
+    pub(crate) fn claim(
+        &self,
+        kind: InstanceKind,
+        name: &'static str,
+        site: usize,
+    ) -> &'static str {
+        let mut instances = self.lock();
+        let mut candidate = name;
+        for n in 2.. {
+            match instances.sites.get(&(kind, candidate)) {
+                Some(holder) if *holder != site => {
+                    candidate = Box::leak(format!("{name}#{n}").into_boxed_str());
+                }
+                _ => break,
+            }
+        }
+        instances.sites.insert((kind, candidate), site);
+        candidate
     }
 
     pub(crate) fn add_retry(&self, policy: &'static RetryPolicy) {

@@ -4,61 +4,87 @@
 use std::sync::OnceLock;
 
 use super::global;
+use crate::observe::InstanceKind;
 use crate::{BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, RetryBudget};
+
+/// How a call site names its instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Naming {
+    /// `name = "..."` with settings: shared by every site giving that name.
+    Named,
+    /// `name = "..."` alone: whatever the named instance was configured with wins.
+    ByName,
+    /// No `name`: the instance is this site's own, under its default name (`module::function`,
+    /// `module::Type::method`), suffixed `#2`, `#3`... if another site holds that name.
+    Unnamed,
+}
 
 /// A call site's breaker: resolved in the registry on first use, then one atomic load.
 #[derive(Debug)]
 pub struct BreakerSlot {
     config: BreakerConfig,
-    /// Settings given only by name: whatever the named breaker was configured with wins.
-    by_name: bool,
+    naming: Naming,
     breaker: OnceLock<&'static CircuitBreaker>,
 }
 
 impl BreakerSlot {
+    /// A slot for `#[circuit_breaker(name = "...", settings...)]`.
     #[must_use]
     pub const fn new(config: BreakerConfig) -> Self {
-        Self {
-            config,
-            by_name: false,
-            breaker: OnceLock::new(),
-        }
+        Self::with(config, Naming::Named)
     }
 
     /// A slot for `#[circuit_breaker(name = "...")]` with no settings: it takes the breaker of
     /// that name as configured elsewhere (or the defaults, if it uses the name first).
     #[must_use]
     pub const fn by_name(config: BreakerConfig) -> Self {
+        Self::with(config, Naming::ByName)
+    }
+
+    /// A slot for `#[circuit_breaker]` without `name`: a breaker of its own.
+    #[must_use]
+    pub const fn unnamed(config: BreakerConfig) -> Self {
+        Self::with(config, Naming::Unnamed)
+    }
+
+    const fn with(config: BreakerConfig, naming: Naming) -> Self {
         Self {
             config,
-            by_name: true,
+            naming,
             breaker: OnceLock::new(),
         }
     }
 
     #[inline]
     pub fn get(&self) -> &'static CircuitBreaker {
-        self.breaker.get_or_init(|| self.resolve(self.config))
+        self.breaker
+            .get_or_init(|| self.resolve(self.config.name()))
     }
 
     /// The breaker of an unnamed method's call site: `owner` names `Self`, which qualifies the
     /// default name (`module::Type::method`).
     #[inline]
     pub fn get_in(&self, owner: fn() -> &'static str) -> &'static CircuitBreaker {
-        self.breaker.get_or_init(|| {
-            let name = qualified(self.config.name(), owner());
-            self.resolve(self.config.with_name(name))
-        })
+        self.breaker
+            .get_or_init(|| self.resolve(qualified(self.config.name(), owner())))
     }
 
-    fn resolve(&self, config: BreakerConfig) -> &'static CircuitBreaker {
+    fn resolve(&self, name: &'static str) -> &'static CircuitBreaker {
         let registry = global();
-        if self.by_name {
-            registry.breaker_or_default(&config)
-        } else {
-            registry.breaker_or_insert(&config)
+        match self.naming {
+            Naming::ByName => registry.breaker_or_default(&self.config),
+            Naming::Named => registry.breaker_or_insert(&self.config),
+            Naming::Unnamed => {
+                let name = registry.claim(InstanceKind::CircuitBreaker, name, site(self));
+                registry.breaker_or_insert(&self.config.with_name(name))
+            }
         }
     }
+}
+
+/// A call site, told apart from others by its slot's address (a `static`).
+fn site<T>(slot: &T) -> usize {
+    std::ptr::from_ref(slot) as usize
 }
 
 /// `module::method` with the owner's type inserted: `module::Type::method`. The type is the
@@ -85,14 +111,27 @@ fn qualified(name: &str, owner: &str) -> &'static str {
 #[derive(Debug)]
 pub struct BulkheadSlot {
     config: BulkheadConfig,
+    naming: Naming,
     bulkhead: OnceLock<&'static Bulkhead>,
 }
 
 impl BulkheadSlot {
+    /// A slot for `#[bulkhead(name = "...", ...)]`.
     #[must_use]
     pub const fn new(config: BulkheadConfig) -> Self {
         Self {
             config,
+            naming: Naming::Named,
+            bulkhead: OnceLock::new(),
+        }
+    }
+
+    /// A slot for `#[bulkhead]` without `name`: a bulkhead of its own.
+    #[must_use]
+    pub const fn unnamed(config: BulkheadConfig) -> Self {
+        Self {
+            config,
+            naming: Naming::Unnamed,
             bulkhead: OnceLock::new(),
         }
     }
@@ -100,16 +139,23 @@ impl BulkheadSlot {
     #[inline]
     pub fn get(&self) -> &'static Bulkhead {
         self.bulkhead
-            .get_or_init(|| global().bulkhead_or_insert(&self.config))
+            .get_or_init(|| self.resolve(self.config.name()))
     }
 
     /// The bulkhead of an unnamed method's call site, named as [`BreakerSlot::get_in`] says.
     #[inline]
     pub fn get_in(&self, owner: fn() -> &'static str) -> &'static Bulkhead {
-        self.bulkhead.get_or_init(|| {
-            let name = qualified(self.config.name(), owner());
-            global().bulkhead_or_insert(&self.config.with_name(name))
-        })
+        self.bulkhead
+            .get_or_init(|| self.resolve(qualified(self.config.name(), owner())))
+    }
+
+    fn resolve(&self, name: &'static str) -> &'static Bulkhead {
+        let registry = global();
+        let name = match self.naming {
+            Naming::Unnamed => registry.claim(InstanceKind::Bulkhead, name, site(self)),
+            Naming::Named | Naming::ByName => name,
+        };
+        registry.bulkhead_or_insert(&self.config.with_name(name))
     }
 }
 

@@ -18,6 +18,8 @@ pub struct Retry {
     max_elapsed: Option<Duration>,
     jitter: Jitter,
     seed: Option<u64>,
+    /// A `factor` given to a backoff that has none: reported by `build`, not ignored.
+    factor_without_exp: bool,
 }
 
 impl Retry {
@@ -31,6 +33,7 @@ impl Retry {
             max_elapsed: None,
             jitter: Jitter::Full,
             seed: None,
+            factor_without_exp: false,
         }
     }
 
@@ -72,8 +75,7 @@ impl Retry {
         if let Backoff::Exponential { factor: f } = &mut self.backoff {
             *f = factor;
         } else {
-            // Recorded so that `build` reports it instead of ignoring it.
-            self.backoff = Backoff::Exponential { factor: f64::NAN };
+            self.factor_without_exp = true;
         }
         self
     }
@@ -112,10 +114,10 @@ impl Retry {
     pub fn build(self) -> Result<RetryPolicy, ConfigError> {
         use staunch_options::retry::{FACTOR, FACTOR_WITHOUT_EXP, MAX, MAX_DELAY, MAX_ELAPSED};
         checked(MAX.check(u64::from(self.max_attempts)), self.max_attempts)?;
+        if self.factor_without_exp {
+            return refuse(FACTOR_WITHOUT_EXP);
+        }
         if let Backoff::Exponential { factor } = self.backoff {
-            if factor.is_nan() {
-                return refuse(FACTOR_WITHOUT_EXP);
-            }
             checked(FACTOR.check(factor), factor)?;
         }
         if let Some(max_delay) = self.max_delay {

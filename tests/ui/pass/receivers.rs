@@ -46,6 +46,32 @@ impl Meter {
     }
 }
 
+struct Report {
+    lines: Vec<String>,
+}
+
+impl Report {
+    /// `self` that is not the receiver keeps its meaning: `use ...::{self}`, `pub(self)`, a
+    /// nested `impl`; and `ref mut` in a pattern stays `ref mut`.
+    #[staunch::timeout("1s")]
+    async fn add(&mut self, (ref mut count, label): (u32, String)) -> Result<usize> {
+        use std::fmt::{self, Write as _};
+        struct Shown;
+        impl fmt::Display for Shown {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("shown")
+            }
+        }
+        #[allow(dead_code)]
+        pub(self) struct Private;
+        *count += 1;
+        let mut line = String::new();
+        let _ = write!(line, "{label} {count} {Shown}");
+        self.lines.push(line);
+        Ok(self.lines.len())
+    }
+}
+
 fn spawnable<F: Future + Send + 'static>(future: F) -> F {
     future
 }
@@ -61,4 +87,7 @@ async fn main() {
     })
     .await;
     assert_eq!(count, 2);
+    let mut report = Report { lines: Vec::new() };
+    assert_eq!(report.add((1, "a".to_owned())).await.unwrap(), 1);
+    assert_eq!(report.lines, ["a 2 shown"]);
 }
