@@ -52,9 +52,10 @@ pub use staunch_runtime::{
     Backoff, BreakerConfig, BreakerMetrics, BudgetConfig, BudgetMetrics, Bulkhead, BulkheadConfig,
     BulkheadMetrics, Chain, CircuitBreaker, CircuitBreakerBuilder, CircuitState, Classify,
     ConfigError, Detail, Event, GENERIC_DETAIL, Instance, InstanceKind, Jitter, PROBLEM_JSON,
-    Problem, ProblemDetails, Registry, Rejected, Retry, RetryBudget, RetryBudgetBuilder,
-    RetryMetrics, RetryPolicy, SlowCalls, Snapshot, Transition, Trip, breaker, bulkhead,
-    reason_phrase, registry, seed_thread_jitter, status_is_failure, status_is_transient, timeout,
+    Problem, ProblemDetails, ProblemResponse, Registry, Rejected, Retry, RetryBudget,
+    RetryBudgetBuilder, RetryMetrics, RetryPolicy, SlowCalls, Snapshot, Transition, Trip, breaker,
+    bulkhead, reason_phrase, registry, seed_thread_jitter, status_is_failure, status_is_transient,
+    timeout,
 };
 
 /// Glue for generated code. Not a public API: it changes without notice.

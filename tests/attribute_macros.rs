@@ -424,3 +424,73 @@ async fn same_named_associated_functions_without_self_never_share_a_breaker() {
         "two breakers, told apart by a suffix: {states:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Across another attribute macro, a rejection is still a rejection, whatever the error type.
+// ---------------------------------------------------------------------------------------------
+
+/// No `Classify`: without telling rejections apart, every error would be retried and counted.
+#[derive(Debug, PartialEq, thiserror::Error)]
+enum Plain {
+    #[error("dependency down")]
+    Down,
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+}
+
+static ACROSS_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[staunch::retry(max = 5, base = "1ms", jitter = "none")]
+#[tracing::instrument]
+#[staunch::circuit_breaker(fail_max = 2, reset = "1h")]
+async fn across_instrument() -> Result<(), Plain> {
+    ACROSS_CALLS.fetch_add(1, Ordering::SeqCst);
+    Err(Plain::Down)
+}
+
+#[test]
+fn a_retry_across_another_attribute_never_retries_into_an_open_breaker() {
+    let (spans, answer) = traced(across_instrument());
+    assert!(
+        matches!(answer, Err(Plain::Rejected(Rejected::CircuitOpen { .. }))),
+        "{answer:?}"
+    );
+    assert_eq!(ACROSS_CALLS.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        spans.opened("across_instrument"),
+        3,
+        "two failures, then one attempt rejected and not retried"
+    );
+}
+
+#[staunch::circuit_breaker(fail_max = 1, reset = "1h")]
+#[tracing::instrument(skip(gate))]
+#[staunch::bulkhead(limit = 1)]
+async fn breaker_over_bulkhead(gate: tokio::sync::oneshot::Receiver<()>) -> Result<(), Plain> {
+    let _ = gate.await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_across_another_attribute_ignores_a_full_bulkhead_below_it() {
+    let (_release, gate) = tokio::sync::oneshot::channel();
+    let mut holder = Box::pin(breaker_over_bulkhead(gate));
+    let waker = std::task::Waker::noop();
+    assert!(
+        holder
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+            .is_pending()
+    );
+    let (_, gate) = tokio::sync::oneshot::channel();
+    assert!(matches!(
+        breaker_over_bulkhead(gate).await,
+        Err(Plain::Rejected(Rejected::BulkheadFull { .. }))
+    ));
+    let name = concat!(module_path!(), "::breaker_over_bulkhead");
+    assert_eq!(
+        staunch::breaker(name).unwrap().state(),
+        CircuitState::Closed,
+        "a full bulkhead is not a failure of the dependency"
+    );
+}

@@ -90,7 +90,9 @@ impl Expr {
 
     /// Back to the function's result; the conversion of a rejection is spanned on the
     /// outermost attribute that can reject, where a missing `From<Rejected>` is reported.
-    fn plain(self) -> TokenStream {
+    /// `marks`: a group of layers above, across another attribute macro, is told which error
+    /// was a rejection.
+    fn plain(self, marks: bool) -> TokenStream {
         let level = self.level;
         let tokens = self.awaited();
         match level {
@@ -98,16 +100,34 @@ impl Expr {
             Level::Lifted { rejecting } => {
                 let span = rejecting.unwrap_or_else(Span::call_site);
                 let result = quote_spanned!(span=> __staunch_result);
+                let finish = if marks {
+                    quote!(finish_crossing)
+                } else {
+                    quote!(finish)
+                };
                 quote! {{
                     let __staunch_result = #tokens;
-                    ::staunch::__private::finish(#result)
+                    ::staunch::__private::#finish(#result)
                 }}
             }
         }
     }
 }
 
-pub(crate) fn function(mut function: ItemFn, layers: &[Layer]) -> syn::Result<TokenStream> {
+/// Where a group of layers sits among other attribute macros (see `stack`).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Crossing {
+    /// A group below, across another attribute macro, notes its rejections: read them.
+    pub(crate) reads: bool,
+    /// A group above, across another attribute macro, reads this one's rejections.
+    pub(crate) marks: bool,
+}
+
+pub(crate) fn function(
+    mut function: ItemFn,
+    layers: &[Layer],
+    crossing: Crossing,
+) -> syn::Result<TokenStream> {
     let params = signature::params(&mut function.sig);
     let ReturnType::Type(_, ret) = function.sig.output.clone() else {
         return Err(syn::Error::new(
@@ -140,13 +160,20 @@ pub(crate) fn function(mut function: ItemFn, layers: &[Layer]) -> syn::Result<To
         error_type: &error_type,
         default_name: &default_name,
         ret_span: ret.span(),
+        crossing,
     };
 
     let mut errors = Errors::default();
     let mut statics = TokenStream::new();
     let mut expr = Expr {
         tokens: plan.body(ret, &block),
-        level: Level::Lifted { rejecting: None },
+        // Rejections read from below are converted where this group's first layer says.
+        level: Level::Lifted {
+            rejecting: crossing
+                .reads
+                .then(|| layers.first().map(|l| l.span))
+                .flatten(),
+        },
         future: Some(plan.ret_span),
     };
     for (depth, layer) in layers.iter().enumerate().rev() {
@@ -179,7 +206,7 @@ pub(crate) fn function(mut function: ItemFn, layers: &[Layer]) -> syn::Result<To
     // Back to the declared return type, every step spanned on it: when it is not a `Result`,
     // `ReturnsResult` reports that once, and the types inside the expansion stay unknown
     // rather than mismatched.
-    let result = expr.plain();
+    let result = expr.plain(crossing.marks);
     let body = quote_spanned! {ret.span()=>
         #[allow(clippy::type_complexity)]
         let __staunch_result: ::core::result::Result<
@@ -222,6 +249,7 @@ struct Plan<'a> {
     default_name: &'a TokenStream,
     /// The return type's span, where the layers' futures are awaited: see [`Expr::future`].
     ret_span: Span,
+    crossing: Crossing,
 }
 
 impl Plan<'_> {
@@ -269,7 +297,12 @@ impl Plan<'_> {
                 #block
             }
         };
-        quote_spanned!(ret.span()=> ::staunch::__private::Attempt { body: #body })
+        let attempt = if self.crossing.reads {
+            quote!(Crossing)
+        } else {
+            quote!(Attempt)
+        };
+        quote_spanned!(ret.span()=> ::staunch::__private::#attempt { body: #body })
     }
 
     /// Fresh copies of the owned arguments for one more call.
@@ -436,11 +469,15 @@ impl Plan<'_> {
         } else {
             self.copies()
         };
-        let inner = inner.plain();
+        let marks = self.crossing.marks;
+        let inner = inner.plain(marks);
         let path = &config.path;
+        // A rejection the fallback answers for is not one for the group above.
+        let answered = marks.then(|| quote!(::staunch::__private::clear_crossing();));
         // Through `Fallback`, so that a fallback taking other arguments is reported on `path`
         // as one signature mismatch.
         let call = quote_spanned! {path.span()=> {
+            #answered
             let __staunch_fallback = #path;
             ::staunch::__private::fallback((#(#args,)*), __staunch_e, __staunch_fallback).await
         }};

@@ -25,8 +25,8 @@ use syn::spanned::Spanned;
 use syn::{AttrStyle, Attribute, ItemFn, Meta, MetaList, Token};
 
 use crate::errors::Errors;
-use crate::expand;
-use crate::layer::{self, Kind, Layer};
+use crate::expand::{self, Crossing};
+use crate::layer::{self, Config, Kind, Layer};
 
 /// Attributes that change nothing about the body and may sit anywhere among staunch's.
 const INERT: &[&str] = &[
@@ -49,6 +49,19 @@ struct Written {
     kind: Kind,
     span: Span,
     args: TokenStream,
+}
+
+impl Written {
+    /// Whether the layer can reject a call (a retry can, with a budget).
+    fn can_reject(&self) -> bool {
+        match self.kind {
+            Kind::CircuitBreaker | Kind::Bulkhead | Kind::Timeout => true,
+            Kind::Retry => parse_layer(self).is_ok_and(
+                |layer| matches!(layer.config, Config::Retry(retry) if retry.budget.is_some()),
+            ),
+            Kind::Fallback => false,
+        }
+    }
 }
 
 /// The attributes below the top one, in order: staunch groups between foreign attributes.
@@ -130,13 +143,27 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
         return with_error(function.into_token_stream(), &error);
     }
     if segments.len() == 1 {
-        return expand_layers(function, &layers);
+        return expand_layers(function, &layers, Crossing::default());
+    }
+    // Bottom up: a group reads the rejections of the group below when that one can reject
+    // (itself, or by passing on what it read); the group below then marks them for it.
+    let mut crossings = vec![Crossing::default(); segments.len()];
+    let mut below: Option<(usize, bool)> = None;
+    for (i, segment) in segments.iter().enumerate().rev() {
+        if let Segment::Group(group) = segment {
+            if let Some((j, rejects)) = below {
+                crossings[i].reads = rejects;
+                crossings[j].marks = rejects;
+            }
+            let rejects = crossings[i].reads || group.iter().any(Written::can_reject);
+            below = Some((i, rejects));
+        }
     }
     // The innermost segment is expanded first: emitted bottom first, top last.
-    for segment in segments.into_iter().rev() {
+    for (segment, crossing) in segments.into_iter().zip(crossings).rev() {
         function.attrs.push(match segment {
             Segment::Foreign(attr) => *attr,
-            Segment::Group(group) => continuation(&group),
+            Segment::Group(group) => continuation(&group, crossing),
         });
     }
     function.into_token_stream()
@@ -146,11 +173,23 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
 /// place among the other attributes the top staunch attribute has settled.
 pub(crate) fn resume(args: TokenStream, item: TokenStream) -> TokenStream {
     let parsed = Punctuated::<MetaList, Token![,]>::parse_terminated.parse2(args);
+    let mut crossing = Crossing::default();
     let written: Vec<Written> = match parsed {
         Ok(lists) => lists
             .into_iter()
             .filter_map(|list| {
                 let ident = list.path.get_ident()?;
+                if ident == "crossing" {
+                    let flags = Punctuated::<syn::LitBool, Token![,]>::parse_terminated
+                        .parse2(list.tokens)
+                        .ok()?;
+                    let flag = |i: usize| flags.iter().nth(i).is_some_and(syn::LitBool::value);
+                    crossing = Crossing {
+                        reads: flag(0),
+                        marks: flag(1),
+                    };
+                    return None;
+                }
                 let kind = Kind::ALL.into_iter().find(|k| ident == k.name())?;
                 Some(Written {
                     kind,
@@ -178,7 +217,7 @@ pub(crate) fn resume(args: TokenStream, item: TokenStream) -> TokenStream {
     if let Err(error) = errors.finish() {
         return with_error(function.into_token_stream(), &error);
     }
-    expand_layers(function, &layers)
+    expand_layers(function, &layers, crossing)
 }
 
 fn parse_function(kind: Kind, item: TokenStream) -> Result<ItemFn, TokenStream> {
@@ -221,8 +260,8 @@ fn check_signature(kind: Kind, function: &ItemFn, errors: &mut Errors) {
     }
 }
 
-fn expand_layers(function: ItemFn, layers: &[Layer]) -> TokenStream {
-    match expand::function(function.clone(), layers) {
+fn expand_layers(function: ItemFn, layers: &[Layer], crossing: Crossing) -> TokenStream {
+    match expand::function(function.clone(), layers, crossing) {
         Ok(tokens) => tokens,
         Err(error) => with_error(function.into_token_stream(), &error),
     }
@@ -230,13 +269,14 @@ fn expand_layers(function: ItemFn, layers: &[Layer]) -> TokenStream {
 
 /// `#[::staunch::__private::stack(retry(max = 3), timeout("1s"))]`, each layer's name keeping
 /// the span of the attribute it came from, where errors about that layer point.
-fn continuation(group: &[Written]) -> Attribute {
+fn continuation(group: &[Written], crossing: Crossing) -> Attribute {
     let layers = group.iter().map(|written| {
         let name = syn::Ident::new(written.kind.name(), written.span);
         let args = &written.args;
         quote!(#name(#args))
     });
-    syn::parse_quote!(#[::staunch::__private::stack(#(#layers),*)])
+    let (reads, marks) = (crossing.reads, crossing.marks);
+    syn::parse_quote!(#[::staunch::__private::stack(crossing(#reads, #marks), #(#layers),*)])
 }
 
 /// The user's item unchanged (minus the staunch attributes), plus the errors: the IDE keeps

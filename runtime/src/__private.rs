@@ -5,7 +5,9 @@ use std::time::Duration;
 
 pub use crate::breaker::guard as circuit_breaker;
 pub use crate::bulkhead::guard as bulkhead;
-pub use crate::outcome::{Attempt, Failure, ReturnsResult, finish, lift, widen};
+pub use crate::outcome::{
+    Attempt, Crossing, Failure, ReturnsResult, clear_crossing, finish, finish_crossing, lift, widen,
+};
 pub use crate::registry::{BreakerSlot, BudgetSlot, BulkheadSlot};
 pub use crate::retry::{Attempts, Next, Verdict};
 pub use crate::timeout::guard as timeout;

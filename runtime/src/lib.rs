@@ -51,8 +51,8 @@ pub use config::ConfigError;
 pub use observe::{Event, InstanceKind};
 pub use outcome::{Classify, Rejected};
 pub use problem::{
-    Chain, GENERIC_DETAIL, PROBLEM_JSON, Problem, ProblemDetails, reason_phrase, status_is_failure,
-    status_is_transient,
+    Chain, GENERIC_DETAIL, PROBLEM_JSON, Problem, ProblemDetails, ProblemResponse, reason_phrase,
+    status_is_failure, status_is_transient,
 };
 pub use registry::{Detail, Instance, Registry, Snapshot, breaker, bulkhead};
 pub use retry::{

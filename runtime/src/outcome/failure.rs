@@ -1,5 +1,6 @@
 //! What travels between layers: the function's own error, or a layer's rejection.
 
+use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -152,6 +153,70 @@ pub fn finish<T, E, R: IntoError<E>>(result: Result<T, Failure<E, R>>) -> Result
         Ok(value) => Ok(value),
         Err(Failure::Error(e)) => Err(e),
         Err(Failure::Rejected(r)) => Err(r.into_error()),
+    }
+}
+
+std::thread_local! {
+    /// The rejection a group of layers just turned into the function's error, for the group
+    /// above it across another attribute macro (`#[tracing::instrument]`) to recognise.
+    static CROSSING: Cell<Option<Rejected>> = const { Cell::new(None) };
+}
+
+/// Like [`finish`], for a group of layers below another attribute macro and another group of
+/// layers: a rejection converted here is noted, so the group above still tells it from the
+/// function's own errors. Both happen in the same poll, on the same thread.
+#[inline]
+pub fn finish_crossing<T, E, R: IntoError<E> + AsRejected>(
+    result: Result<T, Failure<E, R>>,
+) -> Result<T, E> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(Failure::Error(e)) => Err(e),
+        Err(Failure::Rejected(r)) => {
+            CROSSING.set(Some(r.as_rejected().clone()));
+            Err(r.into_error())
+        }
+    }
+}
+
+/// Forgets a noted rejection: a fallback answered for it.
+#[inline]
+pub fn clear_crossing() {
+    CROSSING.set(None);
+}
+
+pin_project_lite::pin_project! {
+    /// The innermost layer of a group above another attribute macro: like [`Attempt`], and an
+    /// error that a group below noted as a rejection is a rejection again.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Crossing<F> {
+        #[pin]
+        pub body: F,
+    }
+}
+
+impl<F> Future for Crossing<F>
+where
+    F: Future,
+    F::Output: ReturnsResult,
+{
+    type Output =
+        Result<<F::Output as ReturnsResult>::Ok, Failure<<F::Output as ReturnsResult>::Err>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // A note left by a call that ended elsewhere is not this call's.
+        clear_crossing();
+        let result = match self.project().body.poll(cx) {
+            Poll::Ready(result) => result.into_result(),
+            Poll::Pending => return Poll::Pending,
+        };
+        Poll::Ready(match result {
+            Ok(value) => Ok(value),
+            Err(e) => match CROSSING.take() {
+                Some(rejected) => Err(Failure::Rejected(rejected)),
+                None => Err(Failure::Error(e)),
+            },
+        })
     }
 }
 

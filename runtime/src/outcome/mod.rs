@@ -6,5 +6,8 @@ mod failure;
 mod rejected;
 
 pub use self::classify::Classify;
-pub use self::failure::{AsRejected, Attempt, Failure, ReturnsResult, finish, lift, widen};
+pub use self::failure::{
+    AsRejected, Attempt, Crossing, Failure, ReturnsResult, clear_crossing, finish, finish_crossing,
+    lift, widen,
+};
 pub use self::rejected::Rejected;
