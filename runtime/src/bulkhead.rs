@@ -305,44 +305,69 @@ impl Bulkhead {
             } => semaphore
                 .try_acquire()
                 .ok()
-                .map(|permit| Slot::Permit(Some(permit), owed)),
+                .map(|permit| Slot::permit(permit, semaphore, owed)),
         }
     }
 
     /// No slot was free: waits up to `max_wait` for one, else rejects.
     async fn wait(&self) -> Result<Slot<'_>, Rejected> {
-        let slot = match &self.slots {
-            Slots::Counter(_) => None,
-            Slots::Queue {
-                semaphore,
-                max_wait,
-                owed,
-            } => {
-                let max_wait = Duration::from_nanos(max_wait.load(Ordering::Relaxed));
-                tokio::time::timeout(max_wait, semaphore.acquire())
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .map(|permit| Slot::Permit(Some(permit), owed))
+        if let Slots::Queue {
+            semaphore,
+            max_wait,
+            ..
+        } = &self.slots
+        {
+            let max_wait = Duration::from_nanos(max_wait.load(Ordering::Relaxed));
+            if let Ok(Ok(permit)) = tokio::time::timeout(max_wait, semaphore.acquire()).await {
+                permit.forget();
+                return Ok(self.queued());
             }
+        }
+        Err(self.full())
+    }
+
+    /// The slot of a permit taken from the queue (and forgotten: see [`Slot::Permit`]).
+    fn queued(&self) -> Slot<'_> {
+        match &self.slots {
+            Slots::Queue {
+                semaphore, owed, ..
+            } => Slot::Permit(semaphore, owed),
+            Slots::Counter(count) => Slot::Counted(count),
+        }
+    }
+
+    /// Counts and reports a call turned away.
+    #[cold]
+    #[inline(never)]
+    fn full(&self) -> Rejected {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        let rejected = || Rejected::BulkheadFull {
+            name: self.name,
+            limit: self.limit.load(Ordering::Relaxed),
         };
-        slot.ok_or_else(|| {
-            self.rejected.fetch_add(1, Ordering::Relaxed);
-            let rejected = || Rejected::BulkheadFull {
-                name: self.name,
-                limit: self.limit.load(Ordering::Relaxed),
-            };
-            observe::rejected(&self.hub, self.name, rejected);
-            rejected()
-        })
+        observe::rejected(&self.hub, self.name, rejected);
+        rejected()
     }
 }
 
 /// A slot in flight; dropping it (the call finished or was cancelled) frees it.
 pub enum Slot<'a> {
     Counted(&'a AtomicUsize),
-    /// Returned on drop, unless the bulkhead shrank and owes permits: then forgotten.
-    Permit(Option<SemaphorePermit<'a>>, &'a AtomicUsize),
+    /// A semaphore permit, forgotten when taken and given back on drop by hand: unless the
+    /// bulkhead shrank and owes permits, and then one is paid instead.
+    Permit(&'a Semaphore, &'a AtomicUsize),
+}
+
+impl<'a> Slot<'a> {
+    #[inline]
+    fn permit(
+        permit: SemaphorePermit<'a>,
+        semaphore: &'a Semaphore,
+        owed: &'a AtomicUsize,
+    ) -> Self {
+        permit.forget();
+        Slot::Permit(semaphore, owed)
+    }
 }
 
 impl Drop for Slot<'_> {
@@ -352,23 +377,21 @@ impl Drop for Slot<'_> {
             Slot::Counted(count) => {
                 count.fetch_sub(1, Ordering::Release);
             }
-            Slot::Permit(permit, owed) => {
-                if owed.load(Ordering::Relaxed) != 0 {
-                    pay_owed(permit, owed);
-                }
-            }
+            Slot::Permit(semaphore, owed) => give_back(semaphore, owed),
         }
     }
 }
 
-/// Forgets `permit` if a permit is still owed once it is counted.
+/// Gives a permit back to the queue, or pays one the bulkhead owes after a shrink. Out of
+/// line: the counter's release stays a single decrement.
 #[inline(never)]
-fn pay_owed(permit: &mut Option<SemaphorePermit<'_>>, owed: &AtomicUsize) {
-    let paid = owed
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |o| o.checked_sub(1))
-        .is_ok();
-    if paid && let Some(permit) = permit.take() {
-        permit.forget();
+fn give_back(semaphore: &Semaphore, owed: &AtomicUsize) {
+    let paid = owed.load(Ordering::Relaxed) != 0
+        && owed
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |o| o.checked_sub(1))
+            .is_ok();
+    if !paid {
+        semaphore.add_permits(1);
     }
 }
 

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::{Admission, CircuitBreaker, CircuitState, Outcome};
+use super::{Admission, CircuitBreaker, Outcome};
 use crate::outcome::{Failure, finish, lift, widen};
 use crate::{Classify, Rejected, clock};
 
@@ -143,7 +143,7 @@ where
         let this = self.project();
         let breaker: &CircuitBreaker = this.breaker;
         if *this.stage == Stage::Unpolled {
-            if breaker.load().state() == CircuitState::Closed && !breaker.times_calls() {
+            if breaker.load().is_closed_untimed() {
                 *this.stage = Stage::Closed;
             } else if let Err(retry_in_nanos) =
                 breaker.admit_guarded(this.stage, this.admission, this.started, this.trial)

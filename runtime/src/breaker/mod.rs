@@ -101,7 +101,7 @@ impl CircuitBreaker {
         Self {
             name: config.name,
             settings: Settings::new(config),
-            word: AtomicU64::new(Word::INITIAL.0),
+            word: AtomicU64::new(Word::INITIAL.with_timed(config.slow.is_some()).0),
             open_until: AtomicU64::new(0),
             counting,
             failures: AtomicU64::new(0),
@@ -153,6 +153,15 @@ impl CircuitBreaker {
             return Err(ConfigError::Conflict("window", "the breaker's trip policy"));
         }
         self.settings.store(config);
+        // The hot path reads whether calls are timed from the word.
+        let timed = config.slow.is_some();
+        let mut word = self.load();
+        while word.timed() != timed {
+            match self.exchange(word, word.with_timed(timed)) {
+                Ok(()) => break,
+                Err(current) => word = current,
+            }
+        }
         if config != old {
             observe::settings_changed(
                 &self.hub,

@@ -3,6 +3,7 @@
 //! A trial belongs to the period (generation) that admitted it: its outcome counts only while
 //! that period lasts, so a trial outliving a forced change of state touches nothing after it.
 
+use super::word::GENERATION_BITS;
 use super::{CircuitBreaker, CircuitState, clock};
 use crate::sync::{AtomicU64, Ordering};
 
@@ -132,8 +133,8 @@ pub(super) fn trial_counts(trials: u64, generation: u64) -> (u32, u32) {
     (field(TRIAL_FAILED_SHIFT), field(0))
 }
 
-/// Whether generation `a` comes after `b` (30-bit generations that wrap).
+/// Whether generation `a` comes after `b` (generations wrap, see [`GENERATION_BITS`]).
 fn is_later(a: u64, b: u64) -> bool {
-    let distance = a.wrapping_sub(b) & ((1 << 30) - 1);
-    distance != 0 && distance < (1 << 29)
+    let distance = a.wrapping_sub(b) & ((1 << GENERATION_BITS) - 1);
+    distance != 0 && distance < (1 << (GENERATION_BITS - 1))
 }

@@ -8,7 +8,11 @@
 //! bits 0..2   state (0 closed, 1 open, 2 half-open, 3 forced open)
 //! bits 2..18  trials in flight
 //! bits 18..34 trials that completed
-//! bits 34..64 generation, +1 on every transition
+//! bit  34     calls are timed (slow calls tracked): kept across periods
+//! bits 35..64 generation, +1 on every transition
+//!
+//! A CLOSED breaker whose calls are not timed has none of the state and timed bits set: the
+//! hot path tests that with the one load of the word.
 //! ```
 
 use super::CircuitState;
@@ -16,7 +20,10 @@ use super::CircuitState;
 const STATE_MASK: u64 = 0b11;
 const IN_FLIGHT_SHIFT: u32 = 2;
 const COMPLETED_SHIFT: u32 = 18;
-const GENERATION_SHIFT: u32 = 34;
+const TIMED: u64 = 1 << 34;
+const GENERATION_SHIFT: u32 = 35;
+/// Generations wrap at this many bits.
+pub(crate) const GENERATION_BITS: u32 = 64 - GENERATION_SHIFT;
 const COUNT_MASK: u64 = 0xFFFF;
 /// Both trial counts of a word.
 const TRIALS: u64 = (COUNT_MASK << IN_FLIGHT_SHIFT) + (COUNT_MASK << COMPLETED_SHIFT);
@@ -27,6 +34,23 @@ pub(crate) struct Word(pub(crate) u64);
 
 impl Word {
     pub(crate) const INITIAL: Word = Word(0);
+
+    /// CLOSED, and calls are not timed: the hot path.
+    #[inline]
+    pub(crate) fn is_closed_untimed(self) -> bool {
+        self.0 & (STATE_MASK | TIMED) == 0
+    }
+
+    /// Whether calls are timed.
+    #[inline]
+    pub(crate) fn timed(self) -> bool {
+        self.0 & TIMED != 0
+    }
+
+    /// The same word with calls timed or not.
+    pub(crate) fn with_timed(self, timed: bool) -> Word {
+        Word((self.0 & !TIMED) + if timed { TIMED } else { 0 })
+    }
 
     #[inline]
     pub(crate) fn state(self) -> CircuitState {
@@ -59,10 +83,10 @@ impl Word {
             CircuitState::HalfOpen => 2,
             CircuitState::ForcedOpen => 3,
         };
-        // The generation wraps after 2^30 transitions; only equality with a live trial's
+        // The generation wraps after 2^29 transitions; only equality with a live trial's
         // generation matters, and no trial lives that long. (The fields are disjoint: adding
         // them is or-ing them.)
-        Word((self.generation().wrapping_add(1) << GENERATION_SHIFT) + state)
+        Word((self.generation().wrapping_add(1) << GENERATION_SHIFT) + (self.0 & TIMED) + state)
     }
 
     /// The same period with `in_flight` and `completed` trials.
@@ -91,5 +115,10 @@ mod tests {
             closed.next(CircuitState::ForcedOpen).state(),
             CircuitState::ForcedOpen
         );
+        let timed = closed.with_timed(true);
+        assert!(!timed.is_closed_untimed() && closed.is_closed_untimed());
+        let next = timed.next(CircuitState::Open).with_trials(1, 1);
+        assert!(next.timed(), "kept across periods");
+        assert_eq!(next.generation(), 3);
     }
 }

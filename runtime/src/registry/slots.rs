@@ -69,6 +69,8 @@ impl BreakerSlot {
             .get_or_init(|| self.resolve(qualified(self.config.name(), owner())))
     }
 
+    #[cold]
+    #[inline(never)]
     fn resolve(&self, name: &'static str) -> &'static CircuitBreaker {
         let registry = global();
         match self.naming {
@@ -149,6 +151,8 @@ impl BulkheadSlot {
             .get_or_init(|| self.resolve(qualified(self.config.name(), owner())))
     }
 
+    #[cold]
+    #[inline(never)]
     fn resolve(&self, name: &'static str) -> &'static Bulkhead {
         let registry = global();
         let name = match self.naming {
