@@ -1829,3 +1829,22 @@ fn a_change_of_breaker_settings_is_an_event_with_old_and_new_values() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_name_read_at_run_time_names_a_shared_breaker() {
+    let tenant = 7;
+    let breaker = CircuitBreaker::builder(format!("tenant-{tenant}-payments"))
+        .fail_max(2)
+        .build_shared()
+        .unwrap();
+    assert_eq!(breaker.name(), "tenant-7-payments");
+    assert!(std::ptr::eq(
+        breaker,
+        staunch::breaker("tenant-7-payments").unwrap()
+    ));
+    let again = CircuitBreaker::builder(String::from("tenant-7-payments"))
+        .fail_max(2)
+        .build_shared()
+        .unwrap();
+    assert!(std::ptr::eq(breaker, again), "one instance per name");
+}

@@ -5,6 +5,7 @@
 //! run: the counter compares against the limit in force, and the semaphore gains permits, or
 //! forgets free ones and owes the rest, paid as calls in flight give theirs back.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
@@ -14,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::config::{ConfigError, checked};
+use crate::names;
 use crate::observe::{self, Event, Hub, InstanceKind};
 use crate::outcome::{Failure, finish, lift, widen};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
@@ -44,8 +46,13 @@ impl BulkheadConfig {
     ///
     /// # Errors
     /// [`ConfigError::OutOfRange`] for a `limit` of 0 or above the maximum.
-    pub fn new(name: &'static str, limit: usize, max_wait: Duration) -> Result<Self, ConfigError> {
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        limit: usize,
+        max_wait: Duration,
+    ) -> Result<Self, ConfigError> {
         use staunch_options::bulkhead::{LIMIT, MAX_WAIT, NAME};
+        let name = names::intern(name);
         checked(NAME.check(name), name)?;
         checked(LIMIT.check(limit as u64), limit)?;
         checked(MAX_WAIT.check(max_wait), max_wait)?;
@@ -133,7 +140,11 @@ impl Bulkhead {
     ///
     /// # Errors
     /// See [`BulkheadConfig::new`].
-    pub fn new(name: &'static str, limit: usize, max_wait: Duration) -> Result<Self, ConfigError> {
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        limit: usize,
+        max_wait: Duration,
+    ) -> Result<Self, ConfigError> {
         BulkheadConfig::new(name, limit, max_wait).map(Self::with_config)
     }
 

@@ -7,7 +7,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | `sync`, `clock`, `config` | atomics (loom's under `--cfg loom`), tokio time in nanoseconds, `ConfigError` |
+//! | `sync`, `clock`, `config`, `names` | atomics (loom's under `--cfg loom`), tokio time in nanoseconds, `ConfigError`, names read at run time |
 //! | `outcome` | what a layer's call ends with: `Failure`, `Rejected`, `Classify` |
 //! | `observe` | the one stream of events (`Event`) and its sinks: `tracing`, each instance's `subscribe()`, the registry's |
 //! | `problem` | RFC 9457 details, and the HTTP response every framework builds from |
@@ -21,6 +21,7 @@ mod bulkhead;
 mod clock;
 mod config;
 pub mod integrations;
+mod names;
 mod observe;
 mod outcome;
 mod problem;

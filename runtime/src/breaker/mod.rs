@@ -12,6 +12,7 @@ mod trials;
 mod window;
 mod word;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
@@ -24,6 +25,7 @@ use self::trials::trial_counts;
 use self::window::{FAILED, RECORDED, SLOW, Window};
 use self::word::Word;
 use crate::config::ConfigError;
+use crate::names;
 pub use crate::observe::CircuitState;
 use crate::observe::{self, Event, Hub, InstanceKind};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
@@ -71,10 +73,11 @@ enum Outcome {
 }
 
 impl CircuitBreaker {
-    /// Starts building a breaker named `name`.
-    pub fn builder(name: &'static str) -> CircuitBreakerBuilder {
+    /// Starts building a breaker named `name` (a `&'static str`, or a `String` read at run
+    /// time).
+    pub fn builder(name: impl Into<Cow<'static, str>>) -> CircuitBreakerBuilder {
         CircuitBreakerBuilder {
-            name,
+            name: names::intern(name),
             fail_max: None,
             window: None,
             failure_rate: None,

@@ -40,7 +40,7 @@ impl Bulkhead {
     /// # Errors
     /// See [`BulkheadConfig::new`].
     pub fn shared(
-        name: &'static str,
+        name: impl Into<std::borrow::Cow<'static, str>>,
         limit: usize,
         max_wait: Duration,
     ) -> Result<&'static Self, ConfigError> {

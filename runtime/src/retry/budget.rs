@@ -7,11 +7,12 @@
 //! `Rejected::BudgetExhausted`, if the budget is built to say so): under an outage retries stop
 //! multiplying the load on the failing dependency.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use crate::clock;
 use crate::config::{ConfigError, checked};
 use crate::observe::{Event, Hub};
+use crate::{clock, names};
 
 /// Milli-tokens: one retry costs this many.
 const TOKEN: i64 = 1000;
@@ -188,9 +189,9 @@ pub struct BudgetMetrics {
 
 impl RetryBudget {
     /// Starts building a budget named `name`.
-    pub fn builder(name: &'static str) -> RetryBudgetBuilder {
+    pub fn builder(name: impl Into<Cow<'static, str>>) -> RetryBudgetBuilder {
         RetryBudgetBuilder {
-            name,
+            name: names::intern(name),
             ratio: 0.2,
             min_per_sec: 10,
             max_balance: 100,

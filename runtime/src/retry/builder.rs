@@ -1,9 +1,11 @@
 //! The builder of a retry policy, checking its settings as the attribute does.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use super::{Backoff, Jitter, RetryPolicy};
 use crate::config::{ConfigError, checked, refuse};
+use crate::names;
 
 /// Builder of a [`RetryPolicy`]; every option of `#[retry]` has a method here.
 #[derive(Debug, Clone)]
@@ -53,8 +55,8 @@ impl Retry {
     }
 
     /// The name shown in logs.
-    pub fn name(mut self, name: &'static str) -> Self {
-        self.name = name;
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = names::intern(name);
         self
     }
 
