@@ -1,10 +1,11 @@
-//! The process-wide registry of named breakers, bulkheads and retry policies.
+//! Registries of named breakers, bulkheads, retry policies and budgets: the process-wide one
+//! that the attributes use, and any a program makes for itself (tests, tenants).
 
 mod shared;
 mod slots;
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::breaker::{BreakerConfig, BreakerMetrics, CircuitBreaker};
 use crate::bulkhead::{Bulkhead, BulkheadConfig, BulkheadMetrics};
@@ -15,8 +16,20 @@ use tokio::sync::broadcast;
 
 pub use self::slots::{BreakerSlot, BudgetSlot, BulkheadSlot};
 
-/// Every named instance of the process. Instances live as long as the process, so handles are
-/// plain `&'static` references and call sites resolve their instance once.
+/// Named instances. The attributes use the process-wide one, [`crate::registry()`]; a program
+/// can keep others, in `static`s, for instances apart from it (a test's, a tenant's), filled
+/// with the builders' `build_shared_in`. Instances live as long as the process, so handles
+/// are plain `&'static` references and call sites resolve their instance once.
+///
+/// ```
+/// use staunch::{CircuitBreaker, Registry};
+///
+/// static TENANT: Registry = Registry::new();
+///
+/// let breaker = CircuitBreaker::builder("docs-tenant-db").build_shared_in(&TENANT).unwrap();
+/// assert!(std::ptr::eq(breaker, TENANT.breaker("docs-tenant-db").unwrap()));
+/// assert!(staunch::registry().breaker("docs-tenant-db").is_none(), "not the process's");
+/// ```
 #[derive(Debug, Default)]
 pub struct Registry {
     inner: Mutex<Instances>,
@@ -34,8 +47,8 @@ struct Instances {
 
 /// The process-wide registry.
 pub fn global() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(Registry::default)
+    static REGISTRY: Registry = Registry::new();
+    &REGISTRY
 }
 
 /// The breaker named `name`, if one was created.
@@ -51,16 +64,63 @@ pub fn global() -> &'static Registry {
 /// ```
 #[must_use]
 pub fn breaker(name: &str) -> Option<&'static CircuitBreaker> {
-    global().lock().breakers.get(name).copied()
+    global().breaker(name)
 }
 
-/// The bulkhead named `name`, if one was created.
+/// The bulkhead named `name`, if one was created: [`Registry::bulkhead`] of the process-wide
+/// registry.
+///
+/// ```
+/// use std::time::Duration;
+/// use staunch::Bulkhead;
+///
+/// Bulkhead::shared("docs-inventory", 8, Duration::ZERO).unwrap();
+/// assert_eq!(staunch::bulkhead("docs-inventory").unwrap().metrics().limit, 8);
+/// ```
 #[must_use]
 pub fn bulkhead(name: &str) -> Option<&'static Bulkhead> {
-    global().lock().bulkheads.get(name).copied()
+    global().bulkhead(name)
 }
 
 impl Registry {
+    /// An empty registry.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            inner: Mutex::new(Instances {
+                breakers: BTreeMap::new(),
+                bulkheads: BTreeMap::new(),
+                retries: BTreeMap::new(),
+                budgets: BTreeMap::new(),
+                sites: BTreeMap::new(),
+            }),
+        }
+    }
+
+    /// The breaker named `name`, if one was created here.
+    #[must_use]
+    pub fn breaker(&self, name: &str) -> Option<&'static CircuitBreaker> {
+        self.lock().breakers.get(name).copied()
+    }
+
+    /// The bulkhead named `name`, if one was created here.
+    #[must_use]
+    pub fn bulkhead(&self, name: &str) -> Option<&'static Bulkhead> {
+        self.lock().bulkheads.get(name).copied()
+    }
+
+    /// The retry budget named `name`, if one was created here.
+    #[must_use]
+    pub fn retry_budget(&self, name: &str) -> Option<&'static RetryBudget> {
+        self.lock().budgets.get(name).copied()
+    }
+
+    /// The retry policy named `name` (for `#[retry]`, the function's), once it has retried.
+    #[must_use]
+    pub fn retry(&self, name: &str) -> Option<&'static RetryPolicy> {
+        self.lock().retries.get(name).copied()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Instances> {
         // The maps stay consistent whatever panicked while they were locked.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::global;
+use super::{Registry, global};
 use crate::retry::Attempts;
 use crate::{
     Bulkhead, BulkheadConfig, CircuitBreaker, CircuitBreakerBuilder, ConfigError, RetryBudget,
@@ -18,8 +18,19 @@ impl CircuitBreakerBuilder {
     /// # Errors
     /// See [`config`](Self::config).
     pub fn build_shared(self) -> Result<&'static CircuitBreaker, ConfigError> {
+        self.build_shared_in(global())
+    }
+
+    /// Like [`build_shared`](Self::build_shared), in `registry` rather than the process's.
+    ///
+    /// # Errors
+    /// See [`config`](Self::config).
+    pub fn build_shared_in(
+        self,
+        registry: &'static Registry,
+    ) -> Result<&'static CircuitBreaker, ConfigError> {
         self.config()
-            .map(|config| global().breaker_or_insert(&config))
+            .map(|config| registry.breaker_or_insert(&config))
     }
 }
 
@@ -29,8 +40,19 @@ impl RetryBudgetBuilder {
     /// # Errors
     /// See [`config`](Self::config).
     pub fn build_shared(self) -> Result<&'static RetryBudget, ConfigError> {
+        self.build_shared_in(global())
+    }
+
+    /// Like [`build_shared`](Self::build_shared), in `registry` rather than the process's.
+    ///
+    /// # Errors
+    /// See [`config`](Self::config).
+    pub fn build_shared_in(
+        self,
+        registry: &'static Registry,
+    ) -> Result<&'static RetryBudget, ConfigError> {
         self.config()
-            .map(|config| global().budget_or_insert(&config))
+            .map(|config| registry.budget_or_insert(&config))
     }
 }
 
@@ -44,8 +66,21 @@ impl Bulkhead {
         limit: usize,
         max_wait: Duration,
     ) -> Result<&'static Self, ConfigError> {
+        Self::shared_in(global(), name, limit, max_wait)
+    }
+
+    /// Like [`shared`](Self::shared), in `registry` rather than the process's.
+    ///
+    /// # Errors
+    /// See [`BulkheadConfig::new`].
+    pub fn shared_in(
+        registry: &'static Registry,
+        name: impl Into<std::borrow::Cow<'static, str>>,
+        limit: usize,
+        max_wait: Duration,
+    ) -> Result<&'static Self, ConfigError> {
         BulkheadConfig::new(name, limit, max_wait)
-            .map(|config| global().bulkhead_or_insert(&config))
+            .map(|config| registry.bulkhead_or_insert(&config))
     }
 }
 
