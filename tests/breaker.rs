@@ -1848,3 +1848,67 @@ fn a_name_read_at_run_time_names_a_shared_breaker() {
         .unwrap();
     assert!(std::ptr::eq(breaker, again), "one instance per name");
 }
+
+#[tokio::test(start_paused = true)]
+async fn fewer_trials_set_while_half_open_decide_the_period_at_once() {
+    let builder = || {
+        CircuitBreaker::builder("retuned-half-open")
+            .fail_max(1)
+            .reset(secs(1))
+    };
+    let breaker = builder().half_open(3).build().unwrap();
+    let call = async |body: Body| breaker.call_classified(|| body).await;
+    assert_down(call(down()).await);
+    advance(secs(1)).await;
+    assert_eq!(call(ok()).await.unwrap(), 1);
+    assert_eq!(call(ok()).await.unwrap(), 1);
+    assert_eq!(breaker.state(), HalfOpen, "two of three trials");
+    breaker
+        .reconfigure(builder().half_open(2).config().unwrap())
+        .unwrap();
+    assert_eq!(
+        breaker.state(),
+        Closed,
+        "two successful trials are enough now: never wedged"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_calls_tracked_from_a_change_on_count_from_the_next_call() {
+    let builder = || {
+        CircuitBreaker::builder("retuned-slow")
+            .window(2)
+            .min_calls(2)
+            .failure_rate(100)
+    };
+    let breaker = builder().build().unwrap();
+    let call = async |body: Body| breaker.call_classified(|| body).await;
+    timed(&call, secs(5)).await.unwrap();
+    call(ok()).await.unwrap();
+    assert_eq!(breaker.state(), Closed, "slow calls not tracked yet");
+    breaker
+        .reconfigure(builder().slow_call(secs(1)).slow_rate(50).config().unwrap())
+        .unwrap();
+    timed(&call, secs(2)).await.unwrap();
+    assert_eq!(breaker.state(), Open, "one slow call of two reaches 50 %");
+}
+
+#[test]
+fn a_call_site_naming_a_retuned_breaker_with_its_first_settings_is_no_conflict() {
+    let builder = |fail_max| CircuitBreaker::builder("retuned-no-conflict").fail_max(fail_max);
+    let breaker = builder(5).build_shared().unwrap();
+    let mut events = breaker.events();
+    breaker.reconfigure(builder(2).config().unwrap()).unwrap();
+    let _ = events.try_recv();
+    builder(5).build_shared().unwrap();
+    assert!(
+        events.try_recv().is_err(),
+        "settings applied at run time win over the literals, silently"
+    );
+    builder(7).build_shared().unwrap();
+    assert!(matches!(
+        events.try_recv(),
+        Ok(staunch::Event::SettingsConflict { .. })
+    ));
+    assert_eq!(breaker.config(), builder(2).config().unwrap());
+}

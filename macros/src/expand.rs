@@ -472,14 +472,17 @@ impl Plan<'_> {
         let marks = self.crossing.marks;
         let inner = inner.plain(marks);
         let path = &config.path;
-        // A rejection the fallback answers for is not one for the group above.
+        // What the fallback answers is its own: not a rejection for the group above, whatever
+        // was noted before or while it ran.
         let answered = marks.then(|| quote!(::staunch::__private::clear_crossing();));
         // Through `Fallback`, so that a fallback taking other arguments is reported on `path`
         // as one signature mismatch.
         let call = quote_spanned! {path.span()=> {
-            #answered
             let __staunch_fallback = #path;
-            ::staunch::__private::fallback((#(#args,)*), __staunch_e, __staunch_fallback).await
+            let __staunch_answer =
+                ::staunch::__private::fallback((#(#args,)*), __staunch_e, __staunch_fallback).await;
+            #answered
+            __staunch_answer
         }};
         let guard = config.when.as_ref().map(|when| {
             let test = predicate(when, self.error_type, &quote!(&__staunch_e));

@@ -104,6 +104,8 @@ pub struct Bulkhead {
     rejected: AtomicU64,
     /// Serializes changes of settings.
     changing: Mutex<()>,
+    /// The settings it was created with: other call sites naming it are checked against them.
+    created: BulkheadConfig,
     hub: Hub,
 }
 
@@ -166,6 +168,7 @@ impl Bulkhead {
             slots,
             rejected: AtomicU64::new(0),
             changing: Mutex::new(()),
+            created: config,
             hub: Hub::new(),
         }
     }
@@ -179,6 +182,10 @@ impl Bulkhead {
 
     pub(crate) fn hub(&self) -> &Hub {
         &self.hub
+    }
+
+    pub(crate) fn created_config(&self) -> BulkheadConfig {
+        self.created
     }
 
     /// The settings in force.

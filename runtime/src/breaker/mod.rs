@@ -13,6 +13,7 @@ mod window;
 mod word;
 
 use std::borrow::Cow;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
@@ -48,6 +49,8 @@ pub struct CircuitBreaker {
     transitions: AtomicU64,
     events: broadcast::Sender<Transition>,
     hub: Hub,
+    /// Serializes changes of settings.
+    changing: Mutex<()>,
 }
 
 /// The CLOSED-state bookkeeping of the trip policy.
@@ -113,6 +116,7 @@ impl CircuitBreaker {
             transitions: AtomicU64::new(0),
             events: broadcast::Sender::new(16),
             hub: Hub::new(),
+            changing: Mutex::new(()),
         }
     }
 
@@ -126,6 +130,11 @@ impl CircuitBreaker {
     #[must_use]
     pub fn config(&self) -> BreakerConfig {
         self.settings.config()
+    }
+
+    /// The settings it was created with: other call sites naming it are checked against them.
+    pub(crate) fn created_config(&self) -> BreakerConfig {
+        self.settings.created()
     }
 
     /// Puts `config` in force from the next call on, and returns the settings it replaced.
@@ -148,6 +157,7 @@ impl CircuitBreaker {
     /// [`ConfigError::Conflict`] for another name, another trip policy or another `window`
     /// (its counts would not mean the same); nothing changes.
     pub fn reconfigure(&self, config: BreakerConfig) -> Result<BreakerConfig, ConfigError> {
+        let _changing = self.changing.lock().unwrap_or_else(PoisonError::into_inner);
         let old = self.config();
         if config.name != self.name {
             return Err(ConfigError::Conflict("name", "the instance's name"));
@@ -165,6 +175,8 @@ impl CircuitBreaker {
                 Err(current) => word = current,
             }
         }
+        // Fewer trials, none in flight: the period is decided now, or it would wait forever.
+        self.settle_half_open();
         if config != old {
             observe::settings_changed(
                 &self.hub,

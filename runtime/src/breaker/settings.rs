@@ -22,6 +22,9 @@ pub(super) struct Settings {
     failure_rate: AtomicU8,
     min_calls: AtomicU32,
     applied: Mutex<BreakerConfig>,
+    /// The settings it was created with, against which other call sites naming it are checked
+    /// (settings applied at run time take precedence over theirs).
+    created: BreakerConfig,
 }
 
 impl Settings {
@@ -35,6 +38,7 @@ impl Settings {
             failure_rate: AtomicU8::new(0),
             min_calls: AtomicU32::new(0),
             applied: Mutex::new(config),
+            created: config,
         };
         settings.store(config);
         settings
@@ -46,8 +50,10 @@ impl Settings {
         let (slow_after, slow_rate) = config
             .slow
             .map_or((0, 0), |slow| (clock::nanos(slow.after).max(1), slow.rate));
-        self.slow_after.store(slow_after, Ordering::Relaxed);
+        // The rate before the duration that turns tracking on, and a rate of zero reads as
+        // not tracked: a call recorded in between never judges slow calls against zero.
         self.slow_rate.store(slow_rate, Ordering::Relaxed);
+        self.slow_after.store(slow_after, Ordering::Release);
         self.reset
             .store(clock::nanos(config.reset), Ordering::Relaxed);
         self.half_open
@@ -71,6 +77,11 @@ impl Settings {
         *self.applied.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The settings it was created with.
+    pub(super) fn created(&self) -> BreakerConfig {
+        self.created
+    }
+
     /// Whether calls are timed: on the hot path, one load.
     #[inline]
     pub(super) fn times_calls(&self) -> bool {
@@ -85,8 +96,10 @@ impl Settings {
 
     /// The slow rate that opens the breaker, when slow calls are tracked.
     pub(super) fn slow_rate(&self) -> Option<u8> {
-        self.times_calls()
-            .then(|| self.slow_rate.load(Ordering::Relaxed))
+        if self.slow_after.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        Some(self.slow_rate.load(Ordering::Relaxed)).filter(|rate| *rate != 0)
     }
 
     /// How long OPEN lasts, in nanoseconds.

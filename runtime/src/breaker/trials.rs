@@ -4,7 +4,7 @@
 //! that period lasts, so a trial outliving a forced change of state touches nothing after it.
 
 use super::word::GENERATION_BITS;
-use super::{CircuitBreaker, CircuitState, clock};
+use super::{CircuitBreaker, CircuitState, Counting, clock};
 use crate::sync::{AtomicU64, Ordering};
 
 impl CircuitBreaker {
@@ -100,6 +100,51 @@ impl CircuitBreaker {
                     return;
                 }
                 Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// Decides a HALF_OPEN period that has completed its trials with none in flight, as after
+    /// `half_open` was lowered: closes it, or for a window reopens it if its trials' rates say
+    /// so.
+    pub(super) fn settle_half_open(&self) {
+        let mut word = self.load();
+        while word.state() == CircuitState::HalfOpen
+            && word.in_flight() == 0
+            && word.completed() >= self.settings.half_open()
+            && word.completed() > 0
+        {
+            let reopens = match &self.counting {
+                Counting::Consecutive { .. } => false,
+                Counting::FailureRate { trials, .. } => {
+                    let (failed, slow) =
+                        trial_counts(trials.load(Ordering::Acquire), word.generation());
+                    let completed = word.completed();
+                    let over =
+                        |part: u32, rate: u8| u64::from(part) * 100 >= u64::from(rate) * completed;
+                    over(failed, self.settings.failure_rate())
+                        || self
+                            .settings
+                            .slow_rate()
+                            .is_some_and(|rate| over(slow, rate))
+                }
+            };
+            let to = if reopens {
+                self.open_until.store(
+                    clock::now().saturating_add(self.settings.reset_nanos()),
+                    Ordering::Relaxed,
+                );
+                CircuitState::Open
+            } else {
+                self.clear_counts();
+                CircuitState::Closed
+            };
+            match self.exchange(word, word.next(to)) {
+                Ok(()) => {
+                    self.transitioned(CircuitState::HalfOpen, to);
+                    return;
+                }
+                Err(current) => word = current,
             }
         }
     }

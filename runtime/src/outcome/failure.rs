@@ -169,9 +169,16 @@ std::thread_local! {
 pub fn finish_crossing<T, E, R: IntoError<E> + AsRejected>(
     result: Result<T, Failure<E, R>>,
 ) -> Result<T, E> {
+    // Written whatever the outcome: a note is about this call's result alone.
     match result {
-        Ok(value) => Ok(value),
-        Err(Failure::Error(e)) => Err(e),
+        Ok(value) => {
+            CROSSING.set(None);
+            Ok(value)
+        }
+        Err(Failure::Error(e)) => {
+            CROSSING.set(None);
+            Err(e)
+        }
         Err(Failure::Rejected(r)) => {
             CROSSING.set(Some(r.as_rejected().clone()));
             Err(r.into_error())
@@ -210,9 +217,10 @@ where
             Poll::Ready(result) => result.into_result(),
             Poll::Pending => return Poll::Pending,
         };
+        let noted = CROSSING.take();
         Poll::Ready(match result {
             Ok(value) => Ok(value),
-            Err(e) => match CROSSING.take() {
+            Err(e) => match noted {
                 Some(rejected) => Err(Failure::Rejected(rejected)),
                 None => Err(Failure::Error(e)),
             },

@@ -130,12 +130,12 @@ impl Registry {
     /// keeps the first settings and logs an error.
     pub fn breaker_or_insert(&self, config: &BreakerConfig) -> &'static CircuitBreaker {
         let breaker = self.breaker_or_default(config);
-        if breaker.config() != *config {
+        if breaker.created_config() != *config {
             observe::settings_conflict(
                 breaker.hub(),
                 InstanceKind::CircuitBreaker,
                 config.name(),
-                &breaker.config(),
+                &breaker.created_config(),
                 config,
             );
         }
@@ -158,12 +158,12 @@ impl Registry {
             .bulkheads
             .entry(config.name())
             .or_insert_with(|| Box::leak(Box::new(Bulkhead::with_config(*config))));
-        if bulkhead.config() != *config {
+        if bulkhead.created_config() != *config {
             observe::settings_conflict(
                 bulkhead.hub(),
                 InstanceKind::Bulkhead,
                 config.name(),
-                &bulkhead.config(),
+                &bulkhead.created_config(),
                 config,
             );
         }
