@@ -213,7 +213,18 @@ pub(crate) fn resume(args: TokenStream, item: TokenStream) -> TokenStream {
         .filter_map(|written| errors.keep(parse_layer(written)))
         .collect();
     // An attribute macro below may have changed the signature.
-    check_signature(first.kind, &function, &mut errors);
+    if function.sig.asyncness.is_none() {
+        errors.add(
+            Span::call_site(),
+            format!(
+                "`#[staunch::{}]` needs an `async fn`, and an attribute macro written below it made `{}` a plain `fn` (as `#[tokio::test]` does): put the staunch attributes on an `async fn` of their own, and call it",
+                first.kind.name(),
+                function.sig.ident
+            ),
+        );
+    } else {
+        check_signature(first.kind, &function, &mut errors);
+    }
     if let Err(error) = errors.finish() {
         return with_error(function.into_token_stream(), &error);
     }

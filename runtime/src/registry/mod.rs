@@ -189,8 +189,9 @@ impl Registry {
         budget
     }
 
-    /// A receiver of every [`Event`] of every instance from now on: one stream for a dashboard
-    /// or an exporter. Each instance's own `subscribe()` gives its events alone.
+    /// A receiver of every [`Event`] of every instance of the process from now on: one stream
+    /// for a dashboard or an exporter (a program's own registries included: the stream is the
+    /// process's). Each instance's own `subscribe()` gives its events alone.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
