@@ -29,6 +29,7 @@ use syn::{AttrStyle, ExprPath, Ident, ItemFn, ReturnType, Type};
 use crate::errors::Errors;
 use crate::layer::{self, Config, Kind, Layer};
 use crate::signature::{self, Holding, Params, Receiver};
+use staunch_options::circuit_breaker::Trip;
 
 /// The renamed `self` of a method taking `self` by value, so that it can be cloned per call.
 const SELF_COPY: &str = "__staunch_self";
@@ -551,10 +552,10 @@ impl Plan<'_> {
             .as_ref()
             .map_or_else(|| self.default_name.clone(), |n| quote!(#n));
         let trip = match config.trip {
-            layer::Trip::Consecutive { fail_max } => {
+            Trip::Consecutive { fail_max } => {
                 quote!(::staunch::__private::Trip::Consecutive { fail_max: #fail_max })
             }
-            layer::Trip::FailureRate {
+            Trip::FailureRate {
                 window,
                 failure_rate,
                 min_calls,

@@ -8,6 +8,7 @@ use syn::{Expr, ExprPath, Ident};
 
 use crate::args::{self, Arg};
 use crate::errors::Errors;
+use staunch_options::circuit_breaker::Trip;
 use staunch_options::{self as options, Choice, Count, Name, Period, Ratio, Violation};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -59,17 +60,6 @@ pub(crate) struct Retry {
     pub(crate) max_elapsed: Option<Duration>,
     pub(crate) when: Option<ExprPath>,
     pub(crate) budget: Option<String>,
-}
-
-pub(crate) enum Trip {
-    Consecutive {
-        fail_max: u32,
-    },
-    FailureRate {
-        window: u32,
-        failure_rate: u8,
-        min_calls: u32,
-    },
 }
 
 pub(crate) struct CircuitBreaker {

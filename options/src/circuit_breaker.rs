@@ -100,3 +100,33 @@ pub fn min_calls(min_calls: Option<u64>, window: u32) -> Result<u32, Violation> 
 }
 
 const _: () = assert!(WINDOW.max == MAX_WINDOW as u64);
+
+/// When a CLOSED breaker opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trip {
+    /// After `fail_max` failures in a row.
+    Consecutive {
+        /// Failures in a row that open the breaker.
+        fail_max: u32,
+    },
+    /// When at least `failure_rate` % of the last `window` calls failed, once `min_calls`
+    /// calls are recorded.
+    FailureRate {
+        /// Calls in the sliding window.
+        window: u32,
+        /// Percentage of failures (1..=100) that opens the breaker.
+        failure_rate: u8,
+        /// Calls recorded before the rate is judged.
+        min_calls: u32,
+    },
+}
+
+/// Slow calls: a call lasting longer than `after` is slow; `rate` % slow calls open the
+/// breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlowCalls {
+    /// A call lasting longer than this is slow (one of exactly `after` is not).
+    pub after: Duration,
+    /// Percentage of slow calls (1..=100) that opens the breaker.
+    pub rate: u8,
+}
