@@ -332,26 +332,15 @@ impl Bulkhead {
         if let Slots::Queue {
             semaphore,
             max_wait,
-            ..
+            owed,
         } = &self.slots
         {
             let max_wait = Duration::from_nanos(max_wait.load(Ordering::Relaxed));
             if let Ok(Ok(permit)) = tokio::time::timeout(max_wait, semaphore.acquire()).await {
-                permit.forget();
-                return Ok(self.queued());
+                return Ok(Slot::permit(permit, semaphore, owed));
             }
         }
         Err(self.full())
-    }
-
-    /// The slot of a permit taken from the queue (and forgotten: see [`Slot::Permit`]).
-    fn queued(&self) -> Slot<'_> {
-        match &self.slots {
-            Slots::Queue {
-                semaphore, owed, ..
-            } => Slot::Permit(semaphore, owed),
-            Slots::Counter(count) => Slot::Counted(count),
-        }
     }
 
     /// Counts and reports a call turned away.
