@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -292,10 +293,11 @@ impl Bulkhead {
         finish(guard(self, async { lift(f().await) }).await)
     }
 
-    /// A slot if one is free now: one compare-and-swap (or the semaphore's `try_acquire`),
-    /// inlined into the caller.
+    /// Takes a slot if one is free now: one compare-and-swap (or the semaphore's
+    /// `try_acquire`), inlined into the caller. The taker gives it back with
+    /// [`leave`](Self::leave).
     #[inline]
-    fn try_enter(&self) -> Option<Slot<'_>> {
+    fn try_enter(&self) -> bool {
         match &self.slots {
             Slots::Counter(count) => {
                 // Acquire/Release on the count: what a call did in its slot happens before the
@@ -305,7 +307,7 @@ impl Bulkhead {
                 let mut current = count.load(Ordering::Relaxed);
                 loop {
                     if current >= limit {
-                        return None;
+                        return false;
                     }
                     match count.compare_exchange_weak(
                         current,
@@ -313,34 +315,44 @@ impl Bulkhead {
                         Ordering::Acquire,
                         Ordering::Relaxed,
                     ) {
-                        Ok(_) => return Some(Slot::Counted(count)),
+                        Ok(_) => return true,
                         Err(actual) => current = actual,
                     }
                 }
             }
-            Slots::Queue {
-                semaphore, owed, ..
-            } => semaphore
-                .try_acquire()
-                .ok()
-                .map(|permit| Slot::permit(permit, semaphore, owed)),
+            // Forgotten when taken, given back by hand in `leave`.
+            Slots::Queue { semaphore, .. } => semaphore.try_acquire().map(forget).is_ok(),
         }
     }
 
     /// No slot was free: waits up to `max_wait` for one, else rejects.
-    async fn wait(&self) -> Result<Slot<'_>, Rejected> {
+    async fn wait(&self) -> Result<(), Rejected> {
         if let Slots::Queue {
             semaphore,
             max_wait,
-            owed,
+            ..
         } = &self.slots
         {
             let max_wait = Duration::from_nanos(max_wait.load(Ordering::Relaxed));
             if let Ok(Ok(permit)) = tokio::time::timeout(max_wait, semaphore.acquire()).await {
-                return Ok(Slot::permit(permit, semaphore, owed));
+                forget(permit);
+                return Ok(());
             }
         }
         Err(self.full())
+    }
+
+    /// Gives back a slot taken by [`try_enter`](Self::try_enter) or [`wait`](Self::wait).
+    #[inline]
+    fn leave(&self) {
+        match &self.slots {
+            Slots::Counter(count) => {
+                count.fetch_sub(1, Ordering::Release);
+            }
+            Slots::Queue {
+                semaphore, owed, ..
+            } => give_back(semaphore, owed),
+        }
     }
 
     /// Counts and reports a call turned away.
@@ -357,36 +369,21 @@ impl Bulkhead {
     }
 }
 
-/// A slot in flight; dropping it (the call finished or was cancelled) frees it.
-pub enum Slot<'a> {
-    Counted(&'a AtomicUsize),
-    /// A semaphore permit, forgotten when taken and given back on drop by hand: unless the
-    /// bulkhead shrank and owes permits, and then one is paid instead.
-    Permit(&'a Semaphore, &'a AtomicUsize),
-}
+/// A slot in flight, held through a handle of its bulkhead; dropping it (the call finished
+/// or was cancelled) frees it.
+pub struct Slot<H: Deref<Target = Bulkhead>>(H);
 
-impl<'a> Slot<'a> {
-    #[inline]
-    fn permit(
-        permit: SemaphorePermit<'a>,
-        semaphore: &'a Semaphore,
-        owed: &'a AtomicUsize,
-    ) -> Self {
-        permit.forget();
-        Slot::Permit(semaphore, owed)
-    }
-}
-
-impl Drop for Slot<'_> {
+impl<H: Deref<Target = Bulkhead>> Drop for Slot<H> {
     #[inline]
     fn drop(&mut self) {
-        match self {
-            Slot::Counted(count) => {
-                count.fetch_sub(1, Ordering::Release);
-            }
-            Slot::Permit(semaphore, owed) => give_back(semaphore, owed),
-        }
+        self.0.leave();
     }
+}
+
+/// A permit taken is forgotten, and given back by hand: unless the bulkhead shrank and owes
+/// permits, and then one is paid instead.
+fn forget(permit: SemaphorePermit<'_>) {
+    permit.forget();
 }
 
 /// Gives a permit back to the queue, or pays one the bulkhead owes after a shrink. Out of
@@ -404,25 +401,36 @@ fn give_back(semaphore: &Semaphore, owed: &AtomicUsize) {
 
 /// Runs one attempt in a slot of `bulkhead`: the layer that `#[bulkhead]` expands to.
 ///
+/// `bulkhead` is a handle: a reference (`&'static` for a named bulkhead), or one that owns
+/// its bulkhead (an `Arc`), so that a `'static` future can hold the guard.
+///
 /// The slot is taken when the future is first polled and freed when the attempt finishes or
 /// the future is dropped.
 #[inline]
-pub fn guard<'b, T, E, R, F>(
-    bulkhead: &'b Bulkhead,
+pub fn guard<H, T, E, R, F>(
+    bulkhead: H,
     attempt: F,
-) -> Guard<'b, F, impl Future<Output = Result<Slot<'b>, Rejected>> + 'b>
+) -> Guard<H, F, impl Future<Output = Result<Slot<H>, Rejected>>>
 where
+    H: Deref<Target = Bulkhead> + Clone,
     F: Future<Output = Result<T, Failure<E, R>>>,
     R: Into<Rejected>,
 {
     Guard {
-        bulkhead,
         attempt,
-        // Not started unless no slot is free at the first poll.
-        wait: bulkhead.wait(),
+        // Polled only when no slot is free at the first poll. (Made here, not then: an
+        // `Option` of it costs the fast path more than making it does.)
+        wait: wait_for(bulkhead.clone()),
+        bulkhead,
         stage: Stage::Unpolled,
         slot: None,
     }
+}
+
+/// Waits for a slot of the bulkhead `handle` points to.
+async fn wait_for<H: Deref<Target = Bulkhead>>(handle: H) -> Result<Slot<H>, Rejected> {
+    handle.wait().await?;
+    Ok(Slot(handle))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -435,22 +443,26 @@ enum Stage {
 pin_project_lite::pin_project! {
     /// The future of [`guard`].
     #[must_use = "futures do nothing unless polled"]
-    pub struct Guard<'b, F, W> {
-        bulkhead: &'b Bulkhead,
+    pub struct Guard<H, F, W>
+    where
+        H: Deref<Target = Bulkhead>,
+    {
+        bulkhead: H,
         #[pin]
         attempt: F,
         #[pin]
         wait: W,
         stage: Stage,
-        slot: Option<Slot<'b>>,
+        slot: Option<Slot<H>>,
     }
 }
 
-impl<'b, T, E, R, F, W> Future for Guard<'b, F, W>
+impl<H, T, E, R, F, W> Future for Guard<H, F, W>
 where
+    H: Deref<Target = Bulkhead> + Clone,
     F: Future<Output = Result<T, Failure<E, R>>>,
     R: Into<Rejected>,
-    W: Future<Output = Result<Slot<'b>, Rejected>>,
+    W: Future<Output = Result<Slot<H>, Rejected>>,
 {
     type Output = Result<T, Failure<E>>;
 
@@ -459,7 +471,9 @@ where
         let this = self.project();
         if *this.stage != Stage::Running {
             if *this.stage == Stage::Unpolled {
-                *this.slot = this.bulkhead.try_enter();
+                if this.bulkhead.try_enter() {
+                    *this.slot = Some(Slot(this.bulkhead.clone()));
+                }
                 *this.stage = Stage::Waiting;
             }
             if this.slot.is_none() {
@@ -485,3 +499,60 @@ where
 
 // The maximum is valid for the semaphore of a `max_wait` bulkhead.
 const _: () = assert!(Bulkhead::MAX_LIMIT <= Semaphore::MAX_PERMITS);
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::{Bulkhead, guard};
+    use crate::Rejected;
+    use crate::outcome::{finish, lift};
+
+    /// The guard a `'static` future holds: it owns its bulkhead through the handle.
+    fn owned_call(
+        bulkhead: &Arc<Bulkhead>,
+        busy: Duration,
+    ) -> impl Future<Output = Result<(), Rejected>> + Send + 'static {
+        let attempt = async move {
+            tokio::time::sleep(busy).await;
+            lift(Ok::<(), Rejected>(()))
+        };
+        let guarded = guard(Arc::clone(bulkhead), attempt);
+        async move { finish::<(), Rejected, Rejected>(guarded.await) }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn guards_owning_their_bulkhead_wait_run_and_let_it_go() {
+        for max_wait in [Duration::ZERO, Duration::from_millis(50)] {
+            let bulkhead = Arc::new(Bulkhead::new("owned-guard", 1, max_wait).unwrap());
+            let first = tokio::spawn(owned_call(&bulkhead, Duration::from_millis(30)));
+            tokio::task::yield_now().await;
+            assert_eq!(bulkhead.metrics().in_flight, 1);
+            let second = tokio::spawn(owned_call(&bulkhead, Duration::from_millis(30)));
+            assert_eq!(first.await.unwrap(), Ok(()));
+            let second = second.await.unwrap();
+            if max_wait.is_zero() {
+                assert!(matches!(
+                    second,
+                    Err(Rejected::BulkheadFull { limit: 1, .. })
+                ));
+            } else {
+                assert_eq!(second, Ok(()), "waited for the first call's slot");
+            }
+            // A waiter cancelled in the queue, and a call cancelled in its slot.
+            let mut running = Box::pin(owned_call(&bulkhead, Duration::from_secs(1)));
+            let mut waiting = Box::pin(owned_call(&bulkhead, Duration::from_secs(1)));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(running.as_mut().poll(&mut cx).is_pending());
+            let _ = waiting.as_mut().poll(&mut cx);
+            drop((running, waiting));
+            assert_eq!(bulkhead.metrics().in_flight, 0);
+            assert_eq!(
+                Arc::strong_count(&bulkhead),
+                1,
+                "every slot gave its handle back"
+            );
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! `#[circuit_breaker]` expands to.
 
 use std::future::Future;
+use std::ops::Deref;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -57,15 +58,15 @@ impl CircuitBreaker {
 
 /// Runs one attempt through `breaker`: the layer that `#[circuit_breaker]` expands to.
 ///
+/// `breaker` is a handle: a reference (`&'static` for a named breaker), or one that owns its
+/// breaker (an `Arc`), so that a `'static` future can hold the guard.
+///
 /// The call is admitted when the future is first polled; dropping it unfinished (a cancelled
 /// call) frees its trial slot.
 #[inline]
-pub fn guard<'b, T, E, R, F, P>(
-    breaker: &'b CircuitBreaker,
-    attempt: F,
-    is_failure: P,
-) -> Guard<'b, F, P>
+pub fn guard<H, T, E, R, F, P>(breaker: H, attempt: F, is_failure: P) -> Guard<H, F, P>
 where
+    H: Deref<Target = CircuitBreaker> + Clone,
     F: Future<Output = Result<T, Failure<E, R>>>,
     R: Into<Rejected>,
     P: FnOnce(&E) -> bool,
@@ -83,21 +84,24 @@ where
 
 /// The slot of a HALF_OPEN trial in flight: dropped unfinished (the call was cancelled, or
 /// its attempt panicked), it gives the slot back.
-struct TrialSlot<'b> {
-    breaker: &'b CircuitBreaker,
+struct TrialSlot<H: Deref<Target = CircuitBreaker>> {
+    /// `None` once the trial finished.
+    breaker: Option<H>,
     generation: u64,
 }
 
-impl TrialSlot<'_> {
+impl<H: Deref<Target = CircuitBreaker>> TrialSlot<H> {
     /// The trial finished: its outcome, recorded by the caller, settles the slot.
-    fn finish(self) {
-        std::mem::forget(self);
+    fn finish(mut self) {
+        self.breaker = None;
     }
 }
 
-impl Drop for TrialSlot<'_> {
+impl<H: Deref<Target = CircuitBreaker>> Drop for TrialSlot<H> {
     fn drop(&mut self) {
-        self.breaker.trial_abandoned(self.generation);
+        if let Some(breaker) = &self.breaker {
+            breaker.trial_abandoned(self.generation);
+        }
     }
 }
 
@@ -116,8 +120,11 @@ pin_project_lite::pin_project! {
     /// The future of [`guard`]. Awaited once by the code that the macros generate; like any
     /// future, it is not to be polled again once it has returned `Ready`.
     #[must_use = "futures do nothing unless polled"]
-    pub struct Guard<'b, F, P> {
-        breaker: &'b CircuitBreaker,
+    pub struct Guard<H, F, P>
+    where
+        H: Deref<Target = CircuitBreaker>,
+    {
+        breaker: H,
         #[pin]
         attempt: F,
         is_failure: Option<P>,
@@ -126,12 +133,13 @@ pin_project_lite::pin_project! {
         started: Option<u64>,
         // After `attempt`, so dropped after it: a cancelled trial's call is gone before its
         // slot is given back, and never more than `half_open` trials run at once.
-        trial: Option<TrialSlot<'b>>,
+        trial: Option<TrialSlot<H>>,
     }
 }
 
-impl<T, E, R, F, P> Future for Guard<'_, F, P>
+impl<H, T, E, R, F, P> Future for Guard<H, F, P>
 where
+    H: Deref<Target = CircuitBreaker> + Clone,
     F: Future<Output = Result<T, Failure<E, R>>>,
     R: Into<Rejected>,
     P: FnOnce(&E) -> bool,
@@ -146,9 +154,14 @@ where
             if breaker.load().is_closed_untimed() {
                 *this.stage = Stage::Closed;
             } else if let Err(retry_in_nanos) =
-                breaker.admit_guarded(this.stage, this.admission, this.started, this.trial)
+                breaker.admit_guarded(this.stage, this.admission, this.started)
             {
                 return Poll::Ready(Err(Failure::Rejected(breaker.rejection(retry_in_nanos))));
+            } else if let Admission::Trial(generation) = *this.admission {
+                *this.trial = Some(TrialSlot {
+                    breaker: Some(this.breaker.clone()),
+                    generation,
+                });
             }
         }
         let result = match this.attempt.poll(cx) {
@@ -184,37 +197,27 @@ where
                 }
             }
         };
-        breaker.settle(
-            stage,
-            *this.admission,
-            *this.started,
-            this.trial.take(),
-            outcome,
-        );
+        if let Some(trial) = this.trial.take() {
+            trial.finish();
+        }
+        breaker.settle(stage, *this.admission, *this.started, outcome);
         Poll::Ready(result)
     }
 }
 
 /// The guard's steps off the hot path: not generic, so compiled once for every guarded
 /// function, and out of line, so the hot path stays small enough to inline.
-impl<'b> CircuitBreaker {
+impl CircuitBreaker {
     /// Admits a call that is not on the hot path, or says in how many nanoseconds to retry.
     #[inline(never)]
     fn admit_guarded(
-        &'b self,
+        &self,
         stage: &mut Stage,
         admission: &mut Admission,
         started: &mut Option<u64>,
-        trial: &mut Option<TrialSlot<'b>>,
     ) -> Result<(), u64> {
         match self.admit_not_closed() {
             Ok(admitted) => {
-                if let Admission::Trial(generation) = admitted {
-                    *trial = Some(TrialSlot {
-                        breaker: self,
-                        generation,
-                    });
-                }
                 *admission = admitted;
                 *started = self.times_calls().then(clock::now);
                 *stage = Stage::Admitted;
@@ -229,17 +232,7 @@ impl<'b> CircuitBreaker {
 
     /// Records the outcome of a call that left the hot path.
     #[inline(never)]
-    fn settle(
-        &self,
-        stage: Stage,
-        admission: Admission,
-        started: Option<u64>,
-        trial: Option<TrialSlot<'_>>,
-        outcome: Outcome,
-    ) {
-        if let Some(trial) = trial {
-            trial.finish();
-        }
+    fn settle(&self, stage: Stage, admission: Admission, started: Option<u64>, outcome: Outcome) {
         let (admission, started) = match stage {
             Stage::Closed => (Admission::Closed, None),
             Stage::Admitted => (admission, started),
@@ -251,5 +244,80 @@ impl<'b> CircuitBreaker {
         let slow = started
             .is_some_and(|started| self.settings.is_slow(clock::now().saturating_sub(started)));
         self.record(admission, outcome, slow);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::guard;
+    use crate::outcome::{finish, lift};
+    use crate::{CircuitBreaker, CircuitState, Rejected};
+
+    /// The guard a `'static` future (a tower service's, a spawned task's) holds: it owns its
+    /// breaker through the handle.
+    fn owned_call(
+        breaker: &Arc<CircuitBreaker>,
+        fails: bool,
+    ) -> impl Future<Output = Result<(), Rejected>> + Send + 'static {
+        let attempt = async move {
+            tokio::task::yield_now().await;
+            lift(if fails {
+                Err(Rejected::Timeout {
+                    after: Duration::ZERO,
+                })
+            } else {
+                Ok(())
+            })
+        };
+        let guarded = guard(Arc::clone(breaker), attempt, |_: &Rejected| true);
+        async move { finish::<(), Rejected, Rejected>(guarded.await) }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_guard_owning_its_breaker_runs_in_a_spawned_task_and_lets_it_go() {
+        let breaker = Arc::new(
+            CircuitBreaker::builder("owned-guard")
+                .fail_max(2)
+                .reset(Duration::from_secs(1))
+                .build()
+                .unwrap(),
+        );
+        for _ in 0..2 {
+            let _ = tokio::spawn(owned_call(&breaker, true)).await.unwrap();
+        }
+        assert_eq!(breaker.state(), CircuitState::Open);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        // `reset` has passed: the next call is a trial, holding the breaker in its slot.
+        tokio::spawn(owned_call(&breaker, false))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(breaker.state(), CircuitState::Closed);
+        // A cancelled trial gives its slot back and its handle with it.
+        breaker.force_open();
+        breaker.force_closed();
+        for _ in 0..2 {
+            let _ = owned_call(&breaker, true).await;
+        }
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let mut cancelled = Box::pin(owned_call(&breaker, false));
+        assert!(futures_poll_once(cancelled.as_mut()).is_pending());
+        drop(cancelled);
+        assert_eq!(breaker.metrics().state, CircuitState::HalfOpen);
+        tokio::spawn(owned_call(&breaker, false))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(breaker.state(), CircuitState::Closed);
+        // Every guard, trial slot and spawned task has given its handle back.
+        assert_eq!(Arc::strong_count(&breaker), 1);
+    }
+
+    fn futures_poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        future.poll(&mut cx)
     }
 }
