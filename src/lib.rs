@@ -35,8 +35,9 @@
 //! Attributes compose in reading order: the top one is the outermost layer. The example is
 //! `fallback(retry(circuit_breaker(bulkhead(timeout(body)))))`.
 //!
-//! - [`retry`]: retries transient errors with backoff and jitter, honouring Retry-After.
-//! - [`circuit_breaker`]: stops calling a dependency that keeps failing.
+//! - [`retry`](macro@retry): retries transient errors with backoff and jitter, honouring
+//!   Retry-After.
+//! - [`circuit_breaker`](macro@circuit_breaker): stops calling a dependency that keeps failing.
 //! - [`bulkhead`](macro@bulkhead): bounds the calls in flight.
 //! - [`timeout`](macro@timeout): abandons a call that takes too long.
 //! - [`fallback`]: answers from another function when the call fails.
@@ -46,16 +47,80 @@
 //! Which errors count is decided by an explicit predicate, else by the error's [`Classify`]
 //! impl, else every error counts. Every policy is also usable without macros: [`Retry`],
 //! [`CircuitBreaker`], [`Bulkhead`], [`timeout()`](fn@timeout).
+//!
+//! Each policy's names live in its module, named as its attribute: [`mod@retry`],
+//! [`mod@circuit_breaker`], [`mod@bulkhead`], [`mod@timeout`]; beside them [`problem`] (RFC
+//! 9457 details and responses) and [`mod@registry`] (named instances, snapshots, events). The
+//! root holds the attributes, [`Problem`], [`Rejected`], [`Classify`], [`ConfigError`], the
+//! registry and each policy's entry point. One idiom builds every policy: a builder, then
+//! `build()` for an instance of its own or `build_shared()` for the named instance that
+//! attributes naming it share.
 
 pub use staunch_macros::{Problem, bulkhead, circuit_breaker, fallback, retry, timeout};
 pub use staunch_runtime::{
-    Backoff, BreakerConfig, BreakerMetrics, BudgetConfig, BudgetMetrics, Bulkhead, BulkheadConfig,
-    BulkheadMetrics, Chain, CircuitBreaker, CircuitBreakerBuilder, CircuitState, Classify,
-    ConfigError, Detail, Event, GENERIC_DETAIL, Instance, InstanceKind, Jitter, PROBLEM_JSON,
-    Problem, ProblemDetails, ProblemResponse, Registry, Rejected, Retry, RetryBudget,
-    RetryBudgetBuilder, RetryMetrics, RetryPolicy, SlowCalls, Snapshot, Transition, Trip, breaker,
-    bulkhead, reason_phrase, registry, seed_thread_jitter, status_is_failure, status_is_transient,
-    timeout,
+    Bulkhead, CircuitBreaker, CircuitState, Classify, ConfigError, Problem, Registry, Rejected,
+    Retry, RetryBudget, breaker, bulkhead, registry, timeout,
+};
+
+pub mod retry {
+    //! `#[retry]` without the macro: [`Retry`] builds a [`RetryPolicy`]; a [`RetryBudget`] caps the
+    //! retries of every policy that spends from it.
+
+    pub use staunch_runtime::{
+        Backoff, BudgetConfig, BudgetMetrics, Jitter, Retry, RetryBudget, RetryBudgetBuilder,
+        RetryMetrics, RetryPolicy, seed_thread_jitter,
+    };
+}
+
+pub mod circuit_breaker {
+    //! `#[circuit_breaker]` without the macro: [`CircuitBreaker::builder`] makes one, with its
+    //! settings, counts and transitions; a [`BreakerStore`] shares its state beyond the process.
+
+    pub use staunch_runtime::{
+        BreakerConfig, BreakerMetrics, BreakerStore, CircuitBreaker, CircuitBreakerBuilder,
+        CircuitState, Record, SharedState, SlowCalls, Transition, Trip,
+    };
+}
+
+pub mod bulkhead {
+    //! `#[bulkhead]` without the macro: [`Bulkhead::builder`] makes one, with its settings and
+    //! counts.
+
+    pub use staunch_runtime::{Bulkhead, BulkheadBuilder, BulkheadConfig, BulkheadMetrics};
+}
+
+pub mod timeout {
+    //! `#[timeout]` without the macro: [`timeout()`](fn@timeout).
+
+    pub use staunch_runtime::timeout;
+}
+
+pub mod problem {
+    //! RFC 9457 problem details: the [`Problem`] trait that `#[derive(Problem)]` implements, the
+    //! details it serializes to, and the HTTP response every framework integration sends.
+
+    pub use staunch_runtime::{
+        Chain, GENERIC_DETAIL, PROBLEM_JSON, Problem, ProblemDetails, ProblemResponse,
+        reason_phrase, status_is_failure, status_is_transient,
+    };
+}
+
+pub mod registry {
+    //! Named instances: the [`Registry`] ([`registry()`](crate::registry()) is the process's), its
+    //! [`Snapshot`] for health endpoints and dashboards, and the [`Event`]s every instance emits.
+
+    pub use staunch_runtime::{Detail, Event, Instance, InstanceKind, Registry, Snapshot};
+}
+
+// The paths of 0.1, kept for code written against them; the modules above are where these
+// names live.
+#[doc(hidden)]
+pub use staunch_runtime::{
+    Backoff, BreakerConfig, BreakerMetrics, BudgetConfig, BudgetMetrics, BulkheadConfig,
+    BulkheadMetrics, Chain, CircuitBreakerBuilder, Detail, Event, GENERIC_DETAIL, Instance,
+    InstanceKind, Jitter, PROBLEM_JSON, ProblemDetails, ProblemResponse, RetryBudgetBuilder,
+    RetryMetrics, RetryPolicy, SlowCalls, Snapshot, Transition, Trip, reason_phrase,
+    seed_thread_jitter, status_is_failure, status_is_transient,
 };
 
 /// Glue for generated code. Not a public API: it changes without notice.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
-use staunch::{Bulkhead, BulkheadConfig, ConfigError, Detail, Rejected};
+use staunch::{Bulkhead, ConfigError, Detail, Rejected};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, advance};
 
@@ -117,7 +117,7 @@ async fn attribute_refuses_the_call_over_the_limit_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn builder_refuses_the_call_over_the_limit_at_once() {
-    let bulkhead = Bulkhead::new("builder-limit", 2, Duration::ZERO).unwrap();
+    let bulkhead = Bulkhead::builder(2).name("builder-limit").build().unwrap();
     scenario_limit(
         "builder-limit",
         async |body| bulkhead.call(|| body).await,
@@ -199,7 +199,11 @@ async fn attribute_max_wait_waits_for_a_slot_then_refuses() {
 
 #[tokio::test(start_paused = true)]
 async fn builder_max_wait_waits_for_a_slot_then_refuses() {
-    let bulkhead = Bulkhead::new("builder-max-wait", 1, ms(50)).unwrap();
+    let bulkhead = Bulkhead::builder(1)
+        .name("builder-max-wait")
+        .max_wait(ms(50))
+        .build()
+        .unwrap();
     scenario_max_wait(
         "builder-max-wait",
         async |body| bulkhead.call(|| body).await,
@@ -240,9 +244,16 @@ async fn attr_cancelled_waiting(body: Body) -> Result<u32, Error> {
 async fn a_cancelled_call_frees_its_slot() {
     scenario_cancelled(attr_cancelled, || handle("attr-cancelled")).await;
     scenario_cancelled(attr_cancelled_waiting, || handle("attr-cancelled-waiting")).await;
-    let bulkhead = Bulkhead::new("builder-cancelled", 1, Duration::ZERO).unwrap();
+    let bulkhead = Bulkhead::builder(1)
+        .name("builder-cancelled")
+        .build()
+        .unwrap();
     scenario_cancelled(async |body| bulkhead.call(|| body).await, || &bulkhead).await;
-    let bulkhead = Bulkhead::new("builder-cancelled-waiting", 1, ms(500)).unwrap();
+    let bulkhead = Bulkhead::builder(1)
+        .name("builder-cancelled-waiting")
+        .max_wait(ms(500))
+        .build()
+        .unwrap();
     scenario_cancelled(async |body| bulkhead.call(|| body).await, || &bulkhead).await;
 }
 
@@ -272,7 +283,10 @@ async fn functions_naming_the_same_bulkhead_share_its_slots() {
     drop(reading);
     assert_eq!(attr_shared_writes("k", ok()).await.unwrap(), 1);
 
-    let shared = Bulkhead::shared("attr-shared", 1, Duration::ZERO).unwrap();
+    let shared = Bulkhead::builder(1)
+        .name("attr-shared")
+        .build_shared()
+        .unwrap();
     assert!(std::ptr::eq(shared, handle("attr-shared")));
     assert!(staunch::bulkhead("no-such-bulkhead").is_none());
 }
@@ -295,14 +309,17 @@ async fn an_unnamed_bulkhead_is_the_functions_own() {
 fn a_limit_of_zero_is_a_config_error() {
     for max_wait in [Duration::ZERO, ms(50)] {
         assert!(matches!(
-            Bulkhead::new("zero", 0, max_wait),
+            Bulkhead::builder(0).name("zero").max_wait(max_wait).build(),
             Err(ConfigError::OutOfRange {
                 option: "limit",
                 ..
             })
         ));
         assert!(matches!(
-            Bulkhead::shared("zero", 0, max_wait),
+            Bulkhead::builder(0)
+                .name("zero")
+                .max_wait(max_wait)
+                .build_shared(),
             Err(ConfigError::OutOfRange {
                 option: "limit",
                 ..
@@ -365,7 +382,10 @@ async fn the_snapshot_lists_named_bulkheads_with_counters_and_serializes() {
 #[test]
 fn a_limit_above_the_maximum_is_refused_with_the_maximum() {
     for limit in [Bulkhead::MAX_LIMIT + 1, usize::MAX] {
-        let error = Bulkhead::new("above-max", limit, Duration::ZERO).unwrap_err();
+        let error = Bulkhead::builder(limit)
+            .name("above-max")
+            .build()
+            .unwrap_err();
         assert!(
             matches!(
                 error,
@@ -379,7 +399,11 @@ fn a_limit_above_the_maximum_is_refused_with_the_maximum() {
         );
     }
     // The largest limit the attribute accepts (tests/ui/fail/bulkhead_limit_above_max.rs).
-    let largest = Bulkhead::new("max", Bulkhead::MAX_LIMIT, ms(10)).unwrap();
+    let largest = Bulkhead::builder(Bulkhead::MAX_LIMIT)
+        .name("max")
+        .max_wait(ms(10))
+        .build()
+        .unwrap();
     assert_eq!(largest.metrics().limit, 536_870_911);
 }
 
@@ -389,14 +413,19 @@ fn a_limit_above_the_maximum_is_refused_with_the_maximum() {
 
 #[tokio::test(start_paused = true)]
 async fn a_shrunk_bulkhead_admits_no_call_until_under_its_new_limit() {
-    let bulkhead = Bulkhead::new("resized-shrunk", 3, Duration::ZERO).unwrap();
+    let bulkhead = Bulkhead::builder(3).name("resized-shrunk").build().unwrap();
     let call = async |body: Body| bulkhead.call(|| body).await;
     let mut holders: Vec<_> = (0..3).map(|_| Box::pin(call(hanging()))).collect();
     for holder in &mut holders {
         assert!(poll_once(holder).await.is_pending());
     }
     let old = bulkhead
-        .reconfigure(BulkheadConfig::new("resized-shrunk", 1, Duration::ZERO).unwrap())
+        .reconfigure(
+            Bulkhead::builder(1)
+                .name("resized-shrunk")
+                .config()
+                .unwrap(),
+        )
         .unwrap();
     assert_eq!(old.limit(), 3);
     assert_eq!(
@@ -414,14 +443,24 @@ async fn a_shrunk_bulkhead_admits_no_call_until_under_its_new_limit() {
 
 #[tokio::test(start_paused = true)]
 async fn a_grown_bulkhead_admits_the_callers_waiting() {
-    let bulkhead = Bulkhead::new("resized-grown", 1, ms(100)).unwrap();
+    let bulkhead = Bulkhead::builder(1)
+        .name("resized-grown")
+        .max_wait(ms(100))
+        .build()
+        .unwrap();
     let call = async |body: Body| bulkhead.call(|| body).await;
     let mut holder = Box::pin(call(hanging()));
     assert!(poll_once(&mut holder).await.is_pending());
     let mut waiter = Box::pin(call(ok()));
     assert!(poll_once(&mut waiter).await.is_pending(), "queued");
     bulkhead
-        .reconfigure(BulkheadConfig::new("resized-grown", 2, ms(100)).unwrap())
+        .reconfigure(
+            Bulkhead::builder(2)
+                .name("resized-grown")
+                .max_wait(ms(100))
+                .config()
+                .unwrap(),
+        )
         .unwrap();
     assert_eq!(waiter.await.unwrap(), 1, "woken by the wider limit");
     assert_eq!(bulkhead.metrics().limit, 2);
@@ -429,10 +468,17 @@ async fn a_grown_bulkhead_admits_the_callers_waiting() {
 
 #[test]
 fn a_change_of_waiting_mode_or_name_is_refused_and_changes_nothing() {
-    let bulkhead = Bulkhead::new("resized-refused", 2, Duration::ZERO).unwrap();
+    let bulkhead = Bulkhead::builder(2)
+        .name("resized-refused")
+        .build()
+        .unwrap();
     for config in [
-        BulkheadConfig::new("resized-refused", 4, ms(10)).unwrap(),
-        BulkheadConfig::new("another-name", 4, Duration::ZERO).unwrap(),
+        Bulkhead::builder(4)
+            .name("resized-refused")
+            .max_wait(ms(10))
+            .config()
+            .unwrap(),
+        Bulkhead::builder(4).name("another-name").config().unwrap(),
     ] {
         assert!(matches!(
             bulkhead.reconfigure(config),
@@ -444,7 +490,11 @@ fn a_change_of_waiting_mode_or_name_is_refused_and_changes_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn queued_callers_are_served_in_order_and_a_newcomer_waits_behind_them() {
-    let bulkhead = Bulkhead::new("queue-order", 1, Duration::from_secs(10)).unwrap();
+    let bulkhead = Bulkhead::builder(1)
+        .name("queue-order")
+        .max_wait(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let order = std::sync::Mutex::new(Vec::new());
     let call = |n: u32| {
         let order = &order;
@@ -475,10 +525,10 @@ async fn queued_callers_are_served_in_order_and_a_newcomer_waits_behind_them() {
 
 #[tokio::test(start_paused = true)]
 async fn a_change_of_settings_is_an_event_with_old_and_new_values() {
-    let bulkhead = Bulkhead::new("resized-event", 2, Duration::ZERO).unwrap();
+    let bulkhead = Bulkhead::builder(2).name("resized-event").build().unwrap();
     let mut events = bulkhead.subscribe();
     bulkhead
-        .reconfigure(BulkheadConfig::new("resized-event", 5, Duration::ZERO).unwrap())
+        .reconfigure(Bulkhead::builder(5).name("resized-event").config().unwrap())
         .unwrap();
     match events.try_recv().unwrap() {
         staunch::Event::SettingsChanged { name, old, new, .. } => {

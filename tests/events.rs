@@ -55,7 +55,10 @@ async fn a_breaker_reports_its_transitions_and_rejections() {
 
 #[tokio::test(start_paused = true)]
 async fn a_bulkhead_reports_its_rejections() {
-    let bulkhead = Bulkhead::new("events-bulkhead", 1, Duration::ZERO).unwrap();
+    let bulkhead = Bulkhead::builder(1)
+        .name("events-bulkhead")
+        .build()
+        .unwrap();
     let mut events = bulkhead.subscribe();
     let (release, gate) = tokio::sync::oneshot::channel::<()>();
     let holder = bulkhead.call(|| async {

@@ -346,22 +346,32 @@ async fn u16_max_concurrent_trials_fit_the_breaker_word() {
 
 #[test]
 fn bulkhead_limits_outside_the_semaphore_range_are_refused() {
-    out_of_range(Bulkhead::new("hostile", 0, Duration::ZERO), "limit");
+    out_of_range(Bulkhead::builder(0).name("hostile").build(), "limit");
     out_of_range(
-        Bulkhead::new("hostile", usize::MAX, Duration::ZERO),
+        Bulkhead::builder(usize::MAX).name("hostile").build(),
         "limit",
     );
     out_of_range(
-        Bulkhead::new("hostile", usize::MAX, Duration::from_secs(1)),
+        Bulkhead::builder(usize::MAX)
+            .name("hostile")
+            .max_wait(Duration::from_secs(1))
+            .build(),
         "limit",
     );
     let largest = Bulkhead::MAX_LIMIT;
     out_of_range(
-        Bulkhead::new("hostile", largest + 1, Duration::from_secs(1)),
+        Bulkhead::builder(largest + 1)
+            .name("hostile")
+            .max_wait(Duration::from_secs(1))
+            .build(),
         "limit",
     );
     for max_wait in [Duration::ZERO, Duration::MAX] {
-        let bulkhead = Bulkhead::new("hostile", largest, max_wait).unwrap();
+        let bulkhead = Bulkhead::builder(largest)
+            .name("hostile")
+            .max_wait(max_wait)
+            .build()
+            .unwrap();
         assert_eq!(bulkhead.metrics().limit, largest);
         assert_eq!(bulkhead.metrics().in_flight, 0);
     }
@@ -369,7 +379,11 @@ fn bulkhead_limits_outside_the_semaphore_range_are_refused() {
 
 #[tokio::test(start_paused = true)]
 async fn a_max_wait_of_duration_max_waits_for_the_slot() {
-    let bulkhead = Bulkhead::new("hostile-wait", 1, Duration::MAX).unwrap();
+    let bulkhead = Bulkhead::builder(1)
+        .name("hostile-wait")
+        .max_wait(Duration::MAX)
+        .build()
+        .unwrap();
     let (release, gate) = tokio::sync::oneshot::channel::<()>();
     let holder = bulkhead.call(|| async {
         gate.await.unwrap();

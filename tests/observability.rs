@@ -2,7 +2,6 @@
 
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use staunch::{Bulkhead, CircuitBreaker, CircuitState, Detail, RetryBudget};
 use tracing::field::{Field, Visit};
@@ -141,7 +140,10 @@ fn the_snapshot_lists_every_named_instance() {
         CircuitBreaker::builder("snapshot-breaker")
             .build_shared()
             .unwrap();
-        staunch::Bulkhead::shared("snapshot-bulkhead", 3, std::time::Duration::ZERO).unwrap();
+        staunch::Bulkhead::builder(3)
+            .name("snapshot-bulkhead")
+            .build_shared()
+            .unwrap();
     });
     let snapshot = staunch::registry().snapshot();
     let find = |name: &str| snapshot.instances.iter().find(|i| i.name == name).unwrap();
@@ -182,10 +184,19 @@ fn an_attribute_giving_only_a_name_adopts_the_configured_breaker_silently() {
 fn bulkheads_and_budgets_named_with_conflicting_settings_are_logged_once_per_use() {
     let capture = Capture::default();
     run(&capture, async {
-        let first = Bulkhead::shared("observed-bulkhead", 2, Duration::ZERO).unwrap();
-        let same = Bulkhead::shared("observed-bulkhead", 2, Duration::ZERO).unwrap();
+        let first = Bulkhead::builder(2)
+            .name("observed-bulkhead")
+            .build_shared()
+            .unwrap();
+        let same = Bulkhead::builder(2)
+            .name("observed-bulkhead")
+            .build_shared()
+            .unwrap();
         assert!(std::ptr::eq(first, same));
-        let kept = Bulkhead::shared("observed-bulkhead", 3, Duration::ZERO).unwrap();
+        let kept = Bulkhead::builder(3)
+            .name("observed-bulkhead")
+            .build_shared()
+            .unwrap();
         assert_eq!(kept.metrics().limit, 2, "the first settings are kept");
 
         let budget = || RetryBudget::builder("observed-budget").max_balance(7);

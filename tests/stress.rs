@@ -190,7 +190,7 @@ async fn hammer(bulkhead: &'static Bulkhead, seed: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bulkhead_that_rejects_at_once_never_exceeds_its_limit_nor_loses_a_slot() {
     let bulkhead = Box::leak(Box::new(
-        Bulkhead::new("stress-counter", 8, Duration::ZERO).unwrap(),
+        Bulkhead::builder(8).name("stress-counter").build().unwrap(),
     ));
     for seed in 0..3 {
         hammer(bulkhead, seed).await;
@@ -201,7 +201,11 @@ async fn a_bulkhead_that_rejects_at_once_never_exceeds_its_limit_nor_loses_a_slo
 async fn a_bulkhead_with_a_queue_never_exceeds_its_limit_nor_loses_a_slot() {
     // A wait long enough never to expire: only cancellation leaves the queue early.
     let bulkhead = Box::leak(Box::new(
-        Bulkhead::new("stress-queue", 8, Duration::from_secs(600)).unwrap(),
+        Bulkhead::builder(8)
+            .name("stress-queue")
+            .max_wait(Duration::from_secs(600))
+            .build()
+            .unwrap(),
     ));
     for seed in 0..3 {
         hammer(bulkhead, seed).await;
@@ -234,7 +238,10 @@ async fn resize_while_running(bulkhead: &'static Bulkhead) {
         }));
     }
     let resize = |limit| {
-        let config = staunch::BulkheadConfig::new(bulkhead.config().name(), limit, max_wait);
+        let config = staunch::Bulkhead::builder(limit)
+            .name(bulkhead.config().name())
+            .max_wait(max_wait)
+            .config();
         bulkhead.reconfigure(config.unwrap()).unwrap();
     };
     for limit in [2, 16, 1, 8, 3] {
@@ -263,7 +270,11 @@ async fn resize_while_running(bulkhead: &'static Bulkhead) {
 async fn a_bulkhead_resized_while_a_thousand_calls_run_keeps_the_limit_in_force() {
     for max_wait in [Duration::ZERO, Duration::from_secs(600)] {
         let bulkhead = Box::leak(Box::new(
-            Bulkhead::new("stress-resized", 8, max_wait).unwrap(),
+            Bulkhead::builder(8)
+                .name("stress-resized")
+                .max_wait(max_wait)
+                .build()
+                .unwrap(),
         ));
         resize_while_running(bulkhead).await;
     }
@@ -441,7 +452,10 @@ async fn named_instances_created_concurrently_from_many_call_sites_are_one_insta
                     let breaker = CircuitBreaker::builder("stress-race")
                         .build_shared()
                         .unwrap();
-                    let bulkhead = Bulkhead::shared("stress-race", 2, Duration::ZERO).unwrap();
+                    let bulkhead = Bulkhead::builder(2)
+                        .name("stress-race")
+                        .build_shared()
+                        .unwrap();
                     let budget = RetryBudget::builder("stress-race").build_shared().unwrap();
                     (
                         std::ptr::from_ref(breaker) as usize,

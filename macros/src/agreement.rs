@@ -126,7 +126,14 @@ fn circuit_breaker_options() {
 #[test]
 fn bulkhead_options() {
     let bulkhead = |args: &str, limit: usize, max_wait: Duration, name: &'static str| {
-        agree(Kind::Bulkhead, args, Bulkhead::new(name, limit, max_wait));
+        agree(
+            Kind::Bulkhead,
+            args,
+            Bulkhead::builder(limit)
+                .name(name)
+                .max_wait(max_wait)
+                .build(),
+        );
     };
     for limit in [0, 1, Bulkhead::MAX_LIMIT, Bulkhead::MAX_LIMIT + 1] {
         bulkhead(

@@ -44,10 +44,10 @@ pub mod __loom {
 }
 
 pub use breaker::{
-    BreakerConfig, BreakerMetrics, CircuitBreaker, CircuitBreakerBuilder, CircuitState, SlowCalls,
-    Transition, Trip,
+    BreakerConfig, BreakerMetrics, BreakerStore, CircuitBreaker, CircuitBreakerBuilder,
+    CircuitState, Record, SharedState, SlowCalls, Transition, Trip,
 };
-pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadMetrics};
+pub use bulkhead::{Bulkhead, BulkheadBuilder, BulkheadConfig, BulkheadMetrics};
 pub use config::ConfigError;
 pub use observe::{Event, InstanceKind};
 pub use outcome::{Classify, Rejected};

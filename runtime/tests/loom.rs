@@ -273,7 +273,7 @@ fn a_failing_trial_reopens_once_and_stale_trials_do_not_leak_into_the_next_perio
 #[test]
 fn the_bulkhead_never_exceeds_its_limit_nor_loses_a_slot() {
     model(|| {
-        let bulkhead = Arc::new(Bulkhead::new("loom", 2, Duration::ZERO).unwrap());
+        let bulkhead = Arc::new(Bulkhead::builder(2).name("loom").build().unwrap());
         let occupancy = Arc::new(Occupancy::new(2));
         let (through, held) = two_finish_one_cancelled(&bulkhead, &occupancy);
         // Only a third caller can have found both slots taken.
@@ -287,7 +287,7 @@ fn the_bulkhead_never_exceeds_its_limit_nor_loses_a_slot() {
 #[test]
 fn a_single_slot_is_never_shared() {
     model(|| {
-        let bulkhead = Arc::new(Bulkhead::new("loom-one", 1, Duration::ZERO).unwrap());
+        let bulkhead = Arc::new(Bulkhead::builder(1).name("loom-one").build().unwrap());
         let occupancy = Arc::new(Occupancy::new(1));
         let threads: Vec<_> = (0..2)
             .map(|_| {
@@ -355,7 +355,7 @@ fn a_window_breaker_decides_half_open_once_on_every_trial() {
 #[test]
 fn a_bulkhead_shrunk_while_callers_race_keeps_every_slot() {
     model(|| {
-        let bulkhead = Arc::new(Bulkhead::new("loom-shrunk", 2, Duration::ZERO).unwrap());
+        let bulkhead = Arc::new(Bulkhead::builder(2).name("loom-shrunk").build().unwrap());
         let occupancy = Arc::new(Occupancy::new(2));
         let callers: Vec<_> = (0..2)
             .map(|_| {
@@ -368,7 +368,7 @@ fn a_bulkhead_shrunk_while_callers_race_keeps_every_slot() {
                 })
             })
             .collect();
-        let one = BulkheadConfig::new("loom-shrunk", 1, Duration::ZERO).unwrap();
+        let one = Bulkhead::builder(1).name("loom-shrunk").config().unwrap();
         assert_eq!(bulkhead.reconfigure(one).unwrap().limit(), 2);
         for caller in callers {
             assert!(matches!(

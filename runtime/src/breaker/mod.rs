@@ -8,12 +8,13 @@ mod config;
 mod guard;
 mod report;
 mod settings;
+mod store;
 mod trials;
 mod window;
 mod word;
 
 use std::borrow::Cow;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
@@ -22,6 +23,8 @@ pub use self::config::{BreakerConfig, CircuitBreakerBuilder, SlowCalls, Trip};
 pub use self::guard::guard;
 pub use self::report::{BreakerMetrics, Transition};
 use self::settings::Settings;
+use self::store::Origin;
+pub use self::store::{BreakerStore, Record, SharedState};
 use self::trials::trial_counts;
 use self::window::{FAILED, RECORDED, SLOW, Window};
 use self::word::Word;
@@ -51,6 +54,8 @@ pub struct CircuitBreaker {
     hub: Hub,
     /// Serializes changes of settings.
     changing: Mutex<()>,
+    /// Where the state is shared beyond this process, if it is.
+    store: OnceLock<Arc<dyn BreakerStore>>,
 }
 
 /// The CLOSED-state bookkeeping of the trip policy.
@@ -117,6 +122,7 @@ impl CircuitBreaker {
             events: broadcast::Sender::new(16),
             hub: Hub::new(),
             changing: Mutex::new(()),
+            store: OnceLock::new(),
         }
     }
 
@@ -208,12 +214,12 @@ impl CircuitBreaker {
     /// Holds the breaker open ([`CircuitState::ForcedOpen`]) until
     /// [`force_closed`](Self::force_closed) or [`reset`](Self::reset).
     pub fn force_open(&self) {
-        self.swap_period(CircuitState::ForcedOpen);
+        self.move_to(CircuitState::ForcedOpen, Origin::Local);
     }
 
     /// Closes the breaker, with its failure counts cleared.
     pub fn force_closed(&self) {
-        self.swap_period(CircuitState::Closed);
+        self.move_to(CircuitState::Closed, Origin::Local);
     }
 
     /// Closes the breaker and clears every counter, as when it was created.
@@ -363,7 +369,7 @@ impl CircuitBreaker {
         if let (Admission::Closed, Outcome::Success, Counting::Consecutive { failures, .. }) =
             (admission, outcome, &self.counting)
         {
-            clear_failures(failures);
+            self.clear_failures(failures);
             return;
         }
         self.record_other(admission, outcome, slow);
@@ -376,36 +382,46 @@ impl CircuitBreaker {
         }
         match admission {
             Admission::Closed => self.record_closed(outcome, slow),
-            Admission::Trial(generation) => match (&self.counting, outcome) {
-                (_, Outcome::Ignored) => self.trial_abandoned(generation),
-                // pybreaker: a failing trial reopens at once, and counts as one more failure in
-                // a row. (Slow calls need a window, so no trial here is slow.)
-                (Counting::Consecutive { failures, .. }, Outcome::Failure) => {
-                    if self.trip(CircuitState::HalfOpen, Some(generation)) {
-                        failures.fetch_add(1, Ordering::Relaxed);
-                    }
+            Admission::Trial(generation) => {
+                if outcome != Outcome::Ignored {
+                    let failed = outcome == Outcome::Failure;
+                    self.share(Record::Trial { failed, slow });
                 }
-                (Counting::Consecutive { .. }, Outcome::Success) => {
-                    self.trial_succeeded(generation);
+                self.record_trial(generation, outcome, slow);
+            }
+        }
+    }
+
+    fn record_trial(&self, generation: u64, outcome: Outcome, slow: bool) {
+        match (&self.counting, outcome) {
+            (_, Outcome::Ignored) => self.trial_abandoned(generation),
+            // pybreaker: a failing trial reopens at once, and counts as one more failure in
+            // a row. (Slow calls need a window, so no trial here is slow.)
+            (Counting::Consecutive { failures, .. }, Outcome::Failure) => {
+                if self.trip(CircuitState::HalfOpen, Some(generation)) {
+                    failures.fetch_add(1, Ordering::Relaxed);
                 }
-                (Counting::FailureRate { trials, .. }, outcome) => {
-                    self.window_trial_finished(
-                        trials,
-                        generation,
-                        outcome == Outcome::Failure,
-                        slow,
-                    );
-                }
-            },
+            }
+            (Counting::Consecutive { .. }, Outcome::Success) => {
+                self.trial_succeeded(generation);
+            }
+            (Counting::FailureRate { trials, .. }, outcome) => {
+                self.window_trial_finished(trials, generation, outcome == Outcome::Failure, slow);
+            }
         }
     }
 
     fn record_closed(&self, outcome: Outcome, slow: bool) {
         match &self.counting {
             Counting::Consecutive { failures } => match outcome {
-                Outcome::Success => clear_failures(failures),
+                Outcome::Success => self.clear_failures(failures),
                 Outcome::Failure => {
-                    if failures.fetch_add(1, Ordering::Relaxed) + 1 >= self.settings.fail_max() {
+                    let failed = failures.fetch_add(1, Ordering::Relaxed) + 1;
+                    self.share(Record::Call {
+                        failed: true,
+                        slow: false,
+                    });
+                    if failed >= self.settings.fail_max() {
                         self.trip(CircuitState::Closed, None);
                     }
                 }
@@ -422,7 +438,12 @@ impl CircuitBreaker {
                 if slow {
                     code |= SLOW;
                 }
-                let Some(counts) = window.record(code) else {
+                let counted = window.record(code);
+                let failed = outcome == Outcome::Failure;
+                if failed || slow {
+                    self.share(Record::Call { failed, slow });
+                }
+                let Some(counts) = counted else {
                     return;
                 };
                 let over = |part: u32, rate: u8| {
@@ -461,8 +482,9 @@ impl CircuitBreaker {
         false
     }
 
-    /// Moves to a new period in `to`, whatever the state (force_open, force_closed, reset).
-    fn swap_period(&self, to: CircuitState) {
+    /// Moves to a new period in `to`, whatever the state (force_open, force_closed, reset, a
+    /// state adopted from the store).
+    fn move_to(&self, to: CircuitState, origin: Origin) {
         if to == CircuitState::Closed {
             // Before CLOSED is published: its first calls count from zero.
             self.clear_counts();
@@ -475,7 +497,7 @@ impl CircuitBreaker {
             }
         }
         if word.state() != to {
-            self.transitioned(word.state(), to);
+            self.transitioned_from(origin, word.state(), to);
         }
     }
 
@@ -487,6 +509,18 @@ impl CircuitBreaker {
     }
 
     fn transitioned(&self, from: CircuitState, to: CircuitState) {
+        self.transitioned_from(Origin::Local, from, to);
+    }
+
+    fn transitioned_from(&self, origin: Origin, from: CircuitState, to: CircuitState) {
+        if origin == Origin::Local {
+            self.share(Record::Transition {
+                from,
+                to,
+                open_for: (to == CircuitState::Open)
+                    .then(|| Duration::from_nanos(self.settings.reset_nanos())),
+            });
+        }
         self.transitions.fetch_add(1, Ordering::Relaxed);
         // The new state's rejections start from zero.
         self.rejected_before
@@ -500,18 +534,25 @@ impl CircuitBreaker {
         });
     }
 
+    /// Ends a run of consecutive failures. Loads first: a healthy breaker's success writes
+    /// nothing shared.
+    #[inline]
+    fn clear_failures(&self, failures: &AtomicU32) {
+        if failures.load(Ordering::Relaxed) != 0 {
+            self.recovered(failures);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn recovered(&self, failures: &AtomicU32) {
+        failures.store(0, Ordering::Relaxed);
+        self.share(Record::Recovered);
+    }
+
     #[inline]
     fn times_calls(&self) -> bool {
         self.settings.times_calls()
-    }
-}
-
-/// Ends a run of consecutive failures. Loads first: a healthy breaker's success writes
-/// nothing shared.
-#[inline]
-fn clear_failures(failures: &AtomicU32) {
-    if failures.load(Ordering::Relaxed) != 0 {
-        failures.store(0, Ordering::Relaxed);
     }
 }
 

@@ -74,7 +74,7 @@ pub fn breaker(name: &str) -> Option<&'static CircuitBreaker> {
 /// use std::time::Duration;
 /// use staunch::Bulkhead;
 ///
-/// Bulkhead::shared("docs-inventory", 8, Duration::ZERO).unwrap();
+/// Bulkhead::builder(8).name("docs-inventory").build_shared().unwrap();
 /// assert_eq!(staunch::bulkhead("docs-inventory").unwrap().metrics().limit, 8);
 /// ```
 #[must_use]

@@ -2,12 +2,10 @@
 //! registry at their first retry. Here rather than beside each policy, so that no policy
 //! depends on the registry.
 
-use std::time::Duration;
-
 use super::{Registry, global};
 use crate::retry::Attempts;
 use crate::{
-    Bulkhead, BulkheadConfig, CircuitBreaker, CircuitBreakerBuilder, ConfigError, RetryBudget,
+    Bulkhead, BulkheadBuilder, CircuitBreaker, CircuitBreakerBuilder, ConfigError, RetryBudget,
     RetryBudgetBuilder, RetryPolicy,
 };
 
@@ -56,30 +54,25 @@ impl RetryBudgetBuilder {
     }
 }
 
-impl Bulkhead {
-    /// The process-wide bulkhead of this name, created with these settings if it does not exist.
+impl BulkheadBuilder {
+    /// The process-wide bulkhead of this name, created with these settings if it does not
+    /// exist yet (as `#[bulkhead(name = ...)]` does).
     ///
     /// # Errors
-    /// See [`BulkheadConfig::new`].
-    pub fn shared(
-        name: impl Into<std::borrow::Cow<'static, str>>,
-        limit: usize,
-        max_wait: Duration,
-    ) -> Result<&'static Self, ConfigError> {
-        Self::shared_in(global(), name, limit, max_wait)
+    /// See [`config`](Self::config).
+    pub fn build_shared(self) -> Result<&'static Bulkhead, ConfigError> {
+        self.build_shared_in(global())
     }
 
-    /// Like [`shared`](Self::shared), in `registry` rather than the process's.
+    /// Like [`build_shared`](Self::build_shared), in `registry` rather than the process's.
     ///
     /// # Errors
-    /// See [`BulkheadConfig::new`].
-    pub fn shared_in(
+    /// See [`config`](Self::config).
+    pub fn build_shared_in(
+        self,
         registry: &'static Registry,
-        name: impl Into<std::borrow::Cow<'static, str>>,
-        limit: usize,
-        max_wait: Duration,
-    ) -> Result<&'static Self, ConfigError> {
-        BulkheadConfig::new(name, limit, max_wait)
+    ) -> Result<&'static Bulkhead, ConfigError> {
+        self.config()
             .map(|config| registry.bulkhead_or_insert(&config))
     }
 }

@@ -5,83 +5,23 @@
 //! run: the counter compares against the limit in force, and the semaphore gains permits, or
 //! forgets free ones and owes the rest, paid as calls in flight give theirs back.
 
-use std::borrow::Cow;
 use std::future::Future;
-use std::ops::Deref;
-use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::config::{ConfigError, checked};
-use crate::names;
+use crate::config::ConfigError;
 use crate::observe::{self, Event, Hub, InstanceKind};
-use crate::outcome::{Failure, finish, lift, widen};
+use crate::outcome::{finish, lift};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 use crate::{Rejected, clock};
 
-/// The validated settings of a bulkhead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BulkheadConfig {
-    name: &'static str,
-    limit: usize,
-    max_wait: Duration,
-}
+mod config;
+mod guard;
 
-impl BulkheadConfig {
-    /// Settings the `#[bulkhead]` macro already validated at compile time.
-    #[doc(hidden)]
-    #[must_use]
-    pub const fn __validated(name: &'static str, limit: usize, max_wait: Duration) -> Self {
-        Self {
-            name,
-            limit,
-            max_wait,
-        }
-    }
-
-    /// Validated settings: `limit` between 1 and [`Bulkhead::MAX_LIMIT`], as
-    /// `#[bulkhead(limit = ...)]` accepts.
-    ///
-    /// # Errors
-    /// [`ConfigError::OutOfRange`] for a `limit` of 0 or above the maximum.
-    pub fn new(
-        name: impl Into<Cow<'static, str>>,
-        limit: usize,
-        max_wait: Duration,
-    ) -> Result<Self, ConfigError> {
-        use staunch_options::bulkhead::{LIMIT, MAX_WAIT, NAME};
-        let name = names::intern(name);
-        checked(NAME.check(name), name)?;
-        checked(LIMIT.check(limit as u64), limit)?;
-        checked(MAX_WAIT.check(max_wait), max_wait)?;
-        Ok(Self::__validated(name, limit, max_wait))
-    }
-
-    /// The bulkhead's name.
-    #[must_use]
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// The most calls in flight.
-    #[must_use]
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
-    /// How long a caller waits for a slot (zero: it is rejected at once).
-    #[must_use]
-    pub fn max_wait(&self) -> Duration {
-        self.max_wait
-    }
-
-    pub(crate) fn with_name(self, name: &'static str) -> Self {
-        Self { name, ..self }
-    }
-}
+pub use self::config::{BulkheadBuilder, BulkheadConfig};
+pub use self::guard::guard;
 
 /// At most `limit` calls in flight; the others wait up to `max_wait`, then are rejected.
 ///
@@ -90,7 +30,7 @@ impl BulkheadConfig {
 /// use std::time::Duration;
 /// use staunch::{Bulkhead, Rejected};
 ///
-/// let bulkhead = Bulkhead::new("inventory", 10, Duration::ZERO).unwrap();
+/// let bulkhead = Bulkhead::builder(10).name("inventory").build().unwrap();
 /// let stock: Result<u32, Rejected> = bulkhead.call(|| async { Ok(7) }).await;
 /// assert_eq!(stock, Ok(7));
 /// assert_eq!(bulkhead.metrics().in_flight, 0);
@@ -138,18 +78,6 @@ impl Bulkhead {
     /// The largest `limit`, in the attribute and the builders alike: tokio's semaphore limit
     /// on every target (2^29 - 1).
     pub const MAX_LIMIT: usize = staunch_options::bulkhead::MAX_LIMIT;
-
-    /// A bulkhead of its own, owned by the caller.
-    ///
-    /// # Errors
-    /// See [`BulkheadConfig::new`].
-    pub fn new(
-        name: impl Into<Cow<'static, str>>,
-        limit: usize,
-        max_wait: Duration,
-    ) -> Result<Self, ConfigError> {
-        BulkheadConfig::new(name, limit, max_wait).map(Self::with_config)
-    }
 
     /// A bulkhead with validated settings.
     #[must_use]
@@ -211,8 +139,8 @@ impl Bulkhead {
     /// use std::time::Duration;
     /// use staunch::{Bulkhead, BulkheadConfig};
     ///
-    /// let bulkhead = Bulkhead::new("docs-resized", 10, Duration::from_millis(50)).unwrap();
-    /// let wider = BulkheadConfig::new("docs-resized", 32, Duration::from_millis(20)).unwrap();
+    /// let bulkhead = Bulkhead::builder(10).name("docs-resized").max_wait(Duration::from_millis(50)).build().unwrap();
+    /// let wider = Bulkhead::builder(32).name("docs-resized").max_wait(Duration::from_millis(20)).config().unwrap();
     /// let old = bulkhead.reconfigure(wider).unwrap();
     /// assert_eq!((old.limit(), bulkhead.metrics().limit), (10, 32));
     /// ```
@@ -369,17 +297,6 @@ impl Bulkhead {
     }
 }
 
-/// A slot in flight, held through a handle of its bulkhead; dropping it (the call finished
-/// or was cancelled) frees it.
-pub struct Slot<H: Deref<Target = Bulkhead>>(H);
-
-impl<H: Deref<Target = Bulkhead>> Drop for Slot<H> {
-    #[inline]
-    fn drop(&mut self) {
-        self.0.leave();
-    }
-}
-
 /// A permit taken is forgotten, and given back by hand: unless the bulkhead shrank and owes
 /// permits, and then one is paid instead.
 fn forget(permit: SemaphorePermit<'_>) {
@@ -399,160 +316,5 @@ fn give_back(semaphore: &Semaphore, owed: &AtomicUsize) {
     }
 }
 
-/// Runs one attempt in a slot of `bulkhead`: the layer that `#[bulkhead]` expands to.
-///
-/// `bulkhead` is a handle: a reference (`&'static` for a named bulkhead), or one that owns
-/// its bulkhead (an `Arc`), so that a `'static` future can hold the guard.
-///
-/// The slot is taken when the future is first polled and freed when the attempt finishes or
-/// the future is dropped.
-#[inline]
-pub fn guard<H, T, E, R, F>(
-    bulkhead: H,
-    attempt: F,
-) -> Guard<H, F, impl Future<Output = Result<Slot<H>, Rejected>>>
-where
-    H: Deref<Target = Bulkhead> + Clone,
-    F: Future<Output = Result<T, Failure<E, R>>>,
-    R: Into<Rejected>,
-{
-    Guard {
-        attempt,
-        // Polled only when no slot is free at the first poll. (Made here, not then: an
-        // `Option` of it costs the fast path more than making it does.)
-        wait: wait_for(bulkhead.clone()),
-        bulkhead,
-        stage: Stage::Unpolled,
-        slot: None,
-    }
-}
-
-/// Waits for a slot of the bulkhead `handle` points to.
-async fn wait_for<H: Deref<Target = Bulkhead>>(handle: H) -> Result<Slot<H>, Rejected> {
-    handle.wait().await?;
-    Ok(Slot(handle))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    Unpolled,
-    Waiting,
-    Running,
-}
-
-pin_project_lite::pin_project! {
-    /// The future of [`guard`].
-    #[must_use = "futures do nothing unless polled"]
-    pub struct Guard<H, F, W>
-    where
-        H: Deref<Target = Bulkhead>,
-    {
-        bulkhead: H,
-        #[pin]
-        attempt: F,
-        #[pin]
-        wait: W,
-        stage: Stage,
-        slot: Option<Slot<H>>,
-    }
-}
-
-impl<H, T, E, R, F, W> Future for Guard<H, F, W>
-where
-    H: Deref<Target = Bulkhead> + Clone,
-    F: Future<Output = Result<T, Failure<E, R>>>,
-    R: Into<Rejected>,
-    W: Future<Output = Result<Slot<H>, Rejected>>,
-{
-    type Output = Result<T, Failure<E>>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        if *this.stage != Stage::Running {
-            if *this.stage == Stage::Unpolled {
-                if this.bulkhead.try_enter() {
-                    *this.slot = Some(Slot(this.bulkhead.clone()));
-                }
-                *this.stage = Stage::Waiting;
-            }
-            if this.slot.is_none() {
-                match this.wait.poll(cx) {
-                    Poll::Ready(Ok(slot)) => *this.slot = Some(slot),
-                    Poll::Ready(Err(rejected)) => {
-                        return Poll::Ready(Err(Failure::Rejected(rejected)));
-                    }
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
-            *this.stage = Stage::Running;
-        }
-        let result = match this.attempt.poll(cx) {
-            Poll::Ready(result) => widen(result),
-            Poll::Pending => return Poll::Pending,
-        };
-        // Freed before the caller sees the result, as when the slot was a local of the layer.
-        *this.slot = None;
-        Poll::Ready(result)
-    }
-}
-
 // The maximum is valid for the semaphore of a `max_wait` bulkhead.
 const _: () = assert!(Bulkhead::MAX_LIMIT <= Semaphore::MAX_PERMITS);
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use super::{Bulkhead, guard};
-    use crate::Rejected;
-    use crate::outcome::{finish, lift};
-
-    /// The guard a `'static` future holds: it owns its bulkhead through the handle.
-    fn owned_call(
-        bulkhead: &Arc<Bulkhead>,
-        busy: Duration,
-    ) -> impl Future<Output = Result<(), Rejected>> + Send + 'static {
-        let attempt = async move {
-            tokio::time::sleep(busy).await;
-            lift(Ok::<(), Rejected>(()))
-        };
-        let guarded = guard(Arc::clone(bulkhead), attempt);
-        async move { finish::<(), Rejected, Rejected>(guarded.await) }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn guards_owning_their_bulkhead_wait_run_and_let_it_go() {
-        for max_wait in [Duration::ZERO, Duration::from_millis(50)] {
-            let bulkhead = Arc::new(Bulkhead::new("owned-guard", 1, max_wait).unwrap());
-            let first = tokio::spawn(owned_call(&bulkhead, Duration::from_millis(30)));
-            tokio::task::yield_now().await;
-            assert_eq!(bulkhead.metrics().in_flight, 1);
-            let second = tokio::spawn(owned_call(&bulkhead, Duration::from_millis(30)));
-            assert_eq!(first.await.unwrap(), Ok(()));
-            let second = second.await.unwrap();
-            if max_wait.is_zero() {
-                assert!(matches!(
-                    second,
-                    Err(Rejected::BulkheadFull { limit: 1, .. })
-                ));
-            } else {
-                assert_eq!(second, Ok(()), "waited for the first call's slot");
-            }
-            // A waiter cancelled in the queue, and a call cancelled in its slot.
-            let mut running = Box::pin(owned_call(&bulkhead, Duration::from_secs(1)));
-            let mut waiting = Box::pin(owned_call(&bulkhead, Duration::from_secs(1)));
-            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-            assert!(running.as_mut().poll(&mut cx).is_pending());
-            let _ = waiting.as_mut().poll(&mut cx);
-            drop((running, waiting));
-            assert_eq!(bulkhead.metrics().in_flight, 0);
-            assert_eq!(
-                Arc::strong_count(&bulkhead),
-                1,
-                "every slot gave its handle back"
-            );
-        }
-    }
-}

@@ -1,0 +1,165 @@
+//! Where a breaker's state is shared beyond this process.
+//!
+//! Every decision reads the local state (one atomic word, on every call): it is the breaker's
+//! own store, and for a breaker shared by a fleet, the cache of the fleet's state. A
+//! [`BreakerStore`] is told what is worth sharing as it happens, off the hot path (a healthy
+//! CLOSED call tells it nothing), and brings in what the rest of the fleet decided through
+//! [`CircuitBreaker::adopt`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{CircuitBreaker, CircuitState};
+use crate::clock;
+use crate::config::ConfigError;
+use crate::sync::Ordering;
+
+/// Shares a breaker's state with other processes: told each [`Record`] as it happens, it
+/// brings the fleet's decisions back with [`CircuitBreaker::adopt`].
+///
+/// `record` runs on the caller's thread as the breaker takes the outcome in (a trial's
+/// result is told before the transition it causes), and must not block or wait on a network:
+/// queue the record (bounded) and send it elsewhere.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use staunch::circuit_breaker::{BreakerStore, Record};
+/// use staunch::CircuitBreaker;
+///
+/// /// Keeps what a breaker shares, as a store's sending task would find it in its queue.
+/// #[derive(Debug, Default)]
+/// struct Queue(Mutex<Vec<(&'static str, Record)>>);
+///
+/// impl BreakerStore for Queue {
+///     fn record(&self, breaker: &'static str, record: Record) {
+///         self.0.lock().unwrap().push((breaker, record));
+///     }
+/// }
+///
+/// let queue = Arc::new(Queue::default());
+/// let breaker = CircuitBreaker::builder("docs-store").fail_max(1).build().unwrap();
+/// breaker.share_through(queue.clone()).unwrap();
+/// breaker.force_open();
+/// let shared = queue.0.lock().unwrap();
+/// assert!(matches!(shared[0], ("docs-store", Record::Transition { .. })));
+/// ```
+pub trait BreakerStore: Send + Sync + fmt::Debug + 'static {
+    /// Something worth sharing happened to the breaker named `breaker`.
+    fn record(&self, breaker: &'static str, record: Record);
+}
+
+/// What a breaker tells its [`BreakerStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Record {
+    /// A call admitted in CLOSED failed, or (window policy) was slow.
+    Call {
+        /// It counted as a failure.
+        failed: bool,
+        /// It lasted longer than `slow_call`.
+        slow: bool,
+    },
+    /// The first success after failures (consecutive policy): the run of failures ended.
+    Recovered,
+    /// A HALF_OPEN trial finished.
+    Trial {
+        /// It counted as a failure.
+        failed: bool,
+        /// It lasted longer than `slow_call`.
+        slow: bool,
+    },
+    /// The local breaker changed state on its own (a change [`adopted`](CircuitBreaker::adopt)
+    /// from the store is not told back).
+    Transition {
+        /// The state it left.
+        from: CircuitState,
+        /// The state it entered.
+        to: CircuitState,
+        /// How long it stays OPEN, when `to` is OPEN.
+        open_for: Option<Duration>,
+    },
+}
+
+/// A state decided elsewhere, for [`CircuitBreaker::adopt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SharedState {
+    /// Closed, with the local counts cleared.
+    Closed,
+    /// Open for `remaining` more.
+    Open {
+        /// How long until it may try HALF_OPEN.
+        remaining: Duration,
+    },
+    /// Held open until forced closed.
+    ForcedOpen,
+}
+
+impl CircuitBreaker {
+    /// Shares this breaker's state through `store` from now on: the store is told every
+    /// [`Record`] worth sharing.
+    ///
+    /// # Errors
+    /// [`ConfigError::Conflict`] when the breaker already shares through a store.
+    pub fn share_through(&self, store: Arc<dyn BreakerStore>) -> Result<(), ConfigError> {
+        self.store
+            .set(store)
+            .map_err(|_| ConfigError::Conflict("store", "the store the breaker shares through"))
+    }
+
+    /// Whether the breaker shares its state through a [`BreakerStore`].
+    #[must_use]
+    pub fn is_shared(&self) -> bool {
+        self.store.get().is_some()
+    }
+
+    /// Takes in a state decided elsewhere (by the fleet, through the store): from the next call
+    /// on, the breaker is in `state`. Not told back to the store.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::circuit_breaker::SharedState;
+    /// use staunch::{CircuitBreaker, CircuitState};
+    ///
+    /// let breaker = CircuitBreaker::builder("docs-adopt").build().unwrap();
+    /// breaker.adopt(SharedState::Open { remaining: Duration::from_secs(20) });
+    /// assert_eq!(breaker.state(), CircuitState::Open);
+    /// breaker.adopt(SharedState::Closed);
+    /// assert_eq!(breaker.state(), CircuitState::Closed);
+    /// ```
+    pub fn adopt(&self, state: SharedState) {
+        match state {
+            SharedState::Closed => self.move_to(CircuitState::Closed, Origin::Store),
+            SharedState::ForcedOpen => self.move_to(CircuitState::ForcedOpen, Origin::Store),
+            SharedState::Open { remaining } => {
+                // Stored before OPEN is published, as in `trip`; an open breaker takes the
+                // fleet's deadline.
+                self.open_until.store(
+                    clock::now().saturating_add(clock::nanos(remaining)),
+                    Ordering::Relaxed,
+                );
+                if self.state() != CircuitState::Open {
+                    self.move_to(CircuitState::Open, Origin::Store);
+                }
+            }
+        }
+    }
+
+    /// Tells the store, if any, what happened.
+    #[inline]
+    pub(super) fn share(&self, record: Record) {
+        if let Some(store) = self.store.get() {
+            store.record(self.name, record);
+        }
+    }
+}
+
+/// Where a change of state came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// This process's calls, or its user forcing a state.
+    Local,
+    /// The store, which is not told its own decisions back.
+    Store,
+}
