@@ -68,7 +68,7 @@ pub mod retry {
 
     pub use staunch_runtime::{
         Backoff, BudgetConfig, BudgetMetrics, Jitter, Retry, RetryBudget, RetryBudgetBuilder,
-        RetryMetrics, RetryPolicy, seed_thread_jitter,
+        RetryConfig, RetryMetrics, RetryPolicy, seed_thread_jitter,
     };
 }
 

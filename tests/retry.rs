@@ -625,3 +625,110 @@ async fn a_budget_built_to_reject_ends_the_call_with_budget_exhausted() {
     }
     assert_eq!(fine().await, Ok(1));
 }
+
+/// Counts the attempts of a call that always fails.
+async fn always_busy(policy: &staunch::RetryPolicy, attempts: &AtomicU32) -> Result<(), Error> {
+    policy
+        .call(|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            Err(Error::Busy)
+        })
+        .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_policy_changed_at_run_time_reaches_the_next_call_not_one_already_retrying() {
+    let policy = Retry::constant()
+        .name("retry-retuned")
+        .max_attempts(3)
+        .base(ms(100))
+        .jitter(Jitter::None)
+        .build_shared()
+        .unwrap();
+    assert!(std::ptr::eq(
+        policy,
+        staunch::registry().retry("retry-retuned").unwrap()
+    ));
+    let mut events = policy.subscribe();
+
+    // A call fails once and sleeps before its second attempt when the policy changes.
+    let attempts = AtomicU32::new(0);
+    let mut retrying = Box::pin(always_busy(policy, &attempts));
+    assert!(support::poll_once(&mut retrying).await.is_pending());
+    assert_eq!(attempts.load(Ordering::Relaxed), 1);
+    let patient = Retry::constant()
+        .name("retry-retuned")
+        .max_attempts(6)
+        .base(ms(10))
+        .jitter(Jitter::None)
+        .config()
+        .unwrap();
+    let old = policy.reconfigure(patient).unwrap();
+    assert_eq!((old.max_attempts(), policy.config()), (3, patient));
+    let started = Instant::now();
+    assert_eq!(retrying.await, Err(Error::Busy));
+    assert_eq!(
+        attempts.load(Ordering::Relaxed),
+        3,
+        "kept the settings it started with"
+    );
+    assert_eq!(started.elapsed(), ms(200));
+
+    // The next call retries as the new settings say.
+    let attempts = AtomicU32::new(0);
+    let started = Instant::now();
+    assert_eq!(always_busy(policy, &attempts).await, Err(Error::Busy));
+    assert_eq!(attempts.load(Ordering::Relaxed), 6);
+    assert_eq!(started.elapsed(), ms(50));
+
+    let changed = std::iter::from_fn(|| events.try_recv().ok())
+        .filter(|event| matches!(event, staunch::Event::SettingsChanged { .. }))
+        .count();
+    assert_eq!(changed, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_changed_max_elapsed_bounds_the_next_call() {
+    let policy = Retry::constant()
+        .name("retry-deadline")
+        .max_attempts(10)
+        .base(ms(100))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let bounded = Retry::constant()
+        .name("retry-deadline")
+        .max_attempts(10)
+        .base(ms(100))
+        .jitter(Jitter::None)
+        .max_elapsed(ms(250))
+        .config()
+        .unwrap();
+    policy.reconfigure(bounded).unwrap();
+    let attempts = AtomicU32::new(0);
+    assert_eq!(always_busy(&policy, &attempts).await, Err(Error::Busy));
+    // Attempts at 0, 100 and 200 ms; the one at 300 ms would start after the deadline.
+    assert_eq!(attempts.load(Ordering::Relaxed), 3);
+}
+
+#[test]
+fn a_policy_keeps_its_name_and_a_shared_one_its_first_settings() {
+    let policy = Retry::exponential().name("retry-named").build().unwrap();
+    let other = Retry::exponential().name("retry-other").config().unwrap();
+    assert!(matches!(
+        policy.reconfigure(other),
+        Err(staunch::ConfigError::Conflict("name", _))
+    ));
+    let first = Retry::linear()
+        .name("retry-shared-twice")
+        .max_attempts(2)
+        .build_shared()
+        .unwrap();
+    let second = Retry::linear()
+        .name("retry-shared-twice")
+        .max_attempts(5)
+        .build_shared()
+        .unwrap();
+    assert!(std::ptr::eq(first, second));
+    assert_eq!(second.max_attempts(), 2);
+}

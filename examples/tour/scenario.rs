@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use staunch::{CircuitState, Detail, Transition};
+use staunch::CircuitState;
+use staunch::circuit_breaker::Transition;
+use staunch::registry::Detail;
 use tokio::sync::{Semaphore, broadcast};
 use tokio::task::JoinSet;
 

@@ -372,7 +372,7 @@ async fn user_info(
     })))
 }
 
-async fn resilience() -> axum::Json<staunch::Snapshot> {
+async fn resilience() -> axum::Json<staunch::registry::Snapshot> {
     axum::Json(staunch::registry().snapshot())
 }
 

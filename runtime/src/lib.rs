@@ -58,7 +58,7 @@ pub use problem::{
 pub use registry::{Detail, Instance, Registry, Snapshot, breaker, bulkhead};
 pub use retry::{
     Backoff, BudgetConfig, BudgetMetrics, Jitter, Retry, RetryBudget, RetryBudgetBuilder,
-    RetryMetrics, RetryPolicy, seed_thread_jitter,
+    RetryConfig, RetryMetrics, RetryPolicy, seed_thread_jitter,
 };
 pub use timeout::timeout;
 

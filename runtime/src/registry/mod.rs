@@ -11,7 +11,7 @@ use crate::breaker::{BreakerConfig, BreakerMetrics, CircuitBreaker};
 use crate::bulkhead::{Bulkhead, BulkheadConfig, BulkheadMetrics};
 use crate::observe::{self, Event, InstanceKind};
 use crate::retry::{BudgetConfig, BudgetMetrics, RetryBudget};
-use crate::retry::{RetryMetrics, RetryPolicy};
+use crate::retry::{RetryConfig, RetryMetrics, RetryPolicy};
 use tokio::sync::broadcast;
 
 pub use self::slots::{BreakerSlot, BudgetSlot, BulkheadSlot};
@@ -170,6 +170,25 @@ impl Registry {
         bulkhead
     }
 
+    /// The retry policy named in `config`, created on first use (conflicts as for breakers).
+    pub fn retry_or_insert(&self, config: &RetryConfig) -> &'static RetryPolicy {
+        let mut instances = self.lock();
+        let policy = *instances
+            .retries
+            .entry(config.name())
+            .or_insert_with(|| Box::leak(Box::new(RetryPolicy::new(*config))));
+        if policy.created_config() != *config {
+            observe::settings_conflict(
+                policy.hub(),
+                InstanceKind::Retry,
+                config.name(),
+                &policy.created_config(),
+                config,
+            );
+        }
+        policy
+    }
+
     /// The retry budget named in `config`, created on first use (conflicts as for breakers).
     pub fn budget_or_insert(&self, config: &BudgetConfig) -> &'static RetryBudget {
         let mut instances = self.lock();
@@ -241,7 +260,8 @@ impl Registry {
     }
 
     pub(crate) fn add_retry(&self, policy: &'static RetryPolicy) {
-        self.lock().retries.insert(policy.name(), policy);
+        // The first of a name stays: a lookup keeps finding the policy it found before.
+        self.lock().retries.entry(policy.name()).or_insert(policy);
     }
 
     /// Every instance with its kind, state and counters, sorted by kind and name.

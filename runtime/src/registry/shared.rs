@@ -5,8 +5,8 @@
 use super::{Registry, global};
 use crate::retry::Attempts;
 use crate::{
-    Bulkhead, BulkheadBuilder, CircuitBreaker, CircuitBreakerBuilder, ConfigError, RetryBudget,
-    RetryBudgetBuilder, RetryPolicy,
+    Bulkhead, BulkheadBuilder, CircuitBreaker, CircuitBreakerBuilder, ConfigError, Retry,
+    RetryBudget, RetryBudgetBuilder, RetryPolicy,
 };
 
 impl CircuitBreakerBuilder {
@@ -29,6 +29,36 @@ impl CircuitBreakerBuilder {
     ) -> Result<&'static CircuitBreaker, ConfigError> {
         self.config()
             .map(|config| registry.breaker_or_insert(&config))
+    }
+}
+
+impl Retry {
+    /// The process-wide policy of this name, created with these settings if it does not exist
+    /// yet: one instance that [`Registry::retry`] finds and its settings changed on.
+    ///
+    /// ```
+    /// use staunch::Retry;
+    ///
+    /// let policy = Retry::exponential().name("docs-shared-retry").max_attempts(4).build_shared().unwrap();
+    /// assert!(std::ptr::eq(policy, staunch::registry().retry("docs-shared-retry").unwrap()));
+    /// ```
+    ///
+    /// # Errors
+    /// See [`config`](Self::config).
+    pub fn build_shared(self) -> Result<&'static RetryPolicy, ConfigError> {
+        self.build_shared_in(global())
+    }
+
+    /// Like [`build_shared`](Self::build_shared), in `registry` rather than the process's.
+    ///
+    /// # Errors
+    /// See [`config`](Self::config).
+    pub fn build_shared_in(
+        self,
+        registry: &'static Registry,
+    ) -> Result<&'static RetryPolicy, ConfigError> {
+        self.config()
+            .map(|config| registry.retry_or_insert(&config))
     }
 }
 

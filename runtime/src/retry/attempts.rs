@@ -8,7 +8,8 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::{Jitter, RetryPolicy};
+use super::policy::UNBOUNDED;
+use super::{Jitter, RetryConfig, RetryPolicy};
 use crate::observe;
 use crate::outcome::{AsRejected, Failure};
 use crate::{Classify, Rejected, RetryBudget, clock};
@@ -37,6 +38,8 @@ pub enum Next<R> {
 #[derive(Debug)]
 pub struct Attempts<'p> {
     policy: &'p RetryPolicy,
+    /// The policy's settings, copied at the first failure: a call keeps them to its end.
+    settings: Option<RetryConfig>,
     made: u32,
     deadline: Option<u64>,
     /// The previous sleep (decorrelated jitter); `None` before the first, which grows from `base`.
@@ -62,12 +65,12 @@ impl<'p> Attempts<'p> {
     #[inline]
     #[must_use]
     pub fn new(policy: &'p RetryPolicy) -> Self {
+        let max_elapsed = policy.max_elapsed.load(Ordering::Relaxed);
         Self {
             policy,
+            settings: None,
             made: 0,
-            deadline: policy
-                .max_elapsed
-                .map(|max| clock::now().saturating_add(clock::nanos(max))),
+            deadline: (max_elapsed != UNBOUNDED).then(|| clock::now().saturating_add(max_elapsed)),
             previous: None,
             rng: None,
             on_retry: None,
@@ -175,15 +178,15 @@ impl<'p> Attempts<'p> {
 
     /// The sleep before the next attempt, or `None` when no attempt may start.
     fn delay(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
-        let policy = self.policy;
+        let policy = *self.settings.get_or_insert_with(|| self.policy.config());
         if self.made >= policy.max_attempts {
             return None;
         }
         let mut delay = match policy.jitter {
-            Jitter::None => policy.backoff(self.made),
-            Jitter::Full => self.uniform(Duration::ZERO, policy.backoff(self.made)),
+            Jitter::None => policy.delay_before(self.made),
+            Jitter::Full => self.uniform(Duration::ZERO, policy.delay_before(self.made)),
             Jitter::Equal => {
-                let half = policy.backoff(self.made) / 2;
+                let half = policy.delay_before(self.made) / 2;
                 half + self.uniform(Duration::ZERO, half)
             }
             Jitter::Decorrelated => {
@@ -214,7 +217,8 @@ impl<'p> Attempts<'p> {
         if high <= low {
             return Duration::from_nanos(low);
         }
-        let draw = match (&mut self.rng, self.policy.seed) {
+        let seed = self.settings.and_then(|settings| settings.seed);
+        let draw = match (&mut self.rng, seed) {
             (Some(rng), _) => rng.random_range(low..=high),
             (rng @ None, Some(seed)) => rng
                 .insert(SmallRng::seed_from_u64(seed))

@@ -124,6 +124,14 @@ impl RetryBudgetBuilder {
         self
     }
 
+    /// A budget of its own, owned by the caller.
+    ///
+    /// # Errors
+    /// See [`config`](Self::config).
+    pub fn build(self) -> Result<RetryBudget, ConfigError> {
+        self.config().map(RetryBudget::new)
+    }
+
     /// Validates the settings.
     ///
     /// # Errors

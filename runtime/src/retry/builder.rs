@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use super::{Backoff, Jitter, RetryPolicy};
+use super::{Backoff, Jitter, RetryConfig, RetryPolicy};
 use crate::config::{ConfigError, checked, refuse};
 use crate::names;
 
@@ -113,7 +113,7 @@ impl Retry {
     /// [`ConfigError`] for zero attempts, a factor below 1 (or given without exponential
     /// backoff), a zero `max_delay` or `max_elapsed`, or a `base` set above a `max_delay`
     /// set (a default never makes a set value invalid).
-    pub fn build(self) -> Result<RetryPolicy, ConfigError> {
+    pub fn config(self) -> Result<RetryConfig, ConfigError> {
         use staunch_options::retry::{FACTOR, FACTOR_WITHOUT_EXP, MAX, MAX_DELAY, MAX_ELAPSED};
         checked(MAX.check(u64::from(self.max_attempts)), self.max_attempts)?;
         if self.factor_without_exp {
@@ -132,16 +132,23 @@ impl Retry {
         if let Some(max_elapsed) = self.max_elapsed {
             checked(MAX_ELAPSED.check(max_elapsed), max_elapsed)?;
         }
-        let mut policy = RetryPolicy::__validated(
-            self.name,
-            self.max_attempts,
-            self.backoff,
+        Ok(RetryConfig {
+            name: self.name,
+            max_attempts: self.max_attempts,
+            backoff: self.backoff,
             base,
             max_delay,
-            self.max_elapsed,
-            self.jitter,
-        );
-        policy.seed = self.seed;
-        Ok(policy)
+            max_elapsed: self.max_elapsed,
+            jitter: self.jitter,
+            seed: self.seed,
+        })
+    }
+
+    /// A policy of its own, owned by the caller.
+    ///
+    /// # Errors
+    /// See [`config`](Self::config).
+    pub fn build(self) -> Result<RetryPolicy, ConfigError> {
+        self.config().map(RetryPolicy::new)
     }
 }

@@ -4,9 +4,11 @@
 mod attempts;
 mod budget;
 mod builder;
+mod config;
 mod policy;
 
 pub use self::attempts::{Attempts, Next, Verdict, seed_thread_jitter};
 pub use self::budget::{BudgetConfig, BudgetMetrics, RetryBudget, RetryBudgetBuilder};
 pub use self::builder::Retry;
+pub use self::config::RetryConfig;
 pub use self::policy::{Backoff, Jitter, RetryMetrics, RetryPolicy};

@@ -3,11 +3,13 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use super::{Attempts, Next, Verdict};
+use super::{Attempts, Next, RetryConfig, Verdict};
 use crate::Classify;
-use crate::observe::{Event, Hub};
+use crate::config::ConfigError;
+use crate::observe::{self, Event, Hub, InstanceKind};
 use crate::outcome::{Failure, lift};
 
 /// How the delay grows between attempts.
@@ -65,13 +67,12 @@ pub enum Jitter {
 #[derive(Debug)]
 pub struct RetryPolicy {
     pub(super) name: &'static str,
-    pub(super) max_attempts: u32,
-    pub(super) backoff: Backoff,
-    pub(super) base: Duration,
-    pub(super) max_delay: Duration,
-    pub(super) max_elapsed: Option<Duration>,
-    pub(super) jitter: Jitter,
-    pub(super) seed: Option<u64>,
+    /// The settings in force. A call copies them at its first failure and keeps the copy.
+    settings: Mutex<RetryConfig>,
+    /// `max_elapsed` in nanoseconds (`u64::MAX`: none), read as each call starts.
+    pub(super) max_elapsed: AtomicU64,
+    /// The settings it was created with: other call sites naming it are checked against them.
+    created: RetryConfig,
     pub(super) stats: RetryStats,
     pub(super) hub: Hub,
 }
@@ -81,6 +82,19 @@ pub(super) struct RetryStats {
     pub(super) registered: AtomicBool,
     pub(super) retries: AtomicU64,
     pub(super) exhausted: AtomicU64,
+}
+
+/// No `max_elapsed`.
+pub(super) const UNBOUNDED: u64 = u64::MAX;
+
+const fn elapsed_nanos(max_elapsed: Option<Duration>) -> u64 {
+    match max_elapsed {
+        // Saturating, and never the `UNBOUNDED` marker for a bound that was set.
+        #[allow(clippy::cast_possible_truncation)]
+        Some(max) if max.as_nanos() < UNBOUNDED as u128 => max.as_nanos() as u64,
+        Some(_) => UNBOUNDED - 1,
+        None => UNBOUNDED,
+    }
 }
 
 impl RetryPolicy {
@@ -97,7 +111,7 @@ impl RetryPolicy {
         max_elapsed: Option<Duration>,
         jitter: Jitter,
     ) -> Self {
-        Self {
+        Self::new(RetryConfig {
             name,
             max_attempts,
             backoff,
@@ -106,6 +120,17 @@ impl RetryPolicy {
             max_elapsed,
             jitter,
             seed: None,
+        })
+    }
+
+    /// A policy with validated settings.
+    #[must_use]
+    pub const fn new(config: RetryConfig) -> Self {
+        Self {
+            name: config.name,
+            settings: Mutex::new(config),
+            max_elapsed: AtomicU64::new(elapsed_nanos(config.max_elapsed)),
+            created: config,
             stats: RetryStats {
                 registered: AtomicBool::new(false),
                 retries: AtomicU64::new(0),
@@ -115,16 +140,61 @@ impl RetryPolicy {
         }
     }
 
+    /// The settings in force.
+    #[must_use]
+    pub fn config(&self) -> RetryConfig {
+        *self.settings.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// The settings it was created with.
+    pub(crate) fn created_config(&self) -> RetryConfig {
+        self.created
+    }
+
+    /// Puts `config` in force from the next call on, and returns the settings it replaced. A
+    /// call already retrying finishes with the settings it started retrying with.
+    ///
+    /// ```
+    /// use staunch::Retry;
+    ///
+    /// let policy = Retry::exponential().name("docs-retuned").max_attempts(3).build().unwrap();
+    /// let patient = Retry::exponential().name("docs-retuned").max_attempts(6).config().unwrap();
+    /// let old = policy.reconfigure(patient).unwrap();
+    /// assert_eq!((old.max_attempts(), policy.max_attempts()), (3, 6));
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::Conflict`] for another name; nothing changes.
+    pub fn reconfigure(&self, config: RetryConfig) -> Result<RetryConfig, ConfigError> {
+        if config.name != self.name {
+            return Err(ConfigError::Conflict("name", "the instance's name"));
+        }
+        let old = {
+            let mut settings = self.settings.lock().unwrap_or_else(PoisonError::into_inner);
+            self.max_elapsed
+                .store(elapsed_nanos(config.max_elapsed), Ordering::Relaxed);
+            std::mem::replace(&mut *settings, config)
+        };
+        if config != old {
+            observe::settings_changed(&self.hub, InstanceKind::Retry, self.name, &old, &config);
+        }
+        Ok(old)
+    }
+
     /// The name shown in logs and in the registry snapshot.
     #[must_use]
     pub fn name(&self) -> &'static str {
         self.name
     }
 
-    /// Total attempts, the first included.
+    /// Total attempts, the first included, in force.
     #[must_use]
     pub fn max_attempts(&self) -> u32 {
-        self.max_attempts
+        self.config().max_attempts
     }
 
     /// A receiver of every [`Event`] of this policy from now on: each retry scheduled, with
@@ -220,20 +290,6 @@ impl RetryPolicy {
     /// Marks the policy registered; true the first time.
     pub(crate) fn first_registration(&self) -> bool {
         !self.stats.registered.swap(true, Ordering::Relaxed)
-    }
-
-    /// The delay before attempt `failures + 1`, before jitter, capped at `max_delay`.
-    pub(super) fn backoff(&self, failures: u32) -> Duration {
-        let base = self.base.as_secs_f64();
-        let raw = match self.backoff {
-            Backoff::Exponential { factor } => {
-                base * factor.powi(i32::try_from(failures - 1).unwrap_or(i32::MAX))
-            }
-            Backoff::Constant => base,
-            Backoff::Linear => base * f64::from(failures),
-        };
-        // `min` also turns an overflowing `inf` into the cap; validation ruled out NaN.
-        Duration::try_from_secs_f64(raw.min(self.max_delay.as_secs_f64())).unwrap_or(self.max_delay)
     }
 }
 
