@@ -237,3 +237,42 @@ async fn adopted_states_replace_the_local_one() {
     assert_eq!(breaker.state(), CircuitState::Closed);
     call(&breaker, false).await.unwrap();
 }
+
+/// A store that panics on every record.
+#[derive(Debug)]
+struct Panicking;
+
+impl BreakerStore for Panicking {
+    fn record(&self, _breaker: &'static str, _record: Record) {
+        panic!("store down");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_store_loses_its_records_not_the_breaker() {
+    let breaker = CircuitBreaker::builder("store-panicking")
+        .fail_max(1)
+        .reset(secs(10))
+        .build()
+        .unwrap();
+    breaker.share_through(Arc::new(Panicking)).unwrap();
+    call(&breaker, true).await.unwrap_err();
+    assert_eq!(breaker.state(), CircuitState::Open);
+    // Its trial's slot is given back although telling the store of it panicked: the next
+    // trial is admitted and closes the breaker.
+    tokio::time::advance(secs(10)).await;
+    call(&breaker, true).await.unwrap_err();
+    tokio::time::advance(secs(10)).await;
+    call(&breaker, false).await.unwrap();
+    assert_eq!(breaker.state(), CircuitState::Closed);
+}
+
+#[test]
+fn a_breaker_forced_open_here_stays_held_when_the_fleet_says_open() {
+    let breaker = CircuitBreaker::builder("store-held").build().unwrap();
+    breaker.force_open();
+    breaker.adopt(SharedState::Open { remaining: secs(1) });
+    assert_eq!(breaker.state(), CircuitState::ForcedOpen);
+    breaker.adopt(SharedState::Closed);
+    assert_eq!(breaker.state(), CircuitState::Closed);
+}

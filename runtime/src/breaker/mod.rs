@@ -181,7 +181,9 @@ impl CircuitBreaker {
                 Err(current) => word = current,
             }
         }
+        drop(_changing);
         // Fewer trials, none in flight: the period is decided now, or it would wait forever.
+        // (Unlocked: deciding it may tell a store, which may change the breaker.)
         self.settle_half_open();
         if config != old {
             observe::settings_changed(
@@ -212,7 +214,8 @@ impl CircuitBreaker {
     }
 
     /// Holds the breaker open ([`CircuitState::ForcedOpen`]) until
-    /// [`force_closed`](Self::force_closed) or [`reset`](Self::reset).
+    /// [`force_closed`](Self::force_closed) or [`reset`](Self::reset) (or a store's
+    /// [`adopt`](Self::adopt) of CLOSED: the fleet's decision).
     pub fn force_open(&self) {
         self.move_to(CircuitState::ForcedOpen, Origin::Local);
     }
@@ -416,13 +419,16 @@ impl CircuitBreaker {
             Counting::Consecutive { failures } => match outcome {
                 Outcome::Success => self.clear_failures(failures),
                 Outcome::Failure => {
+                    // The period the failure counts in: a state the store adopts meanwhile
+                    // is not undone by this count.
+                    let period = self.load().generation();
                     let failed = failures.fetch_add(1, Ordering::Relaxed) + 1;
                     self.share(Record::Call {
                         failed: true,
                         slow: false,
                     });
                     if failed >= self.settings.fail_max() {
-                        self.trip(CircuitState::Closed, None);
+                        self.trip(CircuitState::Closed, Some(period));
                     }
                 }
                 Outcome::Ignored => {}
@@ -438,6 +444,7 @@ impl CircuitBreaker {
                 if slow {
                     code |= SLOW;
                 }
+                let period = self.load().generation();
                 let counted = window.record(code);
                 let failed = outcome == Outcome::Failure;
                 if failed || slow {
@@ -455,7 +462,7 @@ impl CircuitBreaker {
                     .is_some_and(|rate| over(counts.slow, rate));
                 let failing = over(counts.failures, self.settings.failure_rate());
                 if counts.calls >= self.settings.min_calls() && (failing || slow_over) {
-                    self.trip(CircuitState::Closed, None);
+                    self.trip(CircuitState::Closed, Some(period));
                 }
             }
         }
@@ -546,8 +553,10 @@ impl CircuitBreaker {
     #[cold]
     #[inline(never)]
     fn recovered(&self, failures: &AtomicU32) {
-        failures.store(0, Ordering::Relaxed);
-        self.share(Record::Recovered);
+        // Swapped: of two successes ending one run, one tells the store.
+        if failures.swap(0, Ordering::Relaxed) != 0 {
+            self.share(Record::Recovered);
+        }
     }
 
     #[inline]

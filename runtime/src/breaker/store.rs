@@ -7,6 +7,7 @@
 //! [`CircuitBreaker::adopt`].
 
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,7 +116,8 @@ impl CircuitBreaker {
     }
 
     /// Takes in a state decided elsewhere (by the fleet, through the store): from the next call
-    /// on, the breaker is in `state`. Not told back to the store.
+    /// on, the breaker is in `state`. Not told back to the store. A breaker forced open here
+    /// stays so when told OPEN; CLOSED and FORCED_OPEN replace any state.
     ///
     /// ```
     /// use std::time::Duration;
@@ -133,24 +135,41 @@ impl CircuitBreaker {
             SharedState::Closed => self.move_to(CircuitState::Closed, Origin::Store),
             SharedState::ForcedOpen => self.move_to(CircuitState::ForcedOpen, Origin::Store),
             SharedState::Open { remaining } => {
-                // Stored before OPEN is published, as in `trip`; an open breaker takes the
-                // fleet's deadline.
-                self.open_until.store(
-                    clock::now().saturating_add(clock::nanos(remaining)),
-                    Ordering::Relaxed,
-                );
-                if self.state() != CircuitState::Open {
-                    self.move_to(CircuitState::Open, Origin::Store);
+                let until = clock::now().saturating_add(clock::nanos(remaining));
+                let mut word = self.load();
+                // A breaker held open here stays held.
+                while word.state() != CircuitState::ForcedOpen {
+                    // Stored before OPEN is published, as in `trip`. An open breaker moves to
+                    // a new OPEN period too: a caller that read the old deadline and is about
+                    // to start HALF_OPEN fails its exchange and reads the new one.
+                    self.open_until.store(until, Ordering::Relaxed);
+                    match self.exchange(word, word.next(CircuitState::Open)) {
+                        Ok(()) => {
+                            if word.state() != CircuitState::Open {
+                                self.transitioned_from(
+                                    Origin::Store,
+                                    word.state(),
+                                    CircuitState::Open,
+                                );
+                            }
+                            break;
+                        }
+                        Err(current) => word = current,
+                    }
                 }
             }
         }
     }
 
-    /// Tells the store, if any, what happened.
+    /// Tells the store, if any, what happened. A store that panics loses that record, not
+    /// the breaker's own bookkeeping (a trial slot, a transition half made).
     #[inline]
     pub(super) fn share(&self, record: Record) {
         if let Some(store) = self.store.get() {
-            store.record(self.name, record);
+            let told = panic::catch_unwind(AssertUnwindSafe(|| store.record(self.name, record)));
+            if told.is_err() {
+                tracing::error!(target: "staunch", breaker = self.name, ?record, "the breaker's store panicked");
+            }
         }
     }
 }

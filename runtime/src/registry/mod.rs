@@ -115,7 +115,8 @@ impl Registry {
         self.lock().budgets.get(name).copied()
     }
 
-    /// The retry policy named `name` (for `#[retry]`, the function's), once it has retried.
+    /// The retry policy named `name`: one made by `Retry::build_shared`, or a `#[retry]`
+    /// function's (named as the function unless `name` says otherwise) once it has retried.
     #[must_use]
     pub fn retry(&self, name: &str) -> Option<&'static RetryPolicy> {
         self.lock().retries.get(name).copied()

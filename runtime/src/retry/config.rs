@@ -1,5 +1,6 @@
 //! A retry policy's settings: what `Retry` validates, what a policy holds in force, and what a
-//! call copies at its first failure and keeps to its end.
+//! call copies at its first failure and keeps to its end (its deadline, from `max_elapsed`,
+//! is fixed when it starts).
 
 use std::time::Duration;
 

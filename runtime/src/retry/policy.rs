@@ -156,7 +156,8 @@ impl RetryPolicy {
     }
 
     /// Puts `config` in force from the next call on, and returns the settings it replaced. A
-    /// call already retrying finishes with the settings it started retrying with.
+    /// call already retrying finishes with the settings it started retrying with: its deadline
+    /// (`max_elapsed`) is fixed when it starts, the rest when it first fails.
     ///
     /// ```
     /// use staunch::Retry;
