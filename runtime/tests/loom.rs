@@ -283,23 +283,31 @@ fn the_bulkhead_never_exceeds_its_limit_nor_loses_a_slot() {
     });
 }
 
+/// Two callers racing through `bulkhead`, every body counted by `occupancy`.
+fn two_callers(
+    bulkhead: &Arc<Bulkhead>,
+    occupancy: &Arc<Occupancy>,
+) -> Vec<thread::JoinHandle<Result<(), Error>>> {
+    (0..2)
+        .map(|_| {
+            let (bulkhead, occupancy) = (bulkhead.clone(), occupancy.clone());
+            thread::spawn(move || {
+                ready(bulkhead.call(|| async {
+                    let _inside = occupancy.enter();
+                    Ok::<_, Error>(())
+                }))
+            })
+        })
+        .collect()
+}
+
 /// A limit of one: two callers, each gets the slot or is refused, and the slot comes back.
 #[test]
 fn a_single_slot_is_never_shared() {
     model(|| {
         let bulkhead = Arc::new(Bulkhead::builder(1).name("loom-one").build().unwrap());
         let occupancy = Arc::new(Occupancy::new(1));
-        let threads: Vec<_> = (0..2)
-            .map(|_| {
-                let (bulkhead, occupancy) = (bulkhead.clone(), occupancy.clone());
-                thread::spawn(move || {
-                    ready(bulkhead.call(|| async {
-                        let _inside = occupancy.enter();
-                        Ok::<_, Error>(())
-                    }))
-                })
-            })
-            .collect();
+        let threads = two_callers(&bulkhead, &occupancy);
         let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
         assert!(results.iter().any(Result::is_ok));
         for result in results {
@@ -357,17 +365,7 @@ fn a_bulkhead_shrunk_while_callers_race_keeps_every_slot() {
     model(|| {
         let bulkhead = Arc::new(Bulkhead::builder(2).name("loom-shrunk").build().unwrap());
         let occupancy = Arc::new(Occupancy::new(2));
-        let callers: Vec<_> = (0..2)
-            .map(|_| {
-                let (bulkhead, occupancy) = (bulkhead.clone(), occupancy.clone());
-                thread::spawn(move || {
-                    ready(bulkhead.call(|| async {
-                        let _inside = occupancy.enter();
-                        Ok::<_, Error>(())
-                    }))
-                })
-            })
-            .collect();
+        let callers = two_callers(&bulkhead, &occupancy);
         let one = Bulkhead::builder(1).name("loom-shrunk").config().unwrap();
         assert_eq!(bulkhead.reconfigure(one).unwrap().limit(), 2);
         for caller in callers {

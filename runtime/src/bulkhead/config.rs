@@ -100,12 +100,6 @@ impl BulkheadBuilder {
         self
     }
 
-    /// The most calls in flight.
-    pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = limit;
-        self
-    }
-
     /// How long a caller waits for a slot before it is rejected (zero, the default: at once).
     pub fn max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = max_wait;
