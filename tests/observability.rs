@@ -205,8 +205,7 @@ fn bulkheads_and_budgets_named_with_conflicting_settings_are_logged_once_per_use
         budget().ratio(0.5).build_shared().unwrap();
         // `#[retry(budget = "...")]` without a configured budget asks with the defaults: never
         // a conflict, whatever was configured first.
-        staunch::registry()
-            .budget_or_insert(&staunch::BudgetConfig::default_for("observed-budget"));
+        spends_the_observed_budget().await.unwrap();
     });
     let events = capture.0.lock().unwrap().clone();
     let errors: Vec<_> = events.iter().filter(|e| e.level == Level::ERROR).collect();
@@ -216,6 +215,11 @@ fn bulkheads_and_budgets_named_with_conflicting_settings_are_logged_once_per_use
     // The conflict reported is the configured ratio, not the defaults' request.
     let ignored = errors[1].field("ignored").unwrap();
     assert!(ignored.contains("deposit: 500"), "{ignored}");
+}
+
+#[staunch::retry(max = 2, budget = "observed-budget")]
+async fn spends_the_observed_budget() -> Result<(), Error> {
+    Ok(())
 }
 
 /// An error without `Debug` still names itself in the retry log, by its type.

@@ -20,7 +20,7 @@ use std::time::Duration;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
-use staunch_runtime::{__loom, Bulkhead, BulkheadConfig, CircuitBreaker, CircuitState, Rejected};
+use staunch_runtime::{__loom, Bulkhead, CircuitBreaker, CircuitState, Rejected};
 use tokio::sync::broadcast::error::TryRecvError;
 
 #[derive(Debug)]
@@ -154,6 +154,15 @@ fn two_finish_one_cancelled<G: Guard>(guard: &Arc<G>, occupancy: &Arc<Occupancy>
     (through, cancelled.join().unwrap())
 }
 
+/// A thread calling through `breaker` a body that answers `answer`.
+fn spawn_call(
+    breaker: &Arc<CircuitBreaker>,
+    answer: Result<(), Error>,
+) -> thread::JoinHandle<Result<(), Error>> {
+    let breaker = breaker.clone();
+    thread::spawn(move || ready(breaker.call(move || async move { answer })))
+}
+
 /// Failures racing in CLOSED open the breaker exactly once: one transition, one event, and
 /// the open period is `reset` long from the instant it opened.
 #[test]
@@ -169,10 +178,7 @@ fn concurrent_failures_open_the_breaker_exactly_once() {
         );
         let mut events = breaker.subscribe();
         let threads: Vec<_> = (0..3)
-            .map(|_| {
-                let breaker = breaker.clone();
-                thread::spawn(move || ready(breaker.call(|| async { Err::<(), _>(Error::Down) })))
-            })
+            .map(|_| spawn_call(&breaker, Err(Error::Down)))
             .collect();
         let admitted = threads
             .into_iter()
@@ -238,14 +244,8 @@ fn half_open_never_admits_more_than_its_trials_and_releases_each_once() {
 fn a_failing_trial_reopens_once_and_stale_trials_do_not_leak_into_the_next_period() {
     model(|| {
         let breaker = half_open_breaker(3);
-        let failing = {
-            let breaker = breaker.clone();
-            thread::spawn(move || ready(breaker.call(|| async { Err::<(), _>(Error::Down) })))
-        };
-        let succeeding = {
-            let breaker = breaker.clone();
-            thread::spawn(move || ready(breaker.call(|| async { Ok::<_, Error>(()) })))
-        };
+        let failing = spawn_call(&breaker, Err(Error::Down));
+        let succeeding = spawn_call(&breaker, Ok(()));
         let cancelled = {
             let breaker = breaker.clone();
             thread::spawn(move || {
@@ -341,14 +341,8 @@ fn a_window_breaker_decides_half_open_once_on_every_trial() {
         assert_eq!(breaker.state(), CircuitState::Open);
         __loom::set_clock(1_000 + 1_000_000_000);
         let breaker = Arc::new(breaker);
-        let failing = {
-            let breaker = breaker.clone();
-            thread::spawn(move || ready(breaker.call(|| async { Err::<(), _>(Error::Down) })))
-        };
-        let succeeding = {
-            let breaker = breaker.clone();
-            thread::spawn(move || ready(breaker.call(|| async { Ok::<_, Error>(()) })))
-        };
+        let failing = spawn_call(&breaker, Err(Error::Down));
+        let succeeding = spawn_call(&breaker, Ok(()));
         assert!(matches!(failing.join().unwrap(), Err(Error::Down)));
         assert!(succeeding.join().unwrap().is_ok());
         assert_eq!(breaker.state(), CircuitState::Open);
@@ -394,10 +388,7 @@ fn a_threshold_lowered_while_calls_fail_opens_the_breaker_once() {
         let builder = || CircuitBreaker::builder("loom-retuned").reset(Duration::from_secs(10));
         let breaker = Arc::new(builder().fail_max(3).build().unwrap());
         let failing: Vec<_> = (0..2)
-            .map(|_| {
-                let breaker = breaker.clone();
-                thread::spawn(move || ready(breaker.call(|| async { Err::<(), _>(Error::Down) })))
-            })
+            .map(|_| spawn_call(&breaker, Err(Error::Down)))
             .collect();
         breaker
             .reconfigure(builder().fail_max(1).config().unwrap())

@@ -129,7 +129,7 @@ impl Registry {
 
     /// The breaker named in `config`, created on first use. A later use with other settings
     /// keeps the first settings and logs an error.
-    pub fn breaker_or_insert(&self, config: &BreakerConfig) -> &'static CircuitBreaker {
+    pub(crate) fn breaker_or_insert(&self, config: &BreakerConfig) -> &'static CircuitBreaker {
         let breaker = self.breaker_or_default(config);
         if breaker.created_config() != *config {
             observe::settings_conflict(
@@ -145,7 +145,7 @@ impl Registry {
 
     /// The breaker of that name, whatever its settings; created with `defaults` if there is
     /// none yet.
-    pub fn breaker_or_default(&self, defaults: &BreakerConfig) -> &'static CircuitBreaker {
+    pub(crate) fn breaker_or_default(&self, defaults: &BreakerConfig) -> &'static CircuitBreaker {
         self.lock()
             .breakers
             .entry(defaults.name())
@@ -153,7 +153,7 @@ impl Registry {
     }
 
     /// The bulkhead named in `config`, created on first use (conflicts as for breakers).
-    pub fn bulkhead_or_insert(&self, config: &BulkheadConfig) -> &'static Bulkhead {
+    pub(crate) fn bulkhead_or_insert(&self, config: &BulkheadConfig) -> &'static Bulkhead {
         let mut instances = self.lock();
         let bulkhead = *instances
             .bulkheads
@@ -172,7 +172,7 @@ impl Registry {
     }
 
     /// The retry policy named in `config`, created on first use (conflicts as for breakers).
-    pub fn retry_or_insert(&self, config: &RetryConfig) -> &'static RetryPolicy {
+    pub(crate) fn retry_or_insert(&self, config: &RetryConfig) -> &'static RetryPolicy {
         let mut instances = self.lock();
         let policy = *instances
             .retries
@@ -191,7 +191,7 @@ impl Registry {
     }
 
     /// The retry budget named in `config`, created on first use (conflicts as for breakers).
-    pub fn budget_or_insert(&self, config: &BudgetConfig) -> &'static RetryBudget {
+    pub(crate) fn budget_or_insert(&self, config: &BudgetConfig) -> &'static RetryBudget {
         let mut instances = self.lock();
         let budget = *instances
             .budgets
