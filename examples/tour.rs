@@ -2,7 +2,8 @@
 //!
 //! `cargo run --example tour` runs a scripted scenario (healthy → failing → slow → down →
 //! recovered) and prints what the shop's retries, breakers, timeouts and fallbacks did.
-//! `cargo run --example tour -- --serve 127.0.0.1:8080` keeps both services running.
+//! `cargo run --example tour -- --serve 127.0.0.1:8080` keeps both services running;
+//! `--config examples/tour/staunch.toml` reads the shop's settings from a file first.
 
 #[path = "tour/scenario.rs"]
 mod scenario;
@@ -27,33 +28,39 @@ const RESET: Duration = Duration::from_secs(3);
 /// How long the slow upstream takes: beyond every timeout of the shop.
 const SLOW_LATENCY: Duration = Duration::from_secs(2);
 
-const USAGE: &str = "usage: cargo run --example tour [-- --serve ADDR]
+const USAGE: &str = "usage: cargo run --example tour [-- [--config FILE] [--serve ADDR]]
 
   (no arguments)   run the scripted scenario and print what happened
+  --config FILE    apply a settings file (TOML, e.g. examples/tour/staunch.toml) at start,
+                   with STAUNCH_<KIND>__<NAME>__<KEY> environment variables over it
   --serve ADDR     keep the shop running at ADDR (e.g. 127.0.0.1:8080) with its upstream";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        [] => scripted().await,
-        ["--serve", addr] => match addr.parse::<SocketAddr>() {
-            Ok(addr) => serve(addr).await,
+    let mut config = None;
+    let mut serving = None;
+    let mut rest = args.iter().map(String::as_str);
+    while let Some(arg) = rest.next() {
+        match (arg, rest.next()) {
+            ("--config", Some(path)) => config = Some(path.to_owned()),
+            ("--serve", Some(addr)) => serving = Some(addr.to_owned()),
+            ("--help" | "-h", None) => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            _ => {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let result = match serving {
+        None => scripted(config.as_deref()).await,
+        Some(addr) => match addr.parse::<SocketAddr>() {
+            Ok(addr) => serve(addr, config.as_deref()).await,
             Err(e) => Err(format!("--serve {addr}: {e}")),
         },
-        ["--help" | "-h"] => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -64,14 +71,18 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Starts the upstream and the shop (on `addr`), returning the shop's URL.
-async fn start(addr: SocketAddr) -> Result<(String, Arc<Upstream>), String> {
+/// Starts the upstream and the shop (on `addr`), returning the shop's URL. The settings file,
+/// if any, goes over the shop's own settings.
+async fn start(addr: SocketAddr, config: Option<&str>) -> Result<(String, Arc<Upstream>), String> {
     Settings {
         fail_max: FAIL_MAX,
         reset: RESET,
     }
     .apply()
     .map_err(|e| format!("breaker settings: {e}"))?;
+    if let Some(path) = config {
+        shop::configure_from(path)?;
+    }
     let upstream = Upstream::start(SLOW_LATENCY)
         .await
         .map_err(|e| format!("upstream: {e}"))?;
@@ -91,7 +102,7 @@ async fn start(addr: SocketAddr) -> Result<(String, Arc<Upstream>), String> {
     Ok((url, upstream))
 }
 
-async fn scripted() -> Result<(), String> {
+async fn scripted(config: Option<&str>) -> Result<(), String> {
     let log_path = std::env::temp_dir().join("staunch-tour.jsonl");
     let log =
         std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
@@ -100,16 +111,16 @@ async fn scripted() -> Result<(), String> {
         .with_current_span(true)
         .with_writer(Mutex::new(log))
         .init();
-    let (url, upstream) = start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let (url, upstream) = start(SocketAddr::from(([127, 0, 0, 1], 0)), config).await?;
     scenario::run(&url, &upstream, &log_path.display().to_string()).await
 }
 
-async fn serve(addr: SocketAddr) -> Result<(), String> {
+async fn serve(addr: SocketAddr, config: Option<&str>) -> Result<(), String> {
     tracing_subscriber::fmt()
         .json()
         .with_current_span(true)
         .init();
-    let (url, _upstream) = start(addr).await?;
+    let (url, _upstream) = start(addr, config).await?;
     eprintln!(
         "shop listening on {url} (JSON logs below). Try:
 
@@ -125,6 +136,9 @@ async fn serve(addr: SocketAddr) -> Result<(), String> {
   curl -i {url}/user_info -H 'x-request-id: my-id-1' \\
        -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
   curl -i {url}/resilience
+  curl -i -X PUT {url}/resilience/products -H 'content-type: application/json' \\
+       -d '{{\"fail_max\": 2, \"reset\": \"10s\"}}'
+      (any named instance, any option of its attribute; a bad key answers 422 and changes nothing)
   curl -i -X PUT {url}/chaos -H 'content-type: application/json' -d '{{\"mode\": \"failing\"}}'
       (modes: healthy, failing, flaky, slow, down)
 

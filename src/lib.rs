@@ -50,7 +50,8 @@
 //!
 //! Each policy's names live in its module, named as its attribute: [`mod@retry`],
 //! [`mod@circuit_breaker`], [`mod@bulkhead`], [`mod@timeout`]; beside them [`problem`] (RFC
-//! 9457 details and responses) and [`mod@registry`] (named instances, snapshots, events). The
+//! 9457 details and responses), [`mod@registry`] (named instances, snapshots, events) and
+//! [`settings`] (every option as a setting, from a file, the environment or a request). The
 //! root holds the attributes, [`Problem`], [`Rejected`], [`Classify`], [`ConfigError`], the
 //! registry and each policy's entry point. One idiom builds every policy: a builder, then
 //! `build()` for an instance of its own or `build_shared()` for the named instance that
@@ -78,7 +79,7 @@ pub mod circuit_breaker {
 
     pub use staunch_runtime::{
         BreakerConfig, BreakerMetrics, BreakerStore, CircuitBreaker, CircuitBreakerBuilder,
-        CircuitState, Record, SharedState, SlowCalls, Transition, Trip,
+        CircuitState, Mode, Record, SharedState, SlowCalls, Transition, Trip,
     };
 }
 
@@ -111,6 +112,8 @@ pub mod registry {
 
     pub use staunch_runtime::{Detail, Event, Instance, InstanceKind, Registry, Snapshot};
 }
+
+pub use staunch_runtime::settings;
 
 // The paths of 0.1, kept for code written against them; the modules above are where these
 // names live.

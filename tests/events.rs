@@ -159,8 +159,9 @@ fn a_name_used_with_conflicting_settings_is_reported_on_its_stream() {
     assert!(
         matches!(
             received.as_slice(),
-            [Event::SettingsConflict { kind: InstanceKind::CircuitBreaker, kept, ignored, .. }]
-                if kept.contains("fail_max: 2") && ignored.contains("fail_max: 3")
+            [Event::SettingsConflict { kind: InstanceKind::CircuitBreaker, in_force, ignored, decided_by, .. }]
+                if in_force["fail_max"] == 2 && ignored["fail_max"] == 3
+                    && decided_by == "the build_shared that made it first"
         ),
         "{received:?}"
     );

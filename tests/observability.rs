@@ -214,7 +214,11 @@ fn bulkheads_and_budgets_named_with_conflicting_settings_are_logged_once_per_use
     assert_eq!(errors[1].field("budget"), Some("observed-budget"));
     // The conflict reported is the configured ratio, not the defaults' request.
     let ignored = errors[1].field("ignored").unwrap();
-    assert!(ignored.contains("deposit: 500"), "{ignored}");
+    assert!(ignored.contains(r#""ratio":0.5"#), "{ignored}");
+    assert_eq!(
+        errors[0].field("decided_by"),
+        Some("the build_shared that made it first")
+    );
 }
 
 #[staunch::retry(max = 2, budget = "observed-budget")]

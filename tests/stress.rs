@@ -215,10 +215,9 @@ async fn a_bulkhead_with_a_queue_never_exceeds_its_limit_nor_loses_a_slot() {
 /// A thousand calls run while the limit changes under them (shrunk below the calls in flight,
 /// grown past them): once the calls in flight are under a new limit, they never exceed it
 /// again, and at the end every slot is free.
-async fn resize_while_running(bulkhead: &'static Bulkhead) {
+async fn resize_while_running(bulkhead: &'static Bulkhead, resize: impl Fn(usize)) {
     const CALLS: usize = 1000;
     let occupancy: &'static Occupancy = Box::leak(Box::default());
-    let max_wait = bulkhead.config().max_wait();
     let mut handles = Vec::with_capacity(CALLS);
     for i in 0..CALLS {
         handles.push(tokio::spawn(async move {
@@ -237,13 +236,6 @@ async fn resize_while_running(bulkhead: &'static Bulkhead) {
             ));
         }));
     }
-    let resize = |limit| {
-        let config = staunch::Bulkhead::builder(limit)
-            .name(bulkhead.config().name())
-            .max_wait(max_wait)
-            .config();
-        bulkhead.reconfigure(config.unwrap()).unwrap();
-    };
     for limit in [2, 16, 1, 8, 3] {
         resize(limit);
         // Calls admitted under the old limit finish; none is admitted above the new one.
@@ -276,8 +268,83 @@ async fn a_bulkhead_resized_while_a_thousand_calls_run_keeps_the_limit_in_force(
                 .build()
                 .unwrap(),
         ));
-        resize_while_running(bulkhead).await;
+        resize_while_running(bulkhead, |limit| {
+            let config = Bulkhead::builder(limit)
+                .name("stress-resized")
+                .max_wait(max_wait)
+                .config();
+            bulkhead.reconfigure(config.unwrap()).unwrap();
+        })
+        .await;
     }
+}
+
+/// The same through the registry's settings, as a file or an endpoint changes them, while a
+/// breaker's `fail_max` and `reset` change under a thousand calls of its own: no failure goes
+/// uncounted and the last settings are in force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn settings_changed_through_the_registry_under_load_keep_limits_and_counts() {
+    use staunch::settings::{BreakerSettings, BulkheadSettings, Settings};
+    let bulkhead = Bulkhead::builder(8)
+        .name("stress-settings")
+        .max_wait(Duration::from_secs(600))
+        .build_shared()
+        .unwrap();
+    let breaker = staunch::CircuitBreaker::builder("stress-settings-breaker")
+        .fail_max(1_000_000)
+        .build_shared()
+        .unwrap();
+    let failed: &'static AtomicUsize = Box::leak(Box::default());
+    let calls: Vec<_> = (0..1000)
+        .map(|i| {
+            tokio::spawn(async move {
+                yield_now().await;
+                let result = breaker
+                    .call(|| async move { if i % 2 == 0 { Err(Error::Down) } else { Ok(()) } })
+                    .await;
+                if result == Err(Error::Down) {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    resize_while_running(bulkhead, |limit| {
+        let mut settings = Settings::new();
+        settings.insert(
+            "stress-settings",
+            BulkheadSettings {
+                limit: Some(limit),
+                ..Default::default()
+            },
+        );
+        settings.insert(
+            "stress-settings-breaker",
+            BreakerSettings {
+                fail_max: Some(u32::try_from(limit).unwrap() * 100_000),
+                reset: Some(Duration::from_secs(limit as u64)),
+                ..Default::default()
+            },
+        );
+        staunch::registry().change(settings).unwrap();
+    })
+    .await;
+    for call in calls {
+        call.await.expect("no task panicked");
+    }
+    assert_eq!(
+        breaker.metrics().failures,
+        failed.load(Ordering::SeqCst) as u64
+    );
+    assert_eq!(breaker.state(), staunch::CircuitState::Closed);
+    let config = breaker.config();
+    assert_eq!(
+        (config.trip(), config.reset()),
+        (
+            staunch::circuit_breaker::Trip::Consecutive { fail_max: 300_000 },
+            Duration::from_secs(3)
+        )
+    );
+    assert_eq!(bulkhead.metrics().limit, 3);
 }
 
 /// Hundreds of callers race into a HALF_OPEN breaker whose trials are held open: never more

@@ -362,3 +362,93 @@ async fn breaker_opens_serves_fallbacks_and_closes_after_recovery() {
         );
     }
 }
+
+#[tokio::test]
+async fn settings_change_live_through_the_shop_and_a_bad_change_is_a_422_problem() {
+    staunch::CircuitBreaker::builder("tour-put")
+        .fail_max(5)
+        .build_shared()
+        .unwrap();
+    let s = start().await;
+    let put = |body: Value| {
+        s.send(
+            s.client
+                .put(format!("{}/resilience/tour-put", s.shop))
+                .json(&body),
+        )
+    };
+    let changed = put(json!({"fail_max": 2, "reset": "10s"})).await;
+    assert_eq!(changed.status, 200, "{:?}", changed.body);
+    let in_force = json!({"mode": "enforce", "fail_max": 2, "reset": "10s", "half_open": 1});
+    assert_eq!(changed.body["settings"], in_force);
+
+    let refused = put(json!({"fail_max": 0, "rset": "1s"})).await;
+    assert_eq!(
+        (refused.status, refused.content_type.as_str()),
+        (422, PROBLEM)
+    );
+    assert_eq!(
+        refused.body["errors"],
+        json!([
+            {"kind": "circuit_breaker", "instance": "tour-put", "key": "fail_max", "reason": "must be at least 1, got 0"},
+            {"kind": "circuit_breaker", "instance": "tour-put", "key": "rset", "reason": "unknown key `rset`; did you mean `reset`?"},
+        ])
+    );
+    let snapshot = s.get("/resilience").await.body;
+    let entry = snapshot["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "tour-put")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        entry["settings"], in_force,
+        "nothing changed, and the state shows its settings"
+    );
+    assert_eq!(entry["state"], "closed");
+
+    let unknown = s
+        .send(
+            s.client
+                .put(format!("{}/resilience/tour-pot", s.shop))
+                .json(&json!({"fail_max": 2})),
+        )
+        .await;
+    assert_eq!(unknown.status, 422);
+    assert!(
+        unknown.body["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("did you mean `tour-put`?"),
+        "{:?}",
+        unknown.body
+    );
+}
+
+#[test]
+fn a_bad_settings_file_stops_the_shop_with_where_and_why() {
+    staunch::CircuitBreaker::builder("tour-file")
+        .build_shared()
+        .unwrap();
+    let path = std::env::temp_dir().join(format!("staunch-tour-{}.toml", std::process::id()));
+    std::fs::write(
+        &path,
+        "[circuit_breaker.tour-file]\nfail_max = 3\nreste = \"1s\"\n",
+    )
+    .unwrap();
+    let error = shop::configure_from(path.to_str().unwrap()).unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        error.ends_with(&format!(
+            "{}:3:1: circuit_breaker.tour-file.reste: unknown key `reste`; did you mean `reset`?",
+            path.display()
+        )),
+        "{error}"
+    );
+    assert_eq!(
+        staunch::breaker("tour-file").unwrap().config().trip(),
+        staunch::circuit_breaker::Trip::Consecutive { fail_max: 5 },
+        "nothing applied"
+    );
+}

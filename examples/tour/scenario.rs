@@ -145,7 +145,66 @@ pub async fn run(shop_url: &str, upstream: &Arc<Upstream>, log_path: &str) -> Re
         total += report.outcomes.len();
         print_phase(n + 1, phase, &report);
     }
+    live_change(&client, shop_url).await?;
     print_summary(total, upstream.requests(), started.elapsed());
+    Ok(())
+}
+
+/// A breaker retuned while the shop runs, through its own endpoint, and the effect: one
+/// failing request now opens it. A bad change is refused whole.
+async fn live_change(client: &reqwest::Client, shop_url: &str) -> Result<(), String> {
+    println!("── live change ── a breaker retuned while the shop runs, no restart");
+    let put = |body: Value| {
+        client
+            .put(format!("{shop_url}/resilience/products"))
+            .json(&body)
+            .send()
+    };
+    let response = put(serde_json::json!({"fail_max": 1}))
+        .await
+        .map_err(|e| format!("PUT /resilience/products: {e}"))?;
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    println!(
+        "   PUT /resilience/products {{\"fail_max\": 1}} → {status}, in force: {}",
+        body["settings"]
+    );
+    set_mode(client, shop_url, Mode::Failing).await?;
+    let answered = client
+        .get(format!("{shop_url}{}", Endpoint::Product.path(1)))
+        .send()
+        .await
+        .map_err(|e| format!("GET /products_resilient: {e}"))?;
+    let state = staunch::breaker("products").map(|b| b.state());
+    println!(
+        "   one failing request → {} from the fallback; `products` is now {} (it took {} failures before)",
+        answered.status().as_u16(),
+        state.map_or("missing", state_name),
+        crate::FAIL_MAX
+    );
+    set_mode(client, shop_url, Mode::Healthy).await?;
+    let refused = put(serde_json::json!({"fail_max": 0, "rset": "1s"}))
+        .await
+        .map_err(|e| format!("PUT /resilience/products: {e}"))?;
+    let status = refused.status().as_u16();
+    let problem: Value = refused.json().await.unwrap_or(Value::Null);
+    let reasons: Vec<String> = problem["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e["key"].as_str().unwrap_or("?"),
+                e["reason"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    println!(
+        "   PUT /resilience/products {{\"fail_max\": 0, \"rset\": \"1s\"}} → {status}, nothing changed: {}",
+        reasons.join("; ")
+    );
+    println!();
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 use staunch::axum::{FieldError, Json, Valid, Validate};
 use staunch::reqwest::{HttpStatusError, ResponseExt};
+use staunch::settings::{SettingError, Table};
 use staunch::{CircuitBreaker, ConfigError, Rejected};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::Instrument;
@@ -55,12 +56,27 @@ pub enum ShopError {
     #[error(transparent)]
     #[problem(transparent)]
     Upstream(#[from] HttpStatusError),
+    #[error("{} setting(s) refused; nothing changed", errors.len())]
+    #[problem(status = 422, title = "Invalid Settings", type = "invalid-settings")]
+    InvalidSettings {
+        /// Each bad key: where, which instance and key, and why.
+        #[problem(extension)]
+        errors: Vec<SettingError>,
+    },
     #[error("upstream unreachable: {0}")]
     #[problem(status = 502)]
     Transport(#[from] reqwest::Error),
     #[error(transparent)]
     #[problem(transparent)]
     Rejected(#[from] Rejected),
+}
+
+/// Applies a settings file (and `STAUNCH_...` variables over it) to the shop's instances:
+/// `--config FILE`. A bad file changes nothing and says what is wrong, where.
+pub fn configure_from(path: &str) -> Result<(), String> {
+    staunch::registry()
+        .configure_from(path)
+        .map_err(|e| format!("--config {path}: the settings were refused:\n{e}"))
 }
 
 /// Breaker settings, read at startup: the attributes name the breakers, this configures them.
@@ -202,6 +218,7 @@ pub fn router(shop: Arc<Shop>) -> Router {
         .route("/user_profile_page/{user_id}", get(profile_page))
         .route("/user_info", get(user_info))
         .route("/resilience", get(resilience))
+        .route("/resilience/{name}", put(change_settings))
         .route("/chaos", put(chaos))
         .with_state(shop)
         .layer(staunch::axum::catch_panic())
@@ -374,6 +391,22 @@ async fn user_info(
 
 async fn resilience() -> axum::Json<staunch::registry::Snapshot> {
     axum::Json(staunch::registry().snapshot())
+}
+
+/// Changes one named instance's settings while the shop runs: a JSON object of settings under
+/// the attributes' option names. 200 with the settings now in force, or a 422 problem naming
+/// each bad key (nothing changed).
+async fn change_settings(
+    Path(name): Path<String>,
+    Json(table): Json<Table>,
+) -> Result<axum::Json<Value>, ShopError> {
+    let settings = staunch::registry()
+        .change_instance(&name, &table)
+        .map_err(|e| ShopError::InvalidSettings {
+            errors: e.errors().to_vec(),
+        })?;
+    tracing::warn!(name, settings = %json!(settings), "settings changed at run time");
+    Ok(axum::Json(json!({"name": name, "settings": settings})))
 }
 
 #[derive(serde::Deserialize)]

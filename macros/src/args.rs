@@ -6,8 +6,6 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned as _;
 use syn::{Expr, ExprLit, ExprPath, Ident, Lit, Token};
 
-use crate::duration;
-
 /// One argument as written.
 pub(crate) enum Arg {
     Named { key: Ident, value: Expr },
@@ -95,7 +93,7 @@ pub(crate) fn string(key: &str, example: &str, expr: &Expr) -> syn::Result<Spann
 
 pub(crate) fn duration(key: &str, expr: &Expr) -> syn::Result<Spanned<std::time::Duration>> {
     let text = string(key, "2s", expr)?;
-    duration::parse(&text.value)
+    staunch_options::duration::parse(&text.value)
         .map(|value| Spanned {
             value,
             span: text.span,

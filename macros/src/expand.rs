@@ -183,16 +183,30 @@ pub(crate) fn function(
             Config::Timeout(after) => plan.timeout(expr, *after, layer.span),
             Config::Bulkhead(config) => {
                 statics.extend(plan.bulkhead_static(config));
+                statics.extend(plan.declare(
+                    "Bulkhead",
+                    "__STAUNCH_BULKHEAD",
+                    config.name.is_some(),
+                ));
                 let slot = plan.slot("__STAUNCH_BULKHEAD", config.name.is_some());
                 plan.bulkhead(expr, &slot, layer.span)
             }
             Config::CircuitBreaker(config) => {
                 statics.extend(plan.breaker_static(config));
+                statics.extend(plan.declare(
+                    "CircuitBreaker",
+                    "__STAUNCH_BREAKER",
+                    config.name.is_some(),
+                ));
                 let slot = plan.slot("__STAUNCH_BREAKER", config.name.is_some());
                 plan.breaker(expr, &slot, config.failure.as_ref(), layer.span)
             }
             Config::Retry(config) => {
                 statics.extend(plan.retry_static(config));
+                statics.extend(plan.declare("Retry", "__STAUNCH_RETRY", true));
+                if config.budget.is_some() {
+                    statics.extend(plan.declare("RetryBudget", "__STAUNCH_BUDGET", true));
+                }
                 plan.retry(expr, config, layer.span)
             }
             Config::Fallback(config) => match plan.fallback(expr, config, retry_inside) {
@@ -341,6 +355,22 @@ impl Plan<'_> {
             quote!(#slot.get())
         } else {
             quote!(#slot.get_in(::core::any::type_name::<Self>))
+        }
+    }
+
+    /// Declares the site's instance before `main`, so that settings applied at startup find
+    /// it by name: when its name is known at compile time (an unnamed method's is qualified
+    /// by its type at its first call).
+    fn declare(&self, variant: &str, slot: &str, named: bool) -> TokenStream {
+        if !named && self.params.receiver != Receiver::None {
+            return TokenStream::new();
+        }
+        let variant = format_ident!("{}", variant);
+        let slot = format_ident!("{}", slot);
+        quote! {
+            ::staunch::__private::inventory::submit! {
+                ::staunch::__private::Site::#variant(&#slot)
+            }
         }
     }
 

@@ -7,7 +7,6 @@
 #[cfg(test)]
 mod agreement;
 mod args;
-mod duration;
 mod errors;
 mod expand;
 mod layer;

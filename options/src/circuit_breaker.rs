@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::kinds::count;
-use crate::{Count, Name, Period, Ratio, Violation};
+use crate::{Choice, Count, Name, Period, Ratio, Violation};
 
 /// The name shared process-wide.
 pub const NAME: Name = Name { name: "name" };
@@ -130,3 +130,12 @@ pub struct SlowCalls {
     /// Percentage of slow calls (1..=100) that opens the breaker.
     pub rate: u8,
 }
+
+/// What a breaker does with its verdict: `enforce` rejects calls while open, `observe` records,
+/// reports and changes state but never rejects, `disabled` passes every call and records
+/// nothing.
+pub const MODE: Choice = Choice {
+    name: "mode",
+    values: &["enforce", "observe", "disabled"],
+    default: "enforce",
+};

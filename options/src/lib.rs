@@ -11,6 +11,7 @@ mod suggest;
 
 pub mod bulkhead;
 pub mod circuit_breaker;
+pub mod duration;
 pub mod fallback;
 pub mod retry;
 pub mod retry_budget;

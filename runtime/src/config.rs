@@ -38,6 +38,14 @@ pub enum ConfigError {
         /// The option it needs.
         requires: &'static str,
     },
+    /// A setting a running instance cannot take.
+    #[error("`{option}` cannot change here: {reason}")]
+    Running {
+        /// The option.
+        option: &'static str,
+        /// Why, in words.
+        reason: &'static str,
+    },
     /// A string that is none of the option's values.
     #[error("{}", Violation::Unknown { option, given: given.clone(), expected })]
     Unknown {

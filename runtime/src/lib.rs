@@ -12,7 +12,8 @@
 //! | `observe` | the one stream of events (`Event`) and its sinks: `tracing`, each instance's `subscribe()`, the registry's |
 //! | `problem` | RFC 9457 details, and the HTTP response every framework builds from |
 //! | `retry`, `breaker`, `bulkhead`, `timeout` | the policies, each with its guard future |
-//! | `registry` | named instances: lookups, `build_shared`, the call sites' slots, the snapshot |
+//! | `settings` | every option as a setting of a named instance: its types, read from TOML, JSON and the environment |
+//! | `registry` | named instances: lookups, `build_shared`, the call sites' slots, settings applied in layers, the snapshot |
 //! | `integrations` | axum, actix-web, reqwest, each behind its feature |
 //! | `__private` | what generated code names; nothing in the crate imports it |
 
@@ -27,6 +28,7 @@ mod outcome;
 mod problem;
 mod registry;
 mod retry;
+pub mod settings;
 mod sync;
 mod timeout;
 
@@ -45,7 +47,7 @@ pub mod __loom {
 
 pub use breaker::{
     BreakerConfig, BreakerMetrics, BreakerStore, CircuitBreaker, CircuitBreakerBuilder,
-    CircuitState, Record, SharedState, SlowCalls, Transition, Trip,
+    CircuitState, Mode, Record, SharedState, SlowCalls, Transition, Trip,
 };
 pub use bulkhead::{Bulkhead, BulkheadBuilder, BulkheadConfig, BulkheadMetrics};
 pub use config::ConfigError;

@@ -8,10 +8,62 @@ pub use staunch_options::circuit_breaker::{SlowCalls, Trip};
 use super::CircuitBreaker;
 use crate::config::{ConfigError, checked, refuse};
 
+/// What a breaker does with its verdict (`mode` in settings), as resilience4j's `METRICS_ONLY`
+/// and `DISABLED` states: for rolling a breaker out safely, or switching one off without a
+/// redeploy.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// use staunch::{CircuitBreaker, CircuitState};
+/// use staunch::circuit_breaker::Mode;
+///
+/// let breaker = CircuitBreaker::builder("docs-observed").fail_max(1).mode(Mode::Observe).build().unwrap();
+/// let _ = breaker.call(|| async { Err::<(), staunch::Rejected>(staunch::Rejected::Timeout { after: std::time::Duration::ZERO }) }).await;
+/// assert_eq!(breaker.state(), CircuitState::Open, "it opens, as it would enforcing");
+/// let passed = breaker.call(|| async { Ok::<_, staunch::Rejected>(7) }).await;
+/// assert_eq!(passed.unwrap(), 7, "but it lets the call through");
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Rejects calls while open (the default).
+    #[default]
+    Enforce,
+    /// Records, reports and changes state as when enforcing, but never rejects a call.
+    Observe,
+    /// Passes every call and records nothing; the breaker stays CLOSED.
+    Disabled,
+}
+
+impl Mode {
+    /// The mode as settings write it: `"enforce"`, `"observe"`, `"disabled"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enforce => "enforce",
+            Self::Observe => "observe",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    /// The mode `text` names.
+    ///
+    /// # Errors
+    /// [`ConfigError::Unknown`] with the modes there are and the nearest of them.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        match checked(staunch_options::circuit_breaker::MODE.parse(text), text)? {
+            "observe" => Ok(Self::Observe),
+            "disabled" => Ok(Self::Disabled),
+            _ => Ok(Self::Enforce),
+        }
+    }
+}
+
 /// The validated settings of a breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerConfig {
     pub(super) name: &'static str,
+    pub(super) mode: Mode,
     pub(super) trip: Trip,
     pub(super) slow: Option<SlowCalls>,
     pub(super) reset: Duration,
@@ -31,6 +83,7 @@ impl BreakerConfig {
     ) -> Self {
         Self {
             name,
+            mode: Mode::Enforce,
             trip,
             slow,
             reset,
@@ -42,6 +95,36 @@ impl BreakerConfig {
     #[must_use]
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// What it does with its verdict.
+    #[must_use]
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// When it opens.
+    #[must_use]
+    pub fn trip(&self) -> Trip {
+        self.trip
+    }
+
+    /// Which calls are slow, and the rate of them that opens it.
+    #[must_use]
+    pub fn slow(&self) -> Option<SlowCalls> {
+        self.slow
+    }
+
+    /// How long OPEN waits before admitting trials.
+    #[must_use]
+    pub fn reset(&self) -> Duration {
+        self.reset
+    }
+
+    /// Trial calls admitted in HALF_OPEN.
+    #[must_use]
+    pub fn half_open(&self) -> u16 {
+        self.half_open
     }
 
     pub(crate) fn with_name(self, name: &'static str) -> Self {
@@ -79,6 +162,7 @@ impl BreakerConfig {
 #[must_use]
 pub struct CircuitBreakerBuilder {
     pub(super) name: &'static str,
+    pub(super) mode: Mode,
     pub(super) fail_max: Option<u32>,
     pub(super) window: Option<u32>,
     pub(super) failure_rate: Option<u8>,
@@ -137,6 +221,12 @@ impl CircuitBreakerBuilder {
     /// they have all completed, on their failure and slow rates.
     pub fn half_open(mut self, trials: u16) -> Self {
         self.half_open = trials;
+        self
+    }
+
+    /// What the breaker does with its verdict (default [`Mode::Enforce`]).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
         self
     }
 
@@ -200,6 +290,7 @@ impl CircuitBreakerBuilder {
         checked(HALF_OPEN.check(u64::from(self.half_open)), self.half_open)?;
         Ok(BreakerConfig {
             name: self.name,
+            mode: self.mode,
             trip,
             slow,
             reset,

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-pub use self::config::{BreakerConfig, CircuitBreakerBuilder, SlowCalls, Trip};
+pub use self::config::{BreakerConfig, CircuitBreakerBuilder, Mode, SlowCalls, Trip};
 pub use self::guard::guard;
 pub use self::report::{BreakerMetrics, Transition};
 use self::settings::Settings;
@@ -86,6 +86,7 @@ impl CircuitBreaker {
     pub fn builder(name: impl Into<Cow<'static, str>>) -> CircuitBreakerBuilder {
         CircuitBreakerBuilder {
             name: names::intern(name),
+            mode: Mode::Enforce,
             fail_max: None,
             window: None,
             failure_rate: None,
@@ -165,12 +166,7 @@ impl CircuitBreaker {
     pub fn reconfigure(&self, config: BreakerConfig) -> Result<BreakerConfig, ConfigError> {
         let _changing = self.changing.lock().unwrap_or_else(PoisonError::into_inner);
         let old = self.config();
-        if config.name != self.name {
-            return Err(ConfigError::Conflict("name", "the instance's name"));
-        }
-        if !settings::same_shape(&old, &config) {
-            return Err(ConfigError::Conflict("window", "the breaker's trip policy"));
-        }
+        self.fits(&config)?;
         self.settings.store(config);
         // The hot path reads whether calls are timed from the word.
         let timed = config.slow.is_some();
@@ -182,6 +178,10 @@ impl CircuitBreaker {
             }
         }
         drop(_changing);
+        if config.mode == Mode::Disabled && old.mode != Mode::Disabled {
+            // A disabled breaker records nothing: it stays CLOSED, from a clean count.
+            self.force_closed();
+        }
         // Fewer trials, none in flight: the period is decided now, or it would wait forever.
         // (Unlocked: deciding it may tell a store, which may change the breaker.)
         self.settle_half_open();
@@ -195,6 +195,30 @@ impl CircuitBreaker {
             );
         }
         Ok(old)
+    }
+
+    /// Whether `config` can replace the settings in force: the same name, trip policy and
+    /// window (the counts would not mean the same under another).
+    pub(crate) fn fits(&self, config: &BreakerConfig) -> Result<(), ConfigError> {
+        if config.name != self.name {
+            return Err(ConfigError::Conflict("name", "the instance's name"));
+        }
+        if !settings::same_shape(&self.config(), config) {
+            return Err(ConfigError::Running {
+                option: match config.trip {
+                    Trip::Consecutive { .. } => "fail_max",
+                    Trip::FailureRate { .. } => "window",
+                },
+                reason: "a running breaker keeps its trip policy (`fail_max` or `window`) and its window's size: its counts would not mean the same under another; restart to change it",
+            });
+        }
+        Ok(())
+    }
+
+    /// The breaker with `created` as the settings other call sites are checked against.
+    pub(crate) fn created_as(mut self, created: BreakerConfig) -> Self {
+        self.settings.created = created;
+        self
     }
 
     /// The current state. An OPEN breaker whose `reset` has passed reads OPEN until the next
@@ -323,19 +347,19 @@ impl CircuitBreaker {
             let next = match word.state() {
                 CircuitState::Closed => return Ok(Admission::Closed),
                 CircuitState::ForcedOpen => {
-                    return Err(self.reject(self.settings.reset_nanos()));
+                    return self.reject(self.settings.reset_nanos());
                 }
                 CircuitState::Open => {
                     let until = self.open_until.load(Ordering::Relaxed);
                     let now = clock::now();
                     if now < until {
-                        return Err(self.reject(until - now));
+                        return self.reject(until - now);
                     }
                     word.next(CircuitState::HalfOpen).with_trials(1, 0)
                 }
                 CircuitState::HalfOpen => {
                     if word.in_flight() + word.completed() >= self.settings.half_open() {
-                        return Err(self.reject(0));
+                        return self.reject(0);
                     }
                     word.with_trials(word.in_flight() + 1, word.completed())
                 }
@@ -352,10 +376,14 @@ impl CircuitBreaker {
         }
     }
 
-    fn reject(&self, retry_in_nanos: u64) -> u64 {
+    /// Turns a call away, or lets it through unrecorded when the breaker does not enforce.
+    fn reject(&self, retry_in_nanos: u64) -> Result<Admission, u64> {
+        if self.settings.mode() != Mode::Enforce {
+            return Ok(Admission::Passed);
+        }
         self.rejected.fetch_add(1, Ordering::Relaxed);
         observe::rejected(&self.hub, self.name, || self.rejection(retry_in_nanos));
-        retry_in_nanos
+        Err(retry_in_nanos)
     }
 
     fn exchange(&self, current: Word, next: Word) -> Result<(), Word> {
@@ -380,10 +408,14 @@ impl CircuitBreaker {
 
     #[inline(never)]
     fn record_other(&self, admission: Admission, outcome: Outcome, slow: bool) {
+        if matches!(admission, Admission::Passed) || self.settings.mode() == Mode::Disabled {
+            return;
+        }
         if outcome == Outcome::Failure {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
         match admission {
+            Admission::Passed => {}
             Admission::Closed => self.record_closed(outcome, slow),
             Admission::Trial(generation) => {
                 if outcome != Outcome::Ignored {
@@ -569,6 +601,8 @@ impl CircuitBreaker {
 #[derive(Debug, Clone, Copy)]
 enum Admission {
     Closed,
+    /// Let through by a breaker that does not enforce: not recorded.
+    Passed,
     /// A HALF_OPEN trial of this generation.
     Trial(u64),
 }

@@ -3,13 +3,14 @@
 //! Each is an atomic read where it is needed, so a change reaches the next call that needs it;
 //! the settings as given are kept beside them, exactly, for `config()` and the snapshot.
 
-use super::{BreakerConfig, Trip};
+use super::{BreakerConfig, Mode, Trip};
 use crate::clock;
 use crate::sync::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 #[derive(Debug)]
 pub(super) struct Settings {
+    mode: AtomicU8,
     /// Nanoseconds; zero when slow calls are not tracked.
     slow_after: AtomicU64,
     slow_rate: AtomicU8,
@@ -24,12 +25,13 @@ pub(super) struct Settings {
     applied: Mutex<BreakerConfig>,
     /// The settings it was created with, against which other call sites naming it are checked
     /// (settings applied at run time take precedence over theirs).
-    created: BreakerConfig,
+    pub(super) created: BreakerConfig,
 }
 
 impl Settings {
     pub(super) fn new(config: BreakerConfig) -> Self {
         let settings = Self {
+            mode: AtomicU8::new(0),
             slow_after: AtomicU64::new(0),
             slow_rate: AtomicU8::new(0),
             reset: AtomicU64::new(0),
@@ -56,6 +58,7 @@ impl Settings {
         self.slow_after.store(slow_after, Ordering::Release);
         self.reset
             .store(clock::nanos(config.reset), Ordering::Relaxed);
+        self.mode.store(config.mode as u8, Ordering::Relaxed);
         self.half_open
             .store(u32::from(config.half_open), Ordering::Relaxed);
         match config.trip {
@@ -100,6 +103,15 @@ impl Settings {
             return None;
         }
         Some(self.slow_rate.load(Ordering::Relaxed)).filter(|rate| *rate != 0)
+    }
+
+    /// What the breaker does with its verdict: read off the hot path only.
+    pub(super) fn mode(&self) -> Mode {
+        match self.mode.load(Ordering::Relaxed) {
+            1 => Mode::Observe,
+            2 => Mode::Disabled,
+            _ => Mode::Enforce,
+        }
     }
 
     /// How long OPEN lasts, in nanoseconds.

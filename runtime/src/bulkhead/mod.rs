@@ -102,6 +102,33 @@ impl Bulkhead {
         }
     }
 
+    /// The bulkhead's name.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether `config` can replace the settings in force: the same name, and a `max_wait`
+    /// that keeps waiting on or off (a bulkhead made to reject at once has no queue).
+    pub(crate) fn fits(&self, config: &BulkheadConfig) -> Result<(), ConfigError> {
+        if config.name != self.name {
+            return Err(ConfigError::Conflict("name", "the instance's name"));
+        }
+        if config.max_wait.is_zero() != matches!(self.slots, Slots::Counter(_)) {
+            return Err(ConfigError::Running {
+                option: "max_wait",
+                reason: "a running bulkhead keeps waiting on (a `max_wait` above zero) or off (zero): one made to reject at once has no queue to wait in; restart to change it",
+            });
+        }
+        Ok(())
+    }
+
+    /// The bulkhead with `created` as the settings other call sites are checked against.
+    pub(crate) fn created_as(mut self, created: BulkheadConfig) -> Self {
+        self.created = created;
+        self
+    }
+
     /// A receiver of every [`Event`] of this bulkhead from now on: its rejections, a conflict
     /// over its settings.
     #[must_use]
@@ -151,15 +178,7 @@ impl Bulkhead {
     pub fn reconfigure(&self, config: BulkheadConfig) -> Result<BulkheadConfig, ConfigError> {
         let _changing = self.changing.lock().unwrap_or_else(PoisonError::into_inner);
         let old = self.config();
-        if config.name != self.name {
-            return Err(ConfigError::Conflict("name", "the instance's name"));
-        }
-        if config.max_wait.is_zero() != old.max_wait.is_zero() {
-            return Err(ConfigError::Conflict(
-                "max_wait",
-                "the bulkhead's waiting mode",
-            ));
-        }
+        self.fits(&config)?;
         if let Slots::Queue {
             semaphore,
             max_wait,

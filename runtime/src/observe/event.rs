@@ -97,21 +97,24 @@ pub enum Event {
         kind: InstanceKind,
         /// Its name.
         name: &'static str,
-        /// The settings it had.
-        old: String,
+        /// The settings it had, under the options' names (`{"fail_max": 5, "reset": "1m"}`).
+        old: serde_json::Value,
         /// The settings in force now.
-        new: String,
+        new: serde_json::Value,
     },
-    /// One name was used with conflicting settings; the first stay in force.
+    /// One name was used with conflicting settings.
     SettingsConflict {
         /// The kind of instance.
         kind: InstanceKind,
         /// Its name.
         name: &'static str,
         /// The settings in force.
-        kept: String,
-        /// The settings refused.
-        ignored: String,
+        in_force: serde_json::Value,
+        /// The settings not taken.
+        ignored: serde_json::Value,
+        /// What decided: `"the call site that used the name first"`, `"build_shared"`,
+        /// `"settings from staunch.toml"`, `"a change at run time"`.
+        decided_by: String,
     },
 }
 

@@ -103,47 +103,54 @@ fn rejected_slow(own: &Hub, name: &'static str, rejected: Rejected) {
     publish(own, || Event::Rejected { name, rejected });
 }
 
-/// The settings of instance `name` changed from `old` to `new`.
+/// The settings of instance `name` changed from `old` to `new` (configurations, serialized as
+/// the settings they amount to).
 pub(crate) fn settings_changed(
     own: &Hub,
     kind: InstanceKind,
     name: &'static str,
-    old: &dyn fmt::Debug,
-    new: &dyn fmt::Debug,
+    old: &impl serde::Serialize,
+    new: &impl serde::Serialize,
 ) {
+    let (old, new) = (as_value(old), as_value(new));
     tracing::info!(
         target: "staunch",
         kind = kind.as_str(),
         name,
-        old = ?old,
-        new = ?new,
+        old = %old,
+        new = %new,
         "settings changed"
     );
     publish(own, || Event::SettingsChanged {
         kind,
         name,
-        old: format!("{old:?}"),
-        new: format!("{new:?}"),
+        old,
+        new,
     });
 }
 
-/// One name was used with conflicting settings; `kept` stays in force.
+/// One name was used with conflicting settings: `ignored` is not in force, because of what
+/// `decided_by` says.
 pub(crate) fn settings_conflict(
     own: &Hub,
     kind: InstanceKind,
     name: &'static str,
-    kept: &dyn fmt::Debug,
-    ignored: &dyn fmt::Debug,
+    in_force: &impl serde::Serialize,
+    ignored: &impl serde::Serialize,
+    decided_by: &str,
 ) {
+    let (in_force, ignored) = (as_value(in_force), as_value(ignored));
     // The field names the kind: `breaker = "payments"`.
     macro_rules! conflict {
         ($field:ident, $what:literal) => {
             tracing::error!(
                 target: "staunch",
                 $field = name,
-                kept = ?kept,
-                ignored = ?ignored,
-                concat!($what, " used with conflicting settings; the first settings are kept")
+                in_force = %in_force,
+                ignored = %ignored,
+                decided_by,
+                concat!($what, " used with conflicting settings; {} decide what is in force"),
+                decided_by,
             )
         };
     }
@@ -156,7 +163,12 @@ pub(crate) fn settings_conflict(
     publish(own, || Event::SettingsConflict {
         kind,
         name,
-        kept: format!("{kept:?}"),
-        ignored: format!("{ignored:?}"),
+        in_force,
+        ignored,
+        decided_by: decided_by.to_owned(),
     });
+}
+
+fn as_value(settings: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(settings).unwrap_or_default()
 }

@@ -1,19 +1,29 @@
 //! Registries of named breakers, bulkheads, retry policies and budgets: the process-wide one
 //! that the attributes use, and any a program makes for itself (tests, tenants).
 
+mod apply;
+mod create;
+mod layers;
 mod shared;
+mod sites;
 mod slots;
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::breaker::{BreakerConfig, BreakerMetrics, CircuitBreaker};
-use crate::bulkhead::{Bulkhead, BulkheadConfig, BulkheadMetrics};
+use self::layers::Layers;
+use crate::breaker::{BreakerMetrics, CircuitBreaker};
+use crate::bulkhead::{Bulkhead, BulkheadMetrics};
 use crate::observe::{self, Event, InstanceKind};
-use crate::retry::{BudgetConfig, BudgetMetrics, RetryBudget};
-use crate::retry::{RetryConfig, RetryMetrics, RetryPolicy};
+use crate::retry::{BudgetMetrics, RetryBudget, RetryMetrics, RetryPolicy};
+use crate::settings::{
+    BreakerSettings, BulkheadSettings, InstanceSettings, RetryBudgetSettings, RetrySettings,
+};
 use tokio::sync::broadcast;
 
+#[cfg(feature = "config")]
+pub(crate) use self::apply::known_names;
+pub use self::sites::Site;
 pub use self::slots::{BreakerSlot, BudgetSlot, BulkheadSlot};
 
 /// Named instances. The attributes use the process-wide one, [`crate::registry()`]; a program
@@ -33,14 +43,19 @@ pub use self::slots::{BreakerSlot, BudgetSlot, BulkheadSlot};
 #[derive(Debug, Default)]
 pub struct Registry {
     inner: Mutex<Instances>,
+    /// Serializes applying settings, which reconfigures instances outside `inner`'s lock.
+    applying: Mutex<()>,
 }
 
 #[derive(Debug, Default)]
 struct Instances {
     breakers: BTreeMap<&'static str, &'static CircuitBreaker>,
     bulkheads: BTreeMap<&'static str, &'static Bulkhead>,
-    retries: BTreeMap<&'static str, &'static RetryPolicy>,
+    /// Every policy of a name: each `#[retry]` function keeps its own.
+    retries: BTreeMap<&'static str, Vec<&'static RetryPolicy>>,
     budgets: BTreeMap<&'static str, &'static RetryBudget>,
+    /// The settings over each named instance's own.
+    layers: BTreeMap<(InstanceKind, &'static str), Layers>,
     /// The call site holding each default name, by kind.
     sites: BTreeMap<(InstanceKind, &'static str), usize>,
 }
@@ -92,8 +107,10 @@ impl Registry {
                 bulkheads: BTreeMap::new(),
                 retries: BTreeMap::new(),
                 budgets: BTreeMap::new(),
+                layers: BTreeMap::new(),
                 sites: BTreeMap::new(),
             }),
+            applying: Mutex::new(()),
         }
     }
 
@@ -116,97 +133,20 @@ impl Registry {
     }
 
     /// The retry policy named `name`: one made by `Retry::build_shared`, or a `#[retry]`
-    /// function's (named as the function unless `name` says otherwise) once it has retried.
+    /// function's (named as the function unless `name` says otherwise) once settings were
+    /// applied or it has failed. Several `#[retry]` functions of one name each keep a policy
+    /// of their own (settings reach all of them); this is the first.
     #[must_use]
     pub fn retry(&self, name: &str) -> Option<&'static RetryPolicy> {
-        self.lock().retries.get(name).copied()
+        self.lock()
+            .retries
+            .get(name)
+            .and_then(|policies| policies.first().copied())
     }
 
     fn lock(&self) -> MutexGuard<'_, Instances> {
         // The maps stay consistent whatever panicked while they were locked.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The breaker named in `config`, created on first use. A later use with other settings
-    /// keeps the first settings and logs an error.
-    pub(crate) fn breaker_or_insert(&self, config: &BreakerConfig) -> &'static CircuitBreaker {
-        let breaker = self.breaker_or_default(config);
-        if breaker.created_config() != *config {
-            observe::settings_conflict(
-                breaker.hub(),
-                InstanceKind::CircuitBreaker,
-                config.name(),
-                &breaker.created_config(),
-                config,
-            );
-        }
-        breaker
-    }
-
-    /// The breaker of that name, whatever its settings; created with `defaults` if there is
-    /// none yet.
-    pub(crate) fn breaker_or_default(&self, defaults: &BreakerConfig) -> &'static CircuitBreaker {
-        self.lock()
-            .breakers
-            .entry(defaults.name())
-            .or_insert_with(|| Box::leak(Box::new(CircuitBreaker::new(*defaults))))
-    }
-
-    /// The bulkhead named in `config`, created on first use (conflicts as for breakers).
-    pub(crate) fn bulkhead_or_insert(&self, config: &BulkheadConfig) -> &'static Bulkhead {
-        let mut instances = self.lock();
-        let bulkhead = *instances
-            .bulkheads
-            .entry(config.name())
-            .or_insert_with(|| Box::leak(Box::new(Bulkhead::with_config(*config))));
-        if bulkhead.created_config() != *config {
-            observe::settings_conflict(
-                bulkhead.hub(),
-                InstanceKind::Bulkhead,
-                config.name(),
-                &bulkhead.created_config(),
-                config,
-            );
-        }
-        bulkhead
-    }
-
-    /// The retry policy named in `config`, created on first use (conflicts as for breakers).
-    pub(crate) fn retry_or_insert(&self, config: &RetryConfig) -> &'static RetryPolicy {
-        let mut instances = self.lock();
-        let policy = *instances
-            .retries
-            .entry(config.name())
-            .or_insert_with(|| Box::leak(Box::new(RetryPolicy::new(*config))));
-        if policy.created_config() != *config {
-            observe::settings_conflict(
-                policy.hub(),
-                InstanceKind::Retry,
-                config.name(),
-                &policy.created_config(),
-                config,
-            );
-        }
-        policy
-    }
-
-    /// The retry budget named in `config`, created on first use (conflicts as for breakers).
-    pub(crate) fn budget_or_insert(&self, config: &BudgetConfig) -> &'static RetryBudget {
-        let mut instances = self.lock();
-        let budget = *instances
-            .budgets
-            .entry(config.name())
-            .or_insert_with(|| Box::leak(Box::new(RetryBudget::new(*config))));
-        if budget.config() != config && *config != BudgetConfig::default_for(config.name()) {
-            observe::settings_conflict(
-                budget.hub(),
-                InstanceKind::RetryBudget,
-                config.name(),
-                budget.config(),
-                config,
-            );
-        }
-        budget
     }
 
     /// A receiver of every [`Event`] of every instance of the process from now on: one stream
@@ -260,30 +200,40 @@ impl Registry {
         candidate
     }
 
-    pub(crate) fn add_retry(&self, policy: &'static RetryPolicy) {
-        // The first of a name stays: a lookup keeps finding the policy it found before.
-        self.lock().retries.entry(policy.name()).or_insert(policy);
-    }
-
-    /// Every instance with its kind, state and counters, sorted by kind and name.
+    /// Every instance with its kind, state, counters and settings in force, sorted by kind
+    /// and name.
     #[must_use]
     pub fn snapshot(&self) -> Snapshot {
         let instances = self.lock();
         let breakers = instances.breakers.iter().map(|(name, b)| Instance {
             name,
             detail: Detail::CircuitBreaker(b.metrics()),
+            settings: BreakerSettings::of(&b.config()).into(),
         });
         let bulkheads = instances.bulkheads.iter().map(|(name, b)| Instance {
             name,
             detail: Detail::Bulkhead(b.metrics()),
+            settings: BulkheadSettings::of(&b.config()).into(),
         });
-        let retries = instances.retries.iter().map(|(name, r)| Instance {
-            name,
-            detail: Detail::Retry(r.metrics()),
+        let retries = instances.retries.iter().filter_map(|(name, policies)| {
+            let first = policies.first()?;
+            let metrics = policies.iter().fold(RetryMetrics::default(), |sum, p| {
+                let m = p.metrics();
+                RetryMetrics {
+                    retries: sum.retries + m.retries,
+                    exhausted: sum.exhausted + m.exhausted,
+                }
+            });
+            Some(Instance {
+                name,
+                detail: Detail::Retry(metrics),
+                settings: RetrySettings::of(&first.config()).into(),
+            })
         });
         let budgets = instances.budgets.iter().map(|(name, b)| Instance {
             name,
             detail: Detail::RetryBudget(b.metrics()),
+            settings: RetryBudgetSettings::of(&b.config()).into(),
         });
         Snapshot {
             instances: breakers
@@ -307,7 +257,8 @@ impl Registry {
 /// ```
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Snapshot {
-    /// Breakers, bulkheads, retry policies that have retried, then retry budgets.
+    /// Breakers, bulkheads, retry policies (a `#[retry]` function's once settings were
+    /// applied or it has failed), then retry budgets.
     pub instances: Vec<Instance>,
 }
 
@@ -319,6 +270,8 @@ pub struct Instance {
     /// Its kind, state and counters.
     #[serde(flatten)]
     pub detail: Detail,
+    /// Its settings in force, under the options' names: what a settings file takes back.
+    pub settings: InstanceSettings,
 }
 
 /// The kind of an instance, with its counters.

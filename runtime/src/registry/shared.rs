@@ -2,6 +2,7 @@
 //! registry at their first retry. Here rather than beside each policy, so that no policy
 //! depends on the registry.
 
+use super::create::Source;
 use super::{Registry, global};
 use crate::retry::Attempts;
 use crate::{
@@ -28,7 +29,7 @@ impl CircuitBreakerBuilder {
         registry: &'static Registry,
     ) -> Result<&'static CircuitBreaker, ConfigError> {
         self.config()
-            .map(|config| registry.breaker_or_insert(&config))
+            .map(|config| registry.breaker_or_insert(&config, Source::Builder))
     }
 }
 
@@ -80,7 +81,7 @@ impl RetryBudgetBuilder {
         registry: &'static Registry,
     ) -> Result<&'static RetryBudget, ConfigError> {
         self.config()
-            .map(|config| registry.budget_or_insert(&config))
+            .map(|config| registry.budget_or_insert(&config, Source::Builder))
     }
 }
 
@@ -103,16 +104,17 @@ impl BulkheadBuilder {
         registry: &'static Registry,
     ) -> Result<&'static Bulkhead, ConfigError> {
         self.config()
-            .map(|config| registry.bulkhead_or_insert(&config))
+            .map(|config| registry.bulkhead_or_insert(&config, Source::Builder))
     }
 }
 
 impl Attempts<'static> {
-    /// Like [`new`](Self::new), for a policy that appears in the registry once it retries.
+    /// Like [`new`](Self::new), for a policy that enters the registry at its first failure,
+    /// taking the settings of its name.
     #[inline]
     #[must_use]
     pub fn registered(policy: &'static RetryPolicy) -> Self {
-        Self::new(policy).on_retry(register)
+        Self::new(policy).on_first_failure(register)
     }
 }
 

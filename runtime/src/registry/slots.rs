@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+use super::create::Source;
 use super::global;
 use crate::observe::InstanceKind;
 use crate::{BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, RetryBudget};
@@ -17,6 +18,15 @@ enum Naming {
     /// No `name`: the instance is this site's own, under its default name (`module::function`,
     /// `module::Type::method`), suffixed `#2`, `#3`... if another site holds that name.
     Unnamed,
+}
+
+impl Naming {
+    fn source(self) -> Source {
+        match self {
+            Self::ByName => Source::ByName,
+            Self::Named | Self::Unnamed => Source::Attribute,
+        }
+    }
 }
 
 /// A call site's breaker: resolved in the registry on first use, then one atomic load.
@@ -73,14 +83,21 @@ impl BreakerSlot {
     #[inline(never)]
     fn resolve(&self, name: &'static str) -> &'static CircuitBreaker {
         let registry = global();
-        match self.naming {
-            Naming::ByName => registry.breaker_or_default(&self.config),
-            Naming::Named => registry.breaker_or_insert(&self.config),
-            Naming::Unnamed => {
-                let name = registry.claim(InstanceKind::CircuitBreaker, name, site(self));
-                registry.breaker_or_insert(&self.config.with_name(name))
-            }
-        }
+        let name = match self.naming {
+            Naming::Unnamed => registry.claim(InstanceKind::CircuitBreaker, name, site(self)),
+            Naming::Named | Naming::ByName => name,
+        };
+        registry.breaker_or_insert(&self.config.with_name(name), self.naming.source())
+    }
+
+    /// The settings the site was written with.
+    pub(crate) fn config(&self) -> &BreakerConfig {
+        &self.config
+    }
+
+    /// How the site names its breaker.
+    pub(crate) fn source(&self) -> Source {
+        self.naming.source()
     }
 }
 
@@ -159,7 +176,12 @@ impl BulkheadSlot {
             Naming::Unnamed => registry.claim(InstanceKind::Bulkhead, name, site(self)),
             Naming::Named | Naming::ByName => name,
         };
-        registry.bulkhead_or_insert(&self.config.with_name(name))
+        registry.bulkhead_or_insert(&self.config.with_name(name), self.naming.source())
+    }
+
+    /// The settings the site was written with.
+    pub(crate) fn config(&self) -> &BulkheadConfig {
+        &self.config
     }
 }
 
@@ -182,6 +204,11 @@ impl BudgetSlot {
     #[inline]
     pub fn get(&self) -> &'static RetryBudget {
         self.budget
-            .get_or_init(|| global().budget_or_insert(&self.config))
+            .get_or_init(|| global().budget_or_insert(&self.config, Source::ByName))
+    }
+
+    /// The defaults the budget is created with, if nothing else creates it first.
+    pub(crate) fn config(&self) -> &BudgetConfig {
+        &self.config
     }
 }

@@ -45,7 +45,8 @@ pub struct Attempts<'p> {
     /// The previous sleep (decorrelated jitter); `None` before the first, which grows from `base`.
     previous: Option<Duration>,
     rng: Option<SmallRng>,
-    on_retry: Option<fn(&'p RetryPolicy)>,
+    /// Called at the call's first failure, before it copies the policy's settings.
+    on_first_failure: Option<fn(&'p RetryPolicy)>,
     budget: Option<&'p RetryBudget>,
 }
 
@@ -73,14 +74,15 @@ impl<'p> Attempts<'p> {
             deadline: (max_elapsed != UNBOUNDED).then(|| clock::now().saturating_add(max_elapsed)),
             previous: None,
             rng: None,
-            on_retry: None,
+            on_first_failure: None,
             budget: None,
         }
     }
 
-    /// Calls `on_retry` with the policy before each retry.
-    pub(crate) fn on_retry(mut self, on_retry: fn(&'p RetryPolicy)) -> Self {
-        self.on_retry = Some(on_retry);
+    /// Calls `hook` with the policy at the call's first failure, before its settings are
+    /// copied: a hook that changes them reaches this call.
+    pub(crate) fn on_first_failure(mut self, hook: fn(&'p RetryPolicy)) -> Self {
+        self.on_first_failure = Some(hook);
         self
     }
 
@@ -152,32 +154,34 @@ impl<'p> Attempts<'p> {
         if let Some(budget) = self.budget
             && !budget.try_withdraw()
         {
-            let config = budget.config();
+            let rejects = budget.rejects_when_exhausted();
             observe::budget_spent(
                 budget.hub(),
                 self.policy.name,
-                config.name(),
+                budget.name(),
                 self.made,
-                config.rejects_when_exhausted(),
+                rejects,
             );
-            return if config.rejects_when_exhausted() {
+            return if rejects {
                 Decision::Reject(Rejected::BudgetExhausted {
-                    name: config.name(),
+                    name: budget.name(),
                 })
             } else {
                 Decision::Return
             };
         }
         self.policy.stats.retries.fetch_add(1, Ordering::Relaxed);
-        if let Some(on_retry) = self.on_retry {
-            on_retry(self.policy);
-        }
         observe::retry_scheduled(&self.policy.hub, self.policy.name, self.made, delay, error);
         Decision::Wait(delay)
     }
 
     /// The sleep before the next attempt, or `None` when no attempt may start.
     fn delay(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
+        if self.settings.is_none()
+            && let Some(hook) = self.on_first_failure
+        {
+            hook(self.policy);
+        }
         let policy = *self.settings.get_or_insert_with(|| self.policy.config());
         if self.made >= policy.max_attempts {
             return None;

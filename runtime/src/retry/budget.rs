@@ -8,10 +8,11 @@
 //! multiplying the load on the failing dependency.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use crate::config::{ConfigError, checked};
-use crate::observe::{Event, Hub};
+use crate::observe::{self, Event, Hub, InstanceKind};
 use crate::{clock, names};
 
 /// Milli-tokens: one retry costs this many.
@@ -53,6 +54,26 @@ impl BudgetConfig {
     #[must_use]
     pub fn rejects_when_exhausted(&self) -> bool {
         self.rejects
+    }
+
+    /// Retries allowed per first attempt.
+    #[must_use]
+    pub fn ratio(&self) -> f64 {
+        #[allow(clippy::cast_precision_loss)] // at most 1000
+        let deposit = self.deposit as f64;
+        deposit / 1000.0
+    }
+
+    /// Retries allowed each second whatever the traffic.
+    #[must_use]
+    pub fn min_per_sec(&self) -> u32 {
+        self.min_per_sec
+    }
+
+    /// The most retries banked by a quiet period.
+    #[must_use]
+    pub fn max_balance(&self) -> u32 {
+        self.max_balance
     }
 }
 
@@ -176,7 +197,14 @@ impl RetryBudgetBuilder {
 /// ```
 #[derive(Debug)]
 pub struct RetryBudget {
-    config: BudgetConfig,
+    name: &'static str,
+    /// The settings in force, read on each deposit and withdrawal.
+    deposit: AtomicI64,
+    min_per_sec: AtomicU32,
+    max_balance: AtomicU32,
+    rejects: AtomicBool,
+    applied: Mutex<BudgetConfig>,
+    created: BudgetConfig,
     balance: AtomicI64,
     refilled_at: AtomicU64,
     spent: AtomicU64,
@@ -211,7 +239,13 @@ impl RetryBudget {
     #[must_use]
     pub fn new(config: BudgetConfig) -> Self {
         Self {
-            config,
+            name: config.name,
+            deposit: AtomicI64::new(config.deposit),
+            min_per_sec: AtomicU32::new(config.min_per_sec),
+            max_balance: AtomicU32::new(config.max_balance),
+            rejects: AtomicBool::new(config.rejects),
+            applied: Mutex::new(config),
+            created: config,
             balance: AtomicI64::new(i64::from(config.max_balance) * TOKEN),
             refilled_at: AtomicU64::new(clock::now()),
             spent: AtomicU64::new(0),
@@ -220,10 +254,80 @@ impl RetryBudget {
         }
     }
 
-    /// Its settings.
+    /// The budget's name.
     #[must_use]
-    pub fn config(&self) -> &BudgetConfig {
-        &self.config
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The settings in force.
+    #[must_use]
+    pub fn config(&self) -> BudgetConfig {
+        *self.applied.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The settings it was created with.
+    pub(crate) fn created_config(&self) -> BudgetConfig {
+        self.created
+    }
+
+    /// Whether `config` can replace the settings in force: any of the same name can.
+    pub(crate) fn fits(&self, config: &BudgetConfig) -> Result<(), ConfigError> {
+        if config.name == self.name {
+            Ok(())
+        } else {
+            Err(ConfigError::Conflict("name", "the instance's name"))
+        }
+    }
+
+    /// The budget with `created` as the settings other call sites are checked against.
+    pub(crate) fn created_as(mut self, created: BudgetConfig) -> Self {
+        self.created = created;
+        self
+    }
+
+    /// Whether a retry it refuses ends the call with `Rejected::BudgetExhausted`.
+    pub(crate) fn rejects_when_exhausted(&self) -> bool {
+        self.rejects.load(Ordering::Relaxed)
+    }
+
+    /// Puts `config` in force from the next retry on, and returns the settings it replaced.
+    /// The balance stays, cut to a smaller `max_balance`.
+    ///
+    /// ```
+    /// use staunch::RetryBudget;
+    ///
+    /// let budget = RetryBudget::builder("docs-budget-retuned").build().unwrap();
+    /// let tighter = RetryBudget::builder("docs-budget-retuned").max_balance(2).config().unwrap();
+    /// budget.reconfigure(tighter).unwrap();
+    /// assert_eq!(budget.metrics().balance, 2.0);
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::Conflict`] for another name; nothing changes.
+    pub fn reconfigure(&self, config: BudgetConfig) -> Result<BudgetConfig, ConfigError> {
+        self.fits(&config)?;
+        let old = {
+            let mut applied = self.applied.lock().unwrap_or_else(PoisonError::into_inner);
+            self.deposit.store(config.deposit, Ordering::Relaxed);
+            self.min_per_sec
+                .store(config.min_per_sec, Ordering::Relaxed);
+            self.max_balance
+                .store(config.max_balance, Ordering::Relaxed);
+            self.rejects.store(config.rejects, Ordering::Relaxed);
+            self.balance.fetch_min(self.cap(), Ordering::Relaxed);
+            std::mem::replace(&mut *applied, config)
+        };
+        if config != old {
+            observe::settings_changed(
+                &self.hub,
+                InstanceKind::RetryBudget,
+                self.name,
+                &old,
+                &config,
+            );
+        }
+        Ok(old)
     }
 
     /// A receiver of every [`Event`] of this budget from now on: each retry it refused.
@@ -237,19 +341,18 @@ impl RetryBudget {
     }
 
     fn cap(&self) -> i64 {
-        i64::from(self.config.max_balance) * TOKEN
+        i64::from(self.max_balance.load(Ordering::Relaxed)) * TOKEN
     }
 
     /// Credits one first attempt.
     pub fn deposit(&self) {
-        if self.config.deposit == 0 {
+        let deposit = self.deposit.load(Ordering::Relaxed);
+        if deposit == 0 {
             return;
         }
         // Relaxed: the balance is a counter; going briefly above the cap is harmless.
-        let after = self
-            .balance
-            .fetch_add(self.config.deposit, Ordering::Relaxed);
-        if after + self.config.deposit > self.cap() {
+        let after = self.balance.fetch_add(deposit, Ordering::Relaxed);
+        if after + deposit > self.cap() {
             self.balance.fetch_min(self.cap(), Ordering::Relaxed);
         }
     }
@@ -270,14 +373,15 @@ impl RetryBudget {
 
     /// Adds the `min_per_sec` tokens earned since the last refill.
     fn refill(&self) {
-        if self.config.min_per_sec == 0 {
+        let min_per_sec = self.min_per_sec.load(Ordering::Relaxed);
+        if min_per_sec == 0 {
             return;
         }
         let now = clock::now();
         let last = self.refilled_at.load(Ordering::Relaxed);
         let elapsed = now.saturating_sub(last);
         // Milli-tokens: min_per_sec per second is min_per_sec per million nanoseconds each.
-        let earned = u128::from(elapsed) * u128::from(self.config.min_per_sec) / 1_000_000;
+        let earned = u128::from(elapsed) * u128::from(min_per_sec) / 1_000_000;
         if earned == 0
             || self
                 .refilled_at

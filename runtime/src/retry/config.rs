@@ -71,6 +71,11 @@ impl RetryConfig {
         self.jitter
     }
 
+    /// The seed of its jitter, if it draws deterministically.
+    pub(crate) fn seed(&self) -> Option<u64> {
+        self.seed
+    }
+
     /// The delay before attempt `failures + 1`, before jitter, capped at `max_delay`.
     pub(super) fn delay_before(&self, failures: u32) -> Duration {
         let base = self.base.as_secs_f64();

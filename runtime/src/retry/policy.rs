@@ -155,6 +155,21 @@ impl RetryPolicy {
         self.created
     }
 
+    /// Whether `config` can replace the settings in force: any of the same name can.
+    pub(crate) fn fits(&self, config: &RetryConfig) -> Result<(), ConfigError> {
+        if config.name == self.name {
+            Ok(())
+        } else {
+            Err(ConfigError::Conflict("name", "the instance's name"))
+        }
+    }
+
+    /// The policy with `created` as the settings other call sites are checked against.
+    pub(crate) fn created_as(mut self, created: RetryConfig) -> Self {
+        self.created = created;
+        self
+    }
+
     /// Puts `config` in force from the next call on, and returns the settings it replaced. A
     /// call already retrying finishes with the settings it started retrying with: its deadline
     /// (`max_elapsed`) is fixed when it starts, the rest when it first fails.
@@ -171,9 +186,7 @@ impl RetryPolicy {
     /// # Errors
     /// [`ConfigError::Conflict`] for another name; nothing changes.
     pub fn reconfigure(&self, config: RetryConfig) -> Result<RetryConfig, ConfigError> {
-        if config.name != self.name {
-            return Err(ConfigError::Conflict("name", "the instance's name"));
-        }
+        self.fits(&config)?;
         let old = {
             let mut settings = self.settings.lock().unwrap_or_else(PoisonError::into_inner);
             self.max_elapsed

@@ -1,11 +1,14 @@
-//! Durations written as strings in attributes: `"100ms"`, `"2s"`, `"1m30s"`, `"1h"`.
+//! Durations as attributes and settings write them: `"100ms"`, `"2s"`, `"1m30s"`, `"1h"`.
 
 use std::time::Duration;
 
 const UNITS: &str = "ns, us, ms, s, m, h";
 
 /// Parses one or more `<integer><unit>` groups, spaces allowed between groups.
-pub(crate) fn parse(text: &str) -> Result<Duration, String> {
+///
+/// # Errors
+/// A message saying what is accepted, or that the duration is too large.
+pub fn parse(text: &str) -> Result<Duration, String> {
     let invalid = || {
         format!(
             "invalid duration \"{text}\": expected numbers with units ({UNITS}), like \"100ms\", \"2s\" or \"1m30s\""
@@ -46,9 +49,55 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// `duration` written as [`parse`] reads it, in its largest exact units: `"30s"`, `"1m30s"`,
+/// `"100ms"`, `"1s500ms"`, `"0s"`.
+#[must_use]
+pub fn format(duration: Duration) -> String {
+    const UNITS: [(&str, u128); 6] = [
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+        ("ns", 1),
+    ];
+    let mut nanos = duration.as_nanos();
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    let mut text = String::new();
+    for (unit, size) in UNITS {
+        let count = nanos / size;
+        if count > 0 {
+            text.push_str(&count.to_string());
+            text.push_str(unit);
+            nanos %= size;
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_what_it_parses() {
+        for (text, duration) in [
+            ("0s", Duration::ZERO),
+            ("30s", Duration::from_secs(30)),
+            ("1m30s", Duration::from_secs(90)),
+            ("100ms", Duration::from_millis(100)),
+            ("1s500ms", Duration::from_millis(1500)),
+            ("2h", Duration::from_secs(7200)),
+            ("1us1ns", Duration::from_nanos(1001)),
+        ] {
+            assert_eq!(format(duration), text);
+            assert_eq!(parse(text), Ok(duration));
+        }
+        let largest = Duration::MAX;
+        assert_eq!(parse(&format(largest)), Ok(largest));
+    }
 
     #[test]
     fn parses_units_and_compounds() {

@@ -1,0 +1,369 @@
+//! Applying settings to named instances: all of them, or none with every reason.
+
+use std::collections::BTreeSet;
+use std::sync::PoisonError;
+
+use super::layers::{self, Layers, Named};
+use super::{Instances, Registry, global, sites};
+use crate::config::ConfigError;
+use crate::observe::InstanceKind;
+use crate::settings::{
+    BreakerSettings, BulkheadSettings, Entry, InstanceSettings, RetryBudgetSettings, RetrySettings,
+    SettingError, Settings, SettingsError, Table,
+};
+use crate::{Bulkhead, CircuitBreaker};
+
+/// Which layer settings go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layer {
+    Startup,
+    Runtime,
+}
+
+const KINDS: [InstanceKind; 4] = [
+    InstanceKind::CircuitBreaker,
+    InstanceKind::Bulkhead,
+    InstanceKind::Retry,
+    InstanceKind::RetryBudget,
+];
+
+/// A change to make once every change is known to be valid.
+type Put = Box<dyn FnOnce()>;
+
+impl Registry {
+    /// Applies `settings` as the settings of startup: a file and the environment, read when
+    /// the service starts or re-read later. They replace the startup settings applied before
+    /// (a key no longer written falls back to `build_shared` or the attribute), below any
+    /// change made at run time. Instances created later are created with them.
+    ///
+    /// Every instance named must exist or be declared by an attribute with its name (the
+    /// default name of a free function counts; an unnamed method's instance is known from its
+    /// first call).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::CircuitBreaker;
+    /// use staunch::settings::{BreakerSettings, Settings};
+    ///
+    /// let breaker = CircuitBreaker::builder("docs-configured").fail_max(5).build_shared().unwrap();
+    /// let mut settings = Settings::new();
+    /// settings.insert("docs-configured", BreakerSettings { fail_max: Some(3), ..Default::default() });
+    /// staunch::registry().configure(settings).unwrap();
+    /// assert_eq!(breaker.config().trip(), staunch::circuit_breaker::Trip::Consecutive { fail_max: 3 });
+    /// ```
+    ///
+    /// # Errors
+    /// [`SettingsError`] listing every unknown instance and every setting refused (with the
+    /// file, line and column it was written at, where known); nothing changes.
+    pub fn configure(&self, settings: Settings) -> Result<(), SettingsError> {
+        self.apply(&settings, Layer::Startup)
+    }
+
+    /// Changes settings at run time, key by key over the changes made before: they win over
+    /// the settings of startup until the process ends. Call sites that hold their instance
+    /// see the change from their next call on; the state that still means something stays
+    /// (an open breaker stays open; a bulkhead shrunk below its calls in flight admits none
+    /// until under the new limit; a retry already sleeping finishes with the policy it
+    /// started with).
+    ///
+    /// ```
+    /// use staunch::Bulkhead;
+    /// use staunch::settings::{BulkheadSettings, Settings};
+    ///
+    /// let bulkhead = Bulkhead::builder(10).name("docs-changed").build_shared().unwrap();
+    /// let mut settings = Settings::new();
+    /// settings.insert("docs-changed", BulkheadSettings { limit: Some(4), ..Default::default() });
+    /// staunch::registry().change(settings).unwrap();
+    /// assert_eq!(bulkhead.metrics().limit, 4);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`configure`](Self::configure).
+    pub fn change(&self, settings: Settings) -> Result<(), SettingsError> {
+        self.apply(&settings, Layer::Runtime)
+    }
+
+    /// Changes the instance named `name`, of whichever kind, with `table`'s keys (a request
+    /// body: `{"fail_max": 3}`), as [`change`](Self::change) does, and returns its settings
+    /// now in force.
+    ///
+    /// ```
+    /// use staunch::CircuitBreaker;
+    /// use staunch::settings::{InstanceSettings, Table};
+    ///
+    /// CircuitBreaker::builder("docs-put").build_shared().unwrap();
+    /// let table: Table = serde_json::from_str(r#"{"reset": "5s"}"#).unwrap();
+    /// let InstanceSettings::CircuitBreaker(now) = staunch::registry().change_instance("docs-put", &table).unwrap() else { panic!() };
+    /// assert_eq!(now.reset, Some(std::time::Duration::from_secs(5)));
+    ///
+    /// let bad: Table = serde_json::from_str(r#"{"rest": "5s", "fail_max": 0}"#).unwrap();
+    /// let error = staunch::registry().change_instance("docs-put", &bad).unwrap_err();
+    /// assert_eq!(error.errors().len(), 2, "{error}");
+    /// ```
+    ///
+    /// # Errors
+    /// [`SettingsError`] for an unknown name, a name that several kinds of instance have, or
+    /// any bad key; nothing changes.
+    pub fn change_instance(
+        &self,
+        name: &str,
+        table: &Table,
+    ) -> Result<InstanceSettings, SettingsError> {
+        let kinds: Vec<InstanceKind> = {
+            let instances = self.lock();
+            KINDS
+                .into_iter()
+                .filter(|kind| instances.has(*kind, name))
+                .collect()
+        };
+        let kind = match kinds.as_slice() {
+            [kind] => *kind,
+            [] => {
+                let names = self.lock().names(None, std::ptr::eq(self, global()));
+                let mut reason = format!("no instance is named `{name}`");
+                if let Some(near) = staunch_options::nearest(name, &names) {
+                    reason.push_str(&format!("; did you mean `{near}`?"));
+                }
+                return Err(SettingError::new(reason).into());
+            }
+            several => {
+                let kinds: Vec<&str> = several.iter().map(|k| k.as_str()).collect();
+                return Err(SettingError::new(format!(
+                    "`{name}` names a {}: change it with `Registry::change` and a kind",
+                    kinds.join(" and a ")
+                ))
+                .into());
+            }
+        };
+        self.change(table.settings(kind, name)?)?;
+        self.settings_in_force(kind, name).ok_or_else(|| {
+            SettingError::new(format!("no {} is named `{name}`", kind.as_str())).into()
+        })
+    }
+
+    /// The settings in force of the instance of `kind` named `name`, under the options'
+    /// names.
+    #[must_use]
+    pub fn settings_in_force(&self, kind: InstanceKind, name: &str) -> Option<InstanceSettings> {
+        let instances = self.lock();
+        Some(match kind {
+            InstanceKind::CircuitBreaker => {
+                BreakerSettings::of(&instances.breakers.get(name)?.config()).into()
+            }
+            InstanceKind::Bulkhead => {
+                BulkheadSettings::of(&instances.bulkheads.get(name)?.config()).into()
+            }
+            InstanceKind::Retry => {
+                RetrySettings::of(&instances.retries.get(name)?.first()?.config()).into()
+            }
+            InstanceKind::RetryBudget => {
+                RetryBudgetSettings::of(&instances.budgets.get(name)?.config()).into()
+            }
+        })
+    }
+
+    fn apply(&self, settings: &Settings, layer: Layer) -> Result<(), SettingsError> {
+        let _applying = self.applying.lock().unwrap_or_else(PoisonError::into_inner);
+        if std::ptr::eq(self, global()) {
+            sites::materialize(self);
+        }
+        let mut instances = self.lock();
+        let mut affected: BTreeSet<(InstanceKind, String)> =
+            settings.entries.keys().cloned().collect();
+        if layer == Layer::Startup {
+            // A file re-read without an instance drops its settings.
+            affected.extend(
+                instances
+                    .layers
+                    .iter()
+                    .filter(|(_, layers)| layers.startup.is_some())
+                    .map(|((kind, name), _)| (*kind, (*name).to_owned())),
+            );
+        }
+        let mut errors = Vec::new();
+        let mut planned = Vec::new();
+        let mut puts: Vec<Put> = Vec::new();
+        for (kind, name) in affected {
+            let incoming = settings.entries.get(&(kind, name.clone()));
+            let Some(known) = instances.known_name(kind, &name) else {
+                let names = instances.names(Some(kind), std::ptr::eq(self, global()));
+                errors.push(unknown(kind, &name, incoming, &names));
+                continue;
+            };
+            let mut layers = instances
+                .layers
+                .get(&(kind, known))
+                .cloned()
+                .unwrap_or_default();
+            match layer {
+                Layer::Startup => layers.startup = incoming.cloned(),
+                Layer::Runtime => {
+                    if let Some(incoming) = incoming {
+                        layers.runtime = Some(merged(layers.runtime.take(), incoming));
+                    }
+                }
+            }
+            match instances.check(kind, known, &layers) {
+                Ok(changes) => {
+                    puts.extend(changes);
+                    planned.push(((kind, known), layers));
+                }
+                Err(error) => errors.push(layers::refusal(kind, &name, &error, incoming)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(SettingsError::new(errors));
+        }
+        instances.layers.extend(planned);
+        drop(instances);
+        for put in puts {
+            put();
+        }
+        Ok(())
+    }
+}
+
+/// Every name the process-wide registry knows, by kind: its instances, and those the
+/// attributes declare.
+#[cfg(feature = "config")]
+pub(crate) fn known_names() -> Vec<(InstanceKind, &'static str)> {
+    let instances = global().lock();
+    KINDS
+        .into_iter()
+        .flat_map(|kind| {
+            instances
+                .names(Some(kind), true)
+                .into_iter()
+                .map(move |name| (kind, name))
+        })
+        .collect()
+}
+
+/// The error of an instance that neither exists nor is declared.
+fn unknown(
+    kind: InstanceKind,
+    name: &str,
+    incoming: Option<&Entry>,
+    names: &[&'static str],
+) -> SettingError {
+    let what = kind.as_str().replace('_', " ");
+    let mut reason = format!("no {what} is named `{name}`");
+    if let Some(near) = staunch_options::nearest(name, names) {
+        reason.push_str(&format!("; did you mean `{near}`?"));
+    } else if names.is_empty() {
+        reason.push_str(&format!(" (there is no {what})"));
+    } else {
+        let listed: Vec<String> = names.iter().take(10).map(|n| format!("`{n}`")).collect();
+        let more = if names.len() > 10 { ", ..." } else { "" };
+        reason.push_str(&format!(" (known: {}{more})", listed.join(", ")));
+    }
+    SettingError::new(reason)
+        .at(incoming.and_then(|e| e.place(None)))
+        .of(kind.as_str(), Some(name), None)
+}
+
+/// Run-time changes so far, with `incoming`'s keys over them.
+fn merged(before: Option<Entry>, incoming: &Entry) -> Entry {
+    match before {
+        Some(mut entry) => {
+            entry.settings.overlay(&incoming.settings);
+            entry.places.extend(incoming.places.clone());
+            entry
+        }
+        None => incoming.clone(),
+    }
+}
+
+impl Instances {
+    /// The names known for `kind` (every kind for `None`): created, or declared by a site
+    /// when `declared`.
+    fn names(&self, kind: Option<InstanceKind>, declared: bool) -> Vec<&'static str> {
+        let mut names: BTreeSet<&'static str> = BTreeSet::new();
+        let wanted = |k: InstanceKind| kind.is_none_or(|kind| kind == k);
+        if wanted(InstanceKind::CircuitBreaker) {
+            names.extend(self.breakers.keys());
+        }
+        if wanted(InstanceKind::Bulkhead) {
+            names.extend(self.bulkheads.keys());
+        }
+        if wanted(InstanceKind::Retry) {
+            names.extend(self.retries.keys());
+        }
+        if wanted(InstanceKind::RetryBudget) {
+            names.extend(self.budgets.keys());
+        }
+        if declared {
+            for k in KINDS {
+                if wanted(k) {
+                    names.extend(sites::declared_names(k));
+                }
+            }
+        }
+        names.into_iter().collect()
+    }
+
+    fn has(&self, kind: InstanceKind, name: &str) -> bool {
+        self.known_name(kind, name).is_some()
+    }
+
+    /// The name as the registry holds it, if an instance of `kind` has it or a site declares
+    /// one (in the process-wide registry).
+    fn known_name(&self, kind: InstanceKind, name: &str) -> Option<&'static str> {
+        let held = match kind {
+            InstanceKind::CircuitBreaker => self.breakers.get_key_value(name).map(|(k, _)| *k),
+            InstanceKind::Bulkhead => self.bulkheads.get_key_value(name).map(|(k, _)| *k),
+            InstanceKind::Retry => self.retries.get_key_value(name).map(|(k, _)| *k),
+            InstanceKind::RetryBudget => self.budgets.get_key_value(name).map(|(k, _)| *k),
+        };
+        held.or_else(|| match kind {
+            InstanceKind::CircuitBreaker => sites::declared_breaker(name).map(|c| c.name()),
+            InstanceKind::Bulkhead => sites::declared_bulkhead(name).map(|c| c.name()),
+            InstanceKind::Retry | InstanceKind::RetryBudget => None,
+        })
+    }
+
+    /// What `layers` put in force for the instances of `kind` named `name`, checked: the
+    /// changes to make, or why they cannot be.
+    fn check(
+        &self,
+        kind: InstanceKind,
+        name: &'static str,
+        layers: &Layers,
+    ) -> Result<Vec<Put>, ConfigError> {
+        fn one<T: Named>(instance: &'static T, layers: &Layers) -> Result<Vec<Put>, ConfigError> {
+            let config = layers::resolve(instance, layers)?;
+            Ok(if config == instance.current() {
+                Vec::new()
+            } else {
+                vec![Box::new(move || instance.put(config))]
+            })
+        }
+        match kind {
+            InstanceKind::CircuitBreaker => match self.breakers.get(name) {
+                Some(breaker) => one(*breaker, layers),
+                None => sites::declared_breaker(name)
+                    .map_or(Ok(()), |c| {
+                        layers::over::<CircuitBreaker>(&c, layers).map(drop)
+                    })
+                    .map(|()| Vec::new()),
+            },
+            InstanceKind::Bulkhead => match self.bulkheads.get(name) {
+                Some(bulkhead) => one(*bulkhead, layers),
+                None => sites::declared_bulkhead(name)
+                    .map_or(Ok(()), |c| layers::over::<Bulkhead>(&c, layers).map(drop))
+                    .map(|()| Vec::new()),
+            },
+            InstanceKind::Retry => {
+                let mut puts = Vec::new();
+                for policy in self.retries.get(name).into_iter().flatten() {
+                    puts.extend(one(*policy, layers)?);
+                }
+                Ok(puts)
+            }
+            InstanceKind::RetryBudget => self
+                .budgets
+                .get(name)
+                .map_or(Ok(Vec::new()), |budget| one(*budget, layers)),
+        }
+    }
+}

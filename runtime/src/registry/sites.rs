@@ -1,0 +1,88 @@
+//! The call sites that the attributes declare before `main` runs (through `inventory`), so
+//! that settings applied at startup can name their instances before their first call.
+//!
+//! A site is declared when its instance's name is known at compile time: a `name = "..."`, or
+//! the default name of a free function. An unnamed method's instance is named after its type
+//! at its first call, and known from then on.
+
+use super::Registry;
+use super::create::Source;
+use super::slots::{BreakerSlot, BudgetSlot, BulkheadSlot};
+use crate::observe::InstanceKind;
+use crate::{BreakerConfig, BulkheadConfig, RetryPolicy};
+
+/// A call site of an attribute, as generated code declares it.
+#[derive(Debug)]
+pub enum Site {
+    /// `#[circuit_breaker]`.
+    CircuitBreaker(&'static BreakerSlot),
+    /// `#[bulkhead]`.
+    Bulkhead(&'static BulkheadSlot),
+    /// `#[retry]`: its policy.
+    Retry(&'static RetryPolicy),
+    /// `#[retry(budget = "...")]`: the budget it spends.
+    RetryBudget(&'static BudgetSlot),
+}
+
+inventory::collect!(Site);
+
+/// Puts every declared instance in the process-wide registry (a site that takes its
+/// instance by name alone waits for whoever configures it), so that settings find it.
+pub(super) fn materialize(registry: &Registry) {
+    for site in inventory::iter::<Site> {
+        match site {
+            Site::CircuitBreaker(slot) => {
+                if slot.source() != Source::ByName {
+                    slot.get();
+                }
+            }
+            Site::Bulkhead(slot) => {
+                slot.get();
+            }
+            Site::Retry(policy) => {
+                policy.first_registration();
+                registry.add_retry(policy);
+            }
+            Site::RetryBudget(slot) => {
+                slot.get();
+            }
+        }
+    }
+}
+
+/// A declared breaker named `name` that is not created yet, with the settings it would be
+/// created with.
+pub(super) fn declared_breaker(name: &str) -> Option<BreakerConfig> {
+    inventory::iter::<Site>
+        .into_iter()
+        .find_map(|site| match site {
+            Site::CircuitBreaker(slot) if slot.config().name() == name => Some(*slot.config()),
+            _ => None,
+        })
+}
+
+/// A declared bulkhead named `name`.
+pub(super) fn declared_bulkhead(name: &str) -> Option<BulkheadConfig> {
+    inventory::iter::<Site>
+        .into_iter()
+        .find_map(|site| match site {
+            Site::Bulkhead(slot) if slot.config().name() == name => Some(*slot.config()),
+            _ => None,
+        })
+}
+
+/// The names of every declared site of `kind`.
+pub(super) fn declared_names(kind: InstanceKind) -> Vec<&'static str> {
+    inventory::iter::<Site>
+        .into_iter()
+        .filter_map(|site| match (site, kind) {
+            (Site::CircuitBreaker(slot), InstanceKind::CircuitBreaker) => {
+                Some(slot.config().name())
+            }
+            (Site::Bulkhead(slot), InstanceKind::Bulkhead) => Some(slot.config().name()),
+            (Site::Retry(policy), InstanceKind::Retry) => Some(policy.name()),
+            (Site::RetryBudget(slot), InstanceKind::RetryBudget) => Some(slot.config().name()),
+            _ => None,
+        })
+        .collect()
+}
