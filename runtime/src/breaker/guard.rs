@@ -235,6 +235,8 @@ impl CircuitBreaker {
     fn settle(&self, stage: Stage, admission: Admission, started: Option<u64>, outcome: Outcome) {
         let (admission, started) = match stage {
             Stage::Closed => (Admission::Closed, None),
+            // Let through by a breaker that does not enforce: nothing to record.
+            Stage::Admitted if matches!(admission, Admission::Passed) => return,
             Stage::Admitted => (admission, started),
             Stage::Unpolled | Stage::Finished => {
                 panic!("`circuit_breaker` polled after completion")

@@ -113,7 +113,7 @@ impl CircuitBreaker {
         Self {
             name: config.name,
             settings: Settings::new(config),
-            word: AtomicU64::new(Word::INITIAL.with_timed(config.slow.is_some()).0),
+            word: AtomicU64::new(Word::INITIAL.with_timed(off_the_hot_path(&config)).0),
             open_until: AtomicU64::new(0),
             counting,
             failures: AtomicU64::new(0),
@@ -168,8 +168,8 @@ impl CircuitBreaker {
         let old = self.config();
         self.fits(&config)?;
         self.settings.store(config);
-        // The hot path reads whether calls are timed from the word.
-        let timed = config.slow.is_some();
+        // The hot path reads from the word whether calls leave it.
+        let timed = off_the_hot_path(&config);
         let mut word = self.load();
         while word.timed() != timed {
             match self.exchange(word, word.with_timed(timed)) {
@@ -345,6 +345,9 @@ impl CircuitBreaker {
         let mut word = self.load();
         loop {
             let next = match word.state() {
+                CircuitState::Closed if self.settings.mode() == Mode::Disabled => {
+                    return Ok(Admission::Passed);
+                }
                 CircuitState::Closed => return Ok(Admission::Closed),
                 CircuitState::ForcedOpen => {
                     return self.reject(self.settings.reset_nanos());
@@ -408,13 +411,11 @@ impl CircuitBreaker {
 
     #[inline(never)]
     fn record_other(&self, admission: Admission, outcome: Outcome, slow: bool) {
-        if matches!(admission, Admission::Passed) || self.settings.mode() == Mode::Disabled {
-            return;
-        }
         if outcome == Outcome::Failure {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
         match admission {
+            // Not recorded (the guard does not even get here for one).
             Admission::Passed => {}
             Admission::Closed => self.record_closed(outcome, slow),
             Admission::Trial(generation) => {
@@ -597,12 +598,18 @@ impl CircuitBreaker {
     }
 }
 
+/// Whether calls under `config` leave the hot path: timed calls, and every call of a disabled
+/// breaker (let through unrecorded from the slow path, so the hot path checks no mode).
+fn off_the_hot_path(config: &BreakerConfig) -> bool {
+    config.slow.is_some() || config.mode == Mode::Disabled
+}
+
 /// How a call was admitted.
 #[derive(Debug, Clone, Copy)]
 enum Admission {
     Closed,
-    /// Let through by a breaker that does not enforce: not recorded.
-    Passed,
     /// A HALF_OPEN trial of this generation.
     Trial(u64),
+    /// Let through by a breaker that does not enforce: not recorded.
+    Passed,
 }

@@ -8,7 +8,7 @@
 //! bits 0..2   state (0 closed, 1 open, 2 half-open, 3 forced open)
 //! bits 2..18  trials in flight
 //! bits 18..34 trials that completed
-//! bit  34     calls are timed (slow calls tracked): kept across periods
+//! bit  34     calls leave the hot path (timed, as slow calls are tracked; or the breaker is disabled): kept across periods
 //! bits 35..64 generation, +1 on every transition
 //!
 //! A CLOSED breaker whose calls are not timed has none of the state and timed bits set: the
