@@ -699,6 +699,11 @@ async fn observe_records_and_changes_state_but_never_rejects() {
         );
     }
     assert_eq!(breaker.metrics().rejected_total, 0);
+    assert_eq!(
+        breaker.metrics().observed_rejections,
+        3,
+        "what enforcing would have refused"
+    );
     tokio::time::advance(secs(10)).await;
     assert_eq!(observed(false).await, Ok(()));
     assert_eq!(breaker.state(), CircuitState::Closed, "a trial closes it");
@@ -750,6 +755,16 @@ async fn disabled_passes_every_call_and_records_nothing() {
     }
     assert_eq!(breaker.state(), CircuitState::Closed);
     assert_eq!(breaker.metrics().failures, failures, "nothing recorded");
+    // Opened by the fleet, or by hand: still every call passes, and no trial is started.
+    breaker.adopt(staunch::circuit_breaker::SharedState::Open { remaining: secs(1) });
+    assert_eq!(disabled(false).await, Ok(()));
+    tokio::time::advance(secs(2)).await;
+    assert_eq!(disabled(true).await, Err(Error::Down));
+    assert_eq!(breaker.state(), CircuitState::Open, "no HALF_OPEN trial");
+    breaker.force_open();
+    assert_eq!(disabled(false).await, Ok(()));
+    assert_eq!(breaker.metrics().failures, failures);
+    breaker.force_closed();
     let mut change = Settings::new();
     change.insert(
         "disabled",

@@ -49,6 +49,8 @@ pub struct CircuitBreaker {
     /// Rejections since creation; `rejected_before` is its value when the current state began.
     rejected: AtomicU64,
     rejected_before: AtomicU64,
+    /// Calls let through in observe mode that enforcing would have refused.
+    observed: AtomicU64,
     transitions: AtomicU64,
     events: broadcast::Sender<Transition>,
     hub: Hub,
@@ -119,6 +121,7 @@ impl CircuitBreaker {
             failures: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             rejected_before: AtomicU64::new(0),
+            observed: AtomicU64::new(0),
             transitions: AtomicU64::new(0),
             events: broadcast::Sender::new(16),
             hub: Hub::new(),
@@ -256,6 +259,7 @@ impl CircuitBreaker {
             &self.failures,
             &self.rejected,
             &self.rejected_before,
+            &self.observed,
             &self.transitions,
         ] {
             counter.store(0, Ordering::Relaxed);
@@ -294,6 +298,7 @@ impl CircuitBreaker {
             failures: self.failures.load(Ordering::Relaxed),
             rejected: rejected.saturating_sub(self.rejected_before.load(Ordering::Relaxed)),
             rejected_total: rejected,
+            observed_rejections: self.observed.load(Ordering::Relaxed),
             transitions: self.transitions.load(Ordering::Relaxed),
             consecutive_failures,
             window_calls: counts.map_or(0, |(c, _)| c.calls),
@@ -358,11 +363,17 @@ impl CircuitBreaker {
                     if now < until {
                         return self.reject(until - now);
                     }
+                    if self.settings.mode() == Mode::Disabled {
+                        return Ok(Admission::Passed);
+                    }
                     word.next(CircuitState::HalfOpen).with_trials(1, 0)
                 }
                 CircuitState::HalfOpen => {
                     if word.in_flight() + word.completed() >= self.settings.half_open() {
                         return self.reject(0);
+                    }
+                    if self.settings.mode() == Mode::Disabled {
+                        return Ok(Admission::Passed);
                     }
                     word.with_trials(word.in_flight() + 1, word.completed())
                 }
@@ -381,8 +392,13 @@ impl CircuitBreaker {
 
     /// Turns a call away, or lets it through unrecorded when the breaker does not enforce.
     fn reject(&self, retry_in_nanos: u64) -> Result<Admission, u64> {
-        if self.settings.mode() != Mode::Enforce {
-            return Ok(Admission::Passed);
+        match self.settings.mode() {
+            Mode::Enforce => {}
+            Mode::Observe => {
+                self.observed.fetch_add(1, Ordering::Relaxed);
+                return Ok(Admission::Passed);
+            }
+            Mode::Disabled => return Ok(Admission::Passed),
         }
         self.rejected.fetch_add(1, Ordering::Relaxed);
         observe::rejected(&self.hub, self.name, || self.rejection(retry_in_nanos));

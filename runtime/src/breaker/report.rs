@@ -32,6 +32,9 @@ pub struct BreakerMetrics {
     pub rejected: u64,
     /// Calls refused since creation or the last `reset()`.
     pub rejected_total: u64,
+    /// Calls a breaker in `mode = "observe"` let through that enforcing it would have refused,
+    /// since creation or the last `reset()`: what rolling it out would turn away.
+    pub observed_rejections: u64,
     /// State changes.
     pub transitions: u64,
     /// Failures in a row right now, failed trials included (consecutive policy).

@@ -11,7 +11,7 @@ use crate::settings::{
     BreakerSettings, BulkheadSettings, Entry, InstanceSettings, RetryBudgetSettings, RetrySettings,
     SettingError, Settings, SettingsError, Table,
 };
-use crate::{Bulkhead, CircuitBreaker};
+use crate::{Bulkhead, CircuitBreaker, RetryBudget, RetryPolicy};
 
 /// Which layer settings go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,9 +164,6 @@ impl Registry {
 
     fn apply(&self, settings: &Settings, layer: Layer) -> Result<(), SettingsError> {
         let _applying = self.applying.lock().unwrap_or_else(PoisonError::into_inner);
-        if std::ptr::eq(self, global()) {
-            sites::materialize(self);
-        }
         let mut instances = self.lock();
         let mut affected: BTreeSet<(InstanceKind, String)> =
             settings.entries.keys().cloned().collect();
@@ -215,9 +212,15 @@ impl Registry {
             return Err(SettingsError::new(errors));
         }
         instances.layers.extend(planned);
+        instances.generation += 1;
         drop(instances);
         for put in puts {
             put();
+        }
+        // The declared instances not created yet are created now, with these settings in
+        // force (whatever their shape: nothing ran under another).
+        if std::ptr::eq(self, global()) {
+            sites::materialize(self);
         }
         Ok(())
     }
@@ -318,7 +321,8 @@ impl Instances {
         held.or_else(|| match kind {
             InstanceKind::CircuitBreaker => sites::declared_breaker(name).map(|c| c.name()),
             InstanceKind::Bulkhead => sites::declared_bulkhead(name).map(|c| c.name()),
-            InstanceKind::Retry | InstanceKind::RetryBudget => None,
+            InstanceKind::Retry => sites::declared_retries(name).first().map(|p| p.name()),
+            InstanceKind::RetryBudget => sites::declared_budget(name).map(|c| c.name()),
         })
     }
 
@@ -354,16 +358,27 @@ impl Instances {
                     .map(|()| Vec::new()),
             },
             InstanceKind::Retry => {
+                let registered = self.retries.get(name).map_or(&[][..], Vec::as_slice);
                 let mut puts = Vec::new();
-                for policy in self.retries.get(name).into_iter().flatten() {
+                for policy in registered {
                     puts.extend(one(*policy, layers)?);
+                }
+                // A declared policy not registered yet takes them when it registers.
+                for policy in sites::declared_retries(name) {
+                    if !registered.iter().any(|p| std::ptr::eq(*p, policy)) {
+                        layers::over::<RetryPolicy>(&policy.created_config(), layers)?;
+                    }
                 }
                 Ok(puts)
             }
-            InstanceKind::RetryBudget => self
-                .budgets
-                .get(name)
-                .map_or(Ok(Vec::new()), |budget| one(*budget, layers)),
+            InstanceKind::RetryBudget => match self.budgets.get(name) {
+                Some(budget) => one(*budget, layers),
+                None => sites::declared_budget(name)
+                    .map_or(Ok(()), |c| {
+                        layers::over::<RetryBudget>(&c, layers).map(drop)
+                    })
+                    .map(|()| Vec::new()),
+            },
         }
     }
 }

@@ -68,8 +68,10 @@ impl Registry {
                     entry.built = Some(built);
                 }
             }
+            let generation = instances.generation;
             drop(instances);
             joined.finish(existing);
+            self.catch_up(existing, Some(generation));
             return existing;
         }
         let (in_force, refused) = match layers::over::<T>(config, &layers) {
@@ -135,15 +137,30 @@ impl Registry {
             return;
         }
         policies.push(policy);
-        let layers = instances
-            .layers
-            .get(&(RetryPolicy::KIND, policy.name()))
-            .cloned();
         drop(instances);
-        if let Some(config) = layers.and_then(|l| layers::resolve(policy, &l).ok())
-            && config != policy.config()
-        {
-            policy.put(config);
+        self.catch_up(policy, None);
+    }
+
+    /// Puts in force for `instance` what its layers say, until no settings were applied
+    /// meanwhile (since `generation`, if given: layers read then are already in force): a
+    /// change applied between reading the layers and putting them is not undone by a stale
+    /// put.
+    fn catch_up<T: Named>(&self, instance: &T, mut generation: Option<u64>) {
+        loop {
+            let (layers, now) = {
+                let instances = self.lock();
+                let key = (T::KIND, T::name_of(&instance.created()));
+                (instances.layers.get(&key).cloned(), instances.generation)
+            };
+            if generation == Some(now) {
+                return;
+            }
+            if let Some(config) = layers.and_then(|l| layers::resolve(instance, &l).ok())
+                && config != instance.current()
+            {
+                instance.put(config);
+            }
+            generation = Some(now);
         }
     }
 }

@@ -58,6 +58,9 @@ struct Instances {
     layers: BTreeMap<(InstanceKind, &'static str), Layers>,
     /// The call site holding each default name, by kind.
     sites: BTreeMap<(InstanceKind, &'static str), usize>,
+    /// Bumped each time settings are applied: an instance put in force from layers read
+    /// before is put again.
+    generation: u64,
 }
 
 /// The process-wide registry.
@@ -109,6 +112,7 @@ impl Registry {
                 budgets: BTreeMap::new(),
                 layers: BTreeMap::new(),
                 sites: BTreeMap::new(),
+                generation: 0,
             }),
             applying: Mutex::new(()),
         }

@@ -9,7 +9,7 @@ use super::Registry;
 use super::create::Source;
 use super::slots::{BreakerSlot, BudgetSlot, BulkheadSlot};
 use crate::observe::InstanceKind;
-use crate::{BreakerConfig, BulkheadConfig, RetryPolicy};
+use crate::{BreakerConfig, BudgetConfig, BulkheadConfig, RetryPolicy};
 
 /// A call site of an attribute, as generated code declares it.
 #[derive(Debug)]
@@ -26,8 +26,8 @@ pub enum Site {
 
 inventory::collect!(Site);
 
-/// Puts every declared instance in the process-wide registry (a site that takes its
-/// instance by name alone waits for whoever configures it), so that settings find it.
+/// Puts every declared instance in the process-wide registry, with the settings applied to
+/// its name (a site that takes its instance by name alone waits for whoever configures it).
 pub(super) fn materialize(registry: &Registry) {
     for site in inventory::iter::<Site> {
         match site {
@@ -67,6 +67,27 @@ pub(super) fn declared_bulkhead(name: &str) -> Option<BulkheadConfig> {
         .into_iter()
         .find_map(|site| match site {
             Site::Bulkhead(slot) if slot.config().name() == name => Some(*slot.config()),
+            _ => None,
+        })
+}
+
+/// The declared `#[retry]` policies named `name`.
+pub(super) fn declared_retries(name: &str) -> Vec<&'static RetryPolicy> {
+    inventory::iter::<Site>
+        .into_iter()
+        .filter_map(|site| match site {
+            Site::Retry(policy) if policy.name() == name => Some(*policy),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A declared retry budget named `name`, with the defaults it would be created with.
+pub(super) fn declared_budget(name: &str) -> Option<BudgetConfig> {
+    inventory::iter::<Site>
+        .into_iter()
+        .find_map(|site| match site {
+            Site::RetryBudget(slot) if slot.config().name() == name => Some(*slot.config()),
             _ => None,
         })
 }

@@ -303,7 +303,9 @@ impl RetryPolicy {
 
     /// Marks the policy registered; true the first time.
     pub(crate) fn first_registration(&self) -> bool {
-        !self.stats.registered.swap(true, Ordering::Relaxed)
+        // Loaded first: every call's first failure asks, and once is the rule.
+        !self.stats.registered.load(Ordering::Relaxed)
+            && !self.stats.registered.swap(true, Ordering::Relaxed)
     }
 }
 
