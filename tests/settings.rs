@@ -907,3 +907,151 @@ async fn a_watched_file_is_applied_when_it_changes_and_a_bad_version_changes_not
     std::fs::remove_file(&path).unwrap();
     staunch::registry().configure(Settings::new()).unwrap();
 }
+
+/// The attribute's refusals (the trybuild cases' messages) are the file's: a table holding the
+/// case's arguments is refused with the same words, naming the key.
+#[test]
+fn the_file_refuses_what_the_attribute_refuses_with_its_words() {
+    let _turn = startup();
+    let cases = [
+        (
+            "breaker_fail_max_with_window",
+            include_str!("ui/fail/breaker_fail_max_with_window.rs"),
+            include_str!("ui/fail/breaker_fail_max_with_window.stderr"),
+        ),
+        (
+            "breaker_failure_rate_out_of_range",
+            include_str!("ui/fail/breaker_failure_rate_out_of_range.rs"),
+            include_str!("ui/fail/breaker_failure_rate_out_of_range.stderr"),
+        ),
+        (
+            "breaker_failure_rate_without_window",
+            include_str!("ui/fail/breaker_failure_rate_without_window.rs"),
+            include_str!("ui/fail/breaker_failure_rate_without_window.stderr"),
+        ),
+        (
+            "breaker_half_open_zero",
+            include_str!("ui/fail/breaker_half_open_zero.rs"),
+            include_str!("ui/fail/breaker_half_open_zero.stderr"),
+        ),
+        (
+            "breaker_min_calls_above_window",
+            include_str!("ui/fail/breaker_min_calls_above_window.rs"),
+            include_str!("ui/fail/breaker_min_calls_above_window.stderr"),
+        ),
+        (
+            "breaker_reset_zero",
+            include_str!("ui/fail/breaker_reset_zero.rs"),
+            include_str!("ui/fail/breaker_reset_zero.stderr"),
+        ),
+        (
+            "breaker_slow_rate_without_slow_call",
+            include_str!("ui/fail/breaker_slow_rate_without_slow_call.rs"),
+            include_str!("ui/fail/breaker_slow_rate_without_slow_call.stderr"),
+        ),
+        (
+            "bulkhead_limit_above_max",
+            include_str!("ui/fail/bulkhead_limit_above_max.rs"),
+            include_str!("ui/fail/bulkhead_limit_above_max.stderr"),
+        ),
+        (
+            "bulkhead_limit_zero",
+            include_str!("ui/fail/bulkhead_limit_zero.rs"),
+            include_str!("ui/fail/bulkhead_limit_zero.stderr"),
+        ),
+        (
+            "retry_base_above_max_delay",
+            include_str!("ui/fail/retry_base_above_max_delay.rs"),
+            include_str!("ui/fail/retry_base_above_max_delay.stderr"),
+        ),
+        (
+            "retry_factor_below_one",
+            include_str!("ui/fail/retry_factor_below_one.rs"),
+            include_str!("ui/fail/retry_factor_below_one.stderr"),
+        ),
+        (
+            "retry_factor_with_constant_backoff",
+            include_str!("ui/fail/retry_factor_with_constant_backoff.rs"),
+            include_str!("ui/fail/retry_factor_with_constant_backoff.stderr"),
+        ),
+        (
+            "retry_max_zero",
+            include_str!("ui/fail/retry_max_zero.rs"),
+            include_str!("ui/fail/retry_max_zero.stderr"),
+        ),
+        (
+            "retry_unknown_backoff",
+            include_str!("ui/fail/retry_unknown_backoff.rs"),
+            include_str!("ui/fail/retry_unknown_backoff.stderr"),
+        ),
+        (
+            "retry_unknown_jitter_typo",
+            include_str!("ui/fail/retry_unknown_jitter_typo.rs"),
+            include_str!("ui/fail/retry_unknown_jitter_typo.stderr"),
+        ),
+    ];
+    for (case, source, stderr) in cases {
+        let attribute = stderr
+            .lines()
+            .next()
+            .unwrap()
+            .strip_prefix("error: ")
+            .unwrap();
+        // `#[staunch::KIND(ARGS)]`: the same arguments as a file's table.
+        let line = source
+            .lines()
+            .find(|l| l.starts_with("#[staunch::"))
+            .unwrap();
+        let (kind, args) = line["#[staunch::".len()..]
+            .trim_end_matches(")]")
+            .split_once('(')
+            .unwrap();
+        let name = format!("parity-{case}");
+        let window = args
+            .split(", ")
+            .find_map(|arg| arg.strip_prefix("window = "))
+            .map(|w| w.parse::<u32>().unwrap());
+        let table = match kind {
+            "circuit_breaker" => {
+                let builder = CircuitBreaker::builder(name.clone());
+                match window {
+                    Some(w) => builder.window(w).build_shared(),
+                    None => builder.build_shared(),
+                }
+                .map(drop)
+                .unwrap();
+                "circuit_breaker"
+            }
+            "bulkhead" => {
+                Bulkhead::builder(1)
+                    .name(name.clone())
+                    .build_shared()
+                    .unwrap();
+                "bulkhead"
+            }
+            _ => {
+                Retry::exponential()
+                    .name(name.clone())
+                    .build_shared()
+                    .unwrap();
+                "retry"
+            }
+        };
+        let text = format!("[{table}.{name}]\n{}\n", args.replace(", ", "\n"));
+        let error = match Settings::from_toml(&text, "staunch.toml") {
+            Ok(settings) => staunch::registry().configure(settings).unwrap_err(),
+            Err(error) => error,
+        };
+        let refused = &error.errors()[0];
+        let key = refused.key.as_deref().unwrap();
+        let words = if refused.reason.starts_with("must") {
+            format!("`{key}` {}", refused.reason)
+        } else {
+            refused.reason.clone()
+        };
+        assert!(
+            words.starts_with(attribute),
+            "{case}: the attribute says {attribute:?}, the file {words:?}"
+        );
+    }
+}

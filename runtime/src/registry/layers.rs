@@ -113,8 +113,11 @@ pub(super) fn refusal(
 ) -> SettingError {
     let key = error_key(error);
     let message = error.to_string();
+    // "`fail_max` must be at least 1, got 0" reads "must be ..." beside the key's path; a
+    // message about two options stays whole.
     let reason = message
         .strip_prefix(&format!("`{key}` "))
+        .filter(|rest| rest.starts_with("must ") || rest.starts_with("cannot change"))
         .map_or_else(|| message.clone(), str::to_owned);
     let mut refused = SettingError::new(reason).of(kind.as_str(), Some(name), Some(key));
     refused.origin = written.and_then(|e| e.place(Some(key))).map(str::to_owned);

@@ -108,9 +108,24 @@ impl Settings {
     /// [`SettingsError`] naming each variable that names no kind, no known instance or no
     /// key, or holds a bad value.
     pub fn from_env() -> Result<Self, SettingsError> {
-        Self::from_vars(std::env::vars_os().filter_map(|(name, value)| {
-            Some((name.into_string().ok()?, value.into_string().ok()?))
-        }))
+        let mut unreadable = Vec::new();
+        let vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(name, value)| {
+                let name = name.into_string().ok()?;
+                match value.into_string() {
+                    Ok(value) => Some((name, value)),
+                    Err(_) if name.starts_with(ENV_PREFIX) => {
+                        unreadable.push(
+                            SettingError::new("its value is not UTF-8")
+                                .at(Some(&format!("environment variable {name}"))),
+                        );
+                        None
+                    }
+                    Err(_) => None,
+                }
+            })
+            .collect();
+        with_errors(Self::from_vars(vars), unreadable)
     }
 
     /// Settings from `vars` as [`from_env`](Self::from_env) reads the environment (those
