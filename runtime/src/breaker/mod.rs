@@ -392,17 +392,22 @@ impl CircuitBreaker {
 
     /// Turns a call away, or lets it through unrecorded when the breaker does not enforce.
     fn reject(&self, retry_in_nanos: u64) -> Result<Admission, u64> {
-        match self.settings.mode() {
-            Mode::Enforce => {}
-            Mode::Observe => {
-                self.observed.fetch_add(1, Ordering::Relaxed);
-                return Ok(Admission::Passed);
-            }
-            Mode::Disabled => return Ok(Admission::Passed),
+        if !self.settings.enforces() {
+            return Ok(self.let_through());
         }
         self.rejected.fetch_add(1, Ordering::Relaxed);
         observe::rejected(&self.hub, self.name, || self.rejection(retry_in_nanos));
         Err(retry_in_nanos)
+    }
+
+    /// A call a breaker that does not enforce lets through where it would have refused it.
+    #[cold]
+    #[inline(never)]
+    fn let_through(&self) -> Admission {
+        if self.settings.mode() == Mode::Observe {
+            self.observed.fetch_add(1, Ordering::Relaxed);
+        }
+        Admission::Passed
     }
 
     fn exchange(&self, current: Word, next: Word) -> Result<(), Word> {

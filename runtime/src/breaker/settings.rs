@@ -114,6 +114,12 @@ impl Settings {
         }
     }
 
+    /// Whether the breaker refuses calls (`Mode::Enforce`): one load where it would refuse.
+    #[inline]
+    pub(super) fn enforces(&self) -> bool {
+        self.mode.load(Ordering::Relaxed) == Mode::Enforce as u8
+    }
+
     /// How long OPEN lasts, in nanoseconds.
     #[inline]
     pub(super) fn reset_nanos(&self) -> u64 {
