@@ -142,8 +142,8 @@ staunch_runtime::__if_axum! {
     /// [`axum::catch_panic`] answers a panicking handler with a 500 problem.
     pub mod axum {
         pub use staunch_runtime::integrations::axum::{
-            FieldError, Json, JsonRejection, PROBLEM_JSON, PanicProblem, Valid, Validate,
-            catch_panic, problem_response,
+            FieldError, Json, JsonRejection, PROBLEM_JSON, PanicProblem, RouteProblem, Valid,
+            Validate, catch_panic, problem_fallbacks, problem_response,
         };
     }
 }

@@ -452,3 +452,24 @@ fn a_bad_settings_file_stops_the_shop_with_where_and_why() {
         "nothing applied"
     );
 }
+
+#[tokio::test]
+async fn unknown_paths_and_methods_are_answered_as_problems() {
+    let s = start().await;
+    let missing = s.get("/no/such/page").await;
+    assert_eq!(
+        (missing.status, missing.content_type.as_str()),
+        (404, PROBLEM)
+    );
+    assert_eq!(
+        missing.body,
+        json!({"type": "about:blank", "title": "Not Found", "status": 404,
+               "detail": "no route answers GET /no/such/page", "method": "GET", "path": "/no/such/page"})
+    );
+    let wrong = s
+        .send(s.client.delete(format!("{}/resilience", s.shop)))
+        .await;
+    assert_eq!((wrong.status, wrong.content_type.as_str()), (405, PROBLEM));
+    assert_eq!(wrong.body["detail"], "/resilience does not take DELETE");
+    assert_eq!(wrong.headers["allow"], "GET,HEAD");
+}

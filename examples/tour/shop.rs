@@ -207,9 +207,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The shop's routes, with request ids, trace context and panics answered as problems.
+/// The shop's routes, with request ids, trace context, and panics, unknown paths and unknown
+/// methods answered as problems.
 pub fn router(shop: Arc<Shop>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/products/{id}", get(get_product))
         .route("/orders", post(create_order))
         .route("/items_validation", post(create_item))
@@ -220,7 +221,9 @@ pub fn router(shop: Arc<Shop>) -> Router {
         .route("/resilience", get(resilience))
         .route("/resilience/{name}", put(change_settings))
         .route("/chaos", put(chaos))
-        .with_state(shop)
+        .with_state(shop);
+    // Unknown paths and methods are problems too, as the chapter's FastAPI answers them.
+    staunch::axum::problem_fallbacks(routes)
         .layer(staunch::axum::catch_panic())
         .layer(from_fn(correlate))
         .layer(PropagateRequestIdLayer::x_request_id())

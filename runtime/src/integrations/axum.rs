@@ -279,3 +279,94 @@ impl ResponseForPanic for PanicProblem {
         response
     }
 }
+
+/// A request no route answers: an unknown path (404), or a method its route does not take
+/// (405), answered as a problem instead of axum's empty body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteProblem {
+    /// No route has this path.
+    #[error("no route answers {method} {path}")]
+    NotFound {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+    },
+    /// The route does not take this method.
+    #[error("{path} does not take {method}")]
+    MethodNotAllowed {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+    },
+}
+
+impl Classify for RouteProblem {
+    fn is_failure(&self) -> bool {
+        false
+    }
+}
+
+impl Problem for RouteProblem {
+    fn status(&self) -> u16 {
+        match self {
+            Self::NotFound { .. } => 404,
+            Self::MethodNotAllowed { .. } => 405,
+        }
+    }
+
+    fn extensions(&self) -> serde_json::Map<String, serde_json::Value> {
+        let (Self::NotFound { method, path } | Self::MethodNotAllowed { method, path }) = self;
+        let mut members = serde_json::Map::new();
+        members.insert("method".to_owned(), method.clone().into());
+        members.insert("path".to_owned(), path.clone().into());
+        members
+    }
+}
+
+impl IntoResponse for RouteProblem {
+    fn into_response(self) -> Response {
+        problem_response(&self)
+    }
+}
+
+/// `router` with its unknown paths answered by a 404 problem and its unknown methods by a 405
+/// problem (`application/problem+json`, with the method and the path; axum keeps the `Allow`
+/// header of a 405).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use axum::{Router, routing::get};
+/// use tower::ServiceExt as _;
+///
+/// let app = staunch::axum::problem_fallbacks(Router::new().route("/items", get(|| async { "[]" })));
+/// let request = |method, uri| axum::http::Request::builder().method(method).uri(uri).body(axum::body::Body::empty()).unwrap();
+/// let missing = app.clone().oneshot(request("GET", "/nothing")).await.unwrap();
+/// assert_eq!(missing.status(), 404);
+/// assert_eq!(missing.headers()["content-type"], "application/problem+json");
+/// let wrong = app.oneshot(request("DELETE", "/items")).await.unwrap();
+/// assert_eq!(wrong.status(), 405);
+/// # }
+/// ```
+pub fn problem_fallbacks<S: Clone + Send + Sync + 'static>(
+    router: axum::Router<S>,
+) -> axum::Router<S> {
+    router
+        .fallback(
+            |method: axum::http::Method, uri: axum::http::Uri| async move {
+                RouteProblem::NotFound {
+                    method: method.to_string(),
+                    path: uri.path().to_owned(),
+                }
+            },
+        )
+        .method_not_allowed_fallback(
+            |method: axum::http::Method, uri: axum::http::Uri| async move {
+                RouteProblem::MethodNotAllowed {
+                    method: method.to_string(),
+                    path: uri.path().to_owned(),
+                }
+            },
+        )
+}
