@@ -91,6 +91,15 @@ pub(crate) fn checked<T, G: std::fmt::Debug>(
     check.map_err(|violation| ConfigError::from_violation(violation, got))
 }
 
+/// Whether settings named `given` are for the instance named `own`: a change never renames.
+pub(crate) fn same_name(own: &str, given: &str) -> Result<(), ConfigError> {
+    if own == given {
+        Ok(())
+    } else {
+        Err(ConfigError::Conflict("name", "the instance's name"))
+    }
+}
+
 /// `Err(violation)` as a builder's error.
 pub(crate) fn refuse<T>(violation: Violation) -> Result<T, ConfigError> {
     Err(ConfigError::from_violation(violation, ()))

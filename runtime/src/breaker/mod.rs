@@ -203,9 +203,7 @@ impl CircuitBreaker {
     /// Whether `config` can replace the settings in force: the same name, trip policy and
     /// window (the counts would not mean the same under another).
     pub(crate) fn fits(&self, config: &BreakerConfig) -> Result<(), ConfigError> {
-        if config.name != self.name {
-            return Err(ConfigError::Conflict("name", "the instance's name"));
-        }
+        crate::config::same_name(self.name, config.name)?;
         if !settings::same_shape(&self.config(), config) {
             return Err(ConfigError::Running {
                 option: match config.trip {

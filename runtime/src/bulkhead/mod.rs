@@ -111,9 +111,7 @@ impl Bulkhead {
     /// Whether `config` can replace the settings in force: the same name, and a `max_wait`
     /// that keeps waiting on or off (a bulkhead made to reject at once has no queue).
     pub(crate) fn fits(&self, config: &BulkheadConfig) -> Result<(), ConfigError> {
-        if config.name != self.name {
-            return Err(ConfigError::Conflict("name", "the instance's name"));
-        }
+        crate::config::same_name(self.name, config.name)?;
         if config.max_wait.is_zero() != matches!(self.slots, Slots::Counter(_)) {
             return Err(ConfigError::Running {
                 option: "max_wait",

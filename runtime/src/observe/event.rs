@@ -34,6 +34,14 @@ pub enum InstanceKind {
 }
 
 impl InstanceKind {
+    /// Every kind, in the snapshot's order.
+    pub const ALL: [Self; 4] = [
+        Self::CircuitBreaker,
+        Self::Bulkhead,
+        Self::Retry,
+        Self::RetryBudget,
+    ];
+
     /// The kind as the attribute (and the snapshot) spells it.
     #[must_use]
     pub fn as_str(self) -> &'static str {

@@ -149,7 +149,7 @@ pub(crate) fn settings_conflict(
                 in_force = %in_force,
                 ignored = %ignored,
                 decided_by,
-                concat!($what, " used with conflicting settings; {} decide what is in force"),
+                concat!($what, " used with conflicting settings; in force: what {} says"),
                 decided_by,
             )
         };

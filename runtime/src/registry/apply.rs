@@ -7,10 +7,7 @@ use super::layers::{self, Layers, Named};
 use super::{Instances, Registry, global, sites};
 use crate::config::ConfigError;
 use crate::observe::InstanceKind;
-use crate::settings::{
-    BreakerSettings, BulkheadSettings, Entry, InstanceSettings, RetryBudgetSettings, RetrySettings,
-    SettingError, Settings, SettingsError, Table,
-};
+use crate::settings::{Entry, InstanceSettings, SettingError, Settings, SettingsError, Table};
 use crate::{Bulkhead, CircuitBreaker, RetryBudget, RetryPolicy};
 
 /// Which layer settings go to.
@@ -19,13 +16,6 @@ enum Layer {
     Startup,
     Runtime,
 }
-
-const KINDS: [InstanceKind; 4] = [
-    InstanceKind::CircuitBreaker,
-    InstanceKind::Bulkhead,
-    InstanceKind::Retry,
-    InstanceKind::RetryBudget,
-];
 
 /// A change to make once every change is known to be valid.
 type Put = Box<dyn FnOnce()>;
@@ -111,7 +101,7 @@ impl Registry {
     ) -> Result<InstanceSettings, SettingsError> {
         let kinds: Vec<InstanceKind> = {
             let instances = self.lock();
-            KINDS
+            InstanceKind::ALL
                 .into_iter()
                 .filter(|kind| instances.has(*kind, name))
                 .collect()
@@ -147,18 +137,10 @@ impl Registry {
     pub fn settings_in_force(&self, kind: InstanceKind, name: &str) -> Option<InstanceSettings> {
         let instances = self.lock();
         Some(match kind {
-            InstanceKind::CircuitBreaker => {
-                BreakerSettings::of(&instances.breakers.get(name)?.config()).into()
-            }
-            InstanceKind::Bulkhead => {
-                BulkheadSettings::of(&instances.bulkheads.get(name)?.config()).into()
-            }
-            InstanceKind::Retry => {
-                RetrySettings::of(&instances.retries.get(name)?.first()?.config()).into()
-            }
-            InstanceKind::RetryBudget => {
-                RetryBudgetSettings::of(&instances.budgets.get(name)?.config()).into()
-            }
+            InstanceKind::CircuitBreaker => layers::in_force(*instances.breakers.get(name)?),
+            InstanceKind::Bulkhead => layers::in_force(*instances.bulkheads.get(name)?),
+            InstanceKind::Retry => layers::in_force(*instances.retries.get(name)?.first()?),
+            InstanceKind::RetryBudget => layers::in_force(*instances.budgets.get(name)?),
         })
     }
 
@@ -196,7 +178,10 @@ impl Registry {
                 Layer::Startup => layers.startup = incoming.cloned(),
                 Layer::Runtime => {
                     if let Some(incoming) = incoming {
-                        layers.runtime = Some(merged(layers.runtime.take(), incoming));
+                        match &mut layers.runtime {
+                            Some(before) => before.overlay(incoming),
+                            None => layers.runtime = Some(incoming.clone()),
+                        }
                     }
                 }
             }
@@ -231,7 +216,7 @@ impl Registry {
 #[cfg(feature = "config")]
 pub(crate) fn known_names() -> Vec<(InstanceKind, &'static str)> {
     let instances = global().lock();
-    KINDS
+    InstanceKind::ALL
         .into_iter()
         .flat_map(|kind| {
             instances
@@ -265,41 +250,23 @@ fn unknown(
         .of(kind.as_str(), Some(name), None)
 }
 
-/// Run-time changes so far, with `incoming`'s keys over them.
-fn merged(before: Option<Entry>, incoming: &Entry) -> Entry {
-    match before {
-        Some(mut entry) => {
-            entry.settings.overlay(&incoming.settings);
-            entry.places.extend(incoming.places.clone());
-            entry
-        }
-        None => incoming.clone(),
-    }
-}
-
 impl Instances {
     /// The names known for `kind` (every kind for `None`): created, or declared by a site
     /// when `declared`.
     fn names(&self, kind: Option<InstanceKind>, declared: bool) -> Vec<&'static str> {
         let mut names: BTreeSet<&'static str> = BTreeSet::new();
-        let wanted = |k: InstanceKind| kind.is_none_or(|kind| kind == k);
-        if wanted(InstanceKind::CircuitBreaker) {
-            names.extend(self.breakers.keys());
-        }
-        if wanted(InstanceKind::Bulkhead) {
-            names.extend(self.bulkheads.keys());
-        }
-        if wanted(InstanceKind::Retry) {
-            names.extend(self.retries.keys());
-        }
-        if wanted(InstanceKind::RetryBudget) {
-            names.extend(self.budgets.keys());
-        }
-        if declared {
-            for k in KINDS {
-                if wanted(k) {
-                    names.extend(sites::declared_names(k));
-                }
+        for k in InstanceKind::ALL {
+            if kind.is_some_and(|kind| kind != k) {
+                continue;
+            }
+            match k {
+                InstanceKind::CircuitBreaker => names.extend(self.breakers.keys()),
+                InstanceKind::Bulkhead => names.extend(self.bulkheads.keys()),
+                InstanceKind::Retry => names.extend(self.retries.keys()),
+                InstanceKind::RetryBudget => names.extend(self.budgets.keys()),
+            }
+            if declared {
+                names.extend(sites::declared_names(k));
             }
         }
         names.into_iter().collect()

@@ -87,6 +87,11 @@ pub(super) trait Named: Sync + 'static {
     fn put(&self, config: Self::Config);
 }
 
+/// The settings in force of `instance`, under the options' names.
+pub(super) fn in_force<T: Named>(instance: &T) -> InstanceSettings {
+    T::settings_of(&instance.current())
+}
+
 /// The configuration in force for an instance created with `created` under `layers`.
 pub(super) fn over<T: Named>(
     created: &T::Config,

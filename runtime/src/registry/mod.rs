@@ -16,9 +16,7 @@ use crate::breaker::{BreakerMetrics, CircuitBreaker};
 use crate::bulkhead::{Bulkhead, BulkheadMetrics};
 use crate::observe::{self, Event, InstanceKind};
 use crate::retry::{BudgetMetrics, RetryBudget, RetryMetrics, RetryPolicy};
-use crate::settings::{
-    BreakerSettings, BulkheadSettings, InstanceSettings, RetryBudgetSettings, RetrySettings,
-};
+use crate::settings::InstanceSettings;
 use tokio::sync::broadcast;
 
 #[cfg(feature = "config")]
@@ -212,12 +210,12 @@ impl Registry {
         let breakers = instances.breakers.iter().map(|(name, b)| Instance {
             name,
             detail: Detail::CircuitBreaker(b.metrics()),
-            settings: BreakerSettings::of(&b.config()).into(),
+            settings: layers::in_force(*b),
         });
         let bulkheads = instances.bulkheads.iter().map(|(name, b)| Instance {
             name,
             detail: Detail::Bulkhead(b.metrics()),
-            settings: BulkheadSettings::of(&b.config()).into(),
+            settings: layers::in_force(*b),
         });
         let retries = instances.retries.iter().filter_map(|(name, policies)| {
             let first = policies.first()?;
@@ -231,13 +229,13 @@ impl Registry {
             Some(Instance {
                 name,
                 detail: Detail::Retry(metrics),
-                settings: RetrySettings::of(&first.config()).into(),
+                settings: layers::in_force(*first),
             })
         });
         let budgets = instances.budgets.iter().map(|(name, b)| Instance {
             name,
             detail: Detail::RetryBudget(b.metrics()),
-            settings: RetryBudgetSettings::of(&b.config()).into(),
+            settings: layers::in_force(*b),
         });
         Snapshot {
             instances: breakers

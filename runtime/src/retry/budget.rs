@@ -273,11 +273,7 @@ impl RetryBudget {
 
     /// Whether `config` can replace the settings in force: any of the same name can.
     pub(crate) fn fits(&self, config: &BudgetConfig) -> Result<(), ConfigError> {
-        if config.name == self.name {
-            Ok(())
-        } else {
-            Err(ConfigError::Conflict("name", "the instance's name"))
-        }
+        crate::config::same_name(self.name, config.name)
     }
 
     /// The budget with `created` as the settings other call sites are checked against.

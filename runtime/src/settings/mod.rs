@@ -64,17 +64,6 @@ impl InstanceSettings {
         }
     }
 
-    /// The keys an instance of `kind` takes.
-    #[must_use]
-    pub fn keys(kind: InstanceKind) -> &'static [&'static str] {
-        match kind {
-            InstanceKind::CircuitBreaker => BreakerSettings::KEYS,
-            InstanceKind::Bulkhead => BulkheadSettings::KEYS,
-            InstanceKind::Retry => RetrySettings::KEYS,
-            InstanceKind::RetryBudget => RetryBudgetSettings::KEYS,
-        }
-    }
-
     pub(crate) fn set(&mut self, key: &str, value: &Literal) -> Result<(), String> {
         match self {
             Self::CircuitBreaker(s) => s.set(key, value),
@@ -132,6 +121,13 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
+    /// `upper`'s keys, and where they were written, over these.
+    pub(crate) fn overlay(&mut self, upper: &Entry) {
+        self.settings.overlay(&upper.settings);
+        self.places
+            .extend(upper.places.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+
     pub(crate) fn place(&self, key: Option<&str>) -> Option<&str> {
         key.and_then(|key| self.places.get(key))
             .or(self.origin.as_ref())
@@ -213,10 +209,7 @@ impl Settings {
     pub fn merge(&mut self, other: Settings) {
         for (key, upper) in other.entries {
             match self.entries.get_mut(&key) {
-                Some(entry) => {
-                    entry.settings.overlay(&upper.settings);
-                    entry.places.extend(upper.places);
-                }
+                Some(entry) => entry.overlay(&upper),
                 None => {
                     self.entries.insert(key, upper);
                 }
@@ -285,24 +278,13 @@ pub(crate) struct Written<'a> {
 
 /// The kind a file's top-level table names.
 pub(crate) fn kind_named(name: &str) -> Result<InstanceKind, String> {
-    const KINDS: [InstanceKind; 4] = [
-        InstanceKind::CircuitBreaker,
-        InstanceKind::Bulkhead,
-        InstanceKind::Retry,
-        InstanceKind::RetryBudget,
-    ];
-    const NAMES: &[&str] = &["circuit_breaker", "bulkhead", "retry", "retry_budget"];
-    KINDS
+    let names = InstanceKind::ALL.map(InstanceKind::as_str);
+    InstanceKind::ALL
         .into_iter()
         .find(|kind| kind.as_str() == name)
-        .ok_or_else(|| {
-            let mut reason = format!(
-                "unknown kind `{name}`; the kinds are `circuit_breaker`, `bulkhead`, `retry` and `retry_budget`"
-            );
-            if let Some(near) = staunch_options::nearest(name, NAMES) {
-                reason = format!("unknown kind `{name}`; did you mean `{near}`?");
-            }
-            reason
+        .ok_or_else(|| match staunch_options::nearest(name, &names) {
+            Some(near) => format!("unknown kind `{name}`; did you mean `{near}`?"),
+            None => format!("unknown kind `{name}`; the kinds are {}", listed(&names)),
         })
 }
 
@@ -310,14 +292,17 @@ pub(crate) fn kind_named(name: &str) -> Result<InstanceKind, String> {
 pub(crate) fn unknown_key(key: &str, keys: &[&str]) -> String {
     match staunch_options::nearest(key, keys) {
         Some(near) => format!("unknown key `{key}`; did you mean `{near}`?"),
-        None => format!(
-            "unknown key `{key}`; the keys are {}",
-            keys.iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        None => format!("unknown key `{key}`; the keys are {}", listed(keys)),
     }
+}
+
+/// `a`, `b`, `c`.
+fn listed(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Serialize for Settings {
