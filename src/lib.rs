@@ -101,8 +101,8 @@ pub mod problem {
     //! details it serializes to, and the HTTP response every framework integration sends.
 
     pub use staunch_runtime::{
-        Chain, GENERIC_DETAIL, PROBLEM_JSON, Problem, ProblemDetails, ProblemResponse,
-        reason_phrase, status_is_failure, status_is_transient,
+        Chain, GENERIC_DETAIL, MAX_RETRY_AFTER, PROBLEM_JSON, Problem, ProblemDetails,
+        ProblemResponse, parse_retry_after, reason_phrase, status_is_failure, status_is_transient,
     };
 }
 
@@ -165,4 +165,8 @@ staunch_runtime::__if_reqwest! {
             HttpStatusError, MAX_RETRY_AFTER, ResponseExt, parse_retry_after,
         };
     }
+}
+
+staunch_runtime::__if_tower! {
+    pub use staunch_runtime::integrations::tower;
 }

@@ -140,3 +140,61 @@ async fn allocations_inside<F: Future>(mut f: impl FnMut() -> F) -> u64 {
     })
     .await
 }
+
+/// The tower layers, stacked over a service that allocates nothing: nothing per call on the
+/// success path, nor when an open breaker turns a call away.
+#[test]
+fn no_tower_layer_allocates_per_call() {
+    use staunch::tower::{BulkheadLayer, CircuitBreakerLayer, RetryLayer, TimeoutLayer};
+    use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+
+    #[derive(Debug)]
+    struct Refused(#[allow(dead_code)] Rejected);
+    impl From<Rejected> for Refused {
+        fn from(rejected: Rejected) -> Self {
+            Self(rejected)
+        }
+    }
+    impl staunch::Classify for Refused {}
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let breaker = staunch::CircuitBreaker::builder("alloc-tower")
+        .fail_max(5)
+        .build_shared()
+        .unwrap();
+    let inner = service_fn(|x: u64| std::future::ready(Ok::<_, Refused>(x)));
+    let stack = ServiceBuilder::new()
+        .layer(RetryLayer::new(
+            staunch::Retry::exponential()
+                .max_attempts(4)
+                .build_shared()
+                .unwrap(),
+        ))
+        .layer(CircuitBreakerLayer::new(breaker))
+        .layer(BulkheadLayer::new(staunch::Bulkhead::new(10).unwrap()))
+        .layer(TimeoutLayer::new(std::time::Duration::from_secs(2)))
+        .service(inner);
+    let mut service = stack.clone();
+    let calls = || {
+        let mut service = stack.clone();
+        async move {
+            let _ = service.ready().await.unwrap().call(1).await;
+        }
+    };
+    // The clone above is the test's; it costs what the inner service's clone does (nothing).
+    assert_eq!(rt.block_on(allocations_inside(calls)), 0, "tower stack");
+    breaker.force_open();
+    let refused = rt.block_on(async { service.ready().await.unwrap().call(1).await });
+    assert!(matches!(
+        refused,
+        Err(Refused(Rejected::CircuitOpen { .. }))
+    ));
+    assert_eq!(
+        rt.block_on(allocations_inside(calls)),
+        0,
+        "tower rejection by an open breaker"
+    );
+}

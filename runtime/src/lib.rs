@@ -14,7 +14,7 @@
 //! | `retry`, `breaker`, `bulkhead`, `timeout` | the policies, each with its guard future |
 //! | `settings` | every option as a setting of a named instance: its types, read from TOML, JSON and the environment |
 //! | `registry` | named instances: lookups, `build_shared`, the call sites' slots, settings applied in layers, the snapshot |
-//! | `integrations` | axum, actix-web, reqwest, each behind its feature |
+//! | `integrations` | axum, actix-web, reqwest, tower, each behind its feature |
 //! | `__private` | what generated code names; nothing in the crate imports it |
 
 mod breaker;
@@ -54,8 +54,8 @@ pub use config::ConfigError;
 pub use observe::{Event, InstanceKind};
 pub use outcome::{Classify, Rejected};
 pub use problem::{
-    Chain, GENERIC_DETAIL, PROBLEM_JSON, Problem, ProblemDetails, ProblemResponse, reason_phrase,
-    status_is_failure, status_is_transient,
+    Chain, GENERIC_DETAIL, MAX_RETRY_AFTER, PROBLEM_JSON, Problem, ProblemDetails, ProblemResponse,
+    parse_retry_after, reason_phrase, status_is_failure, status_is_transient,
 };
 pub use registry::{Detail, Instance, Registry, Snapshot, breaker, bulkhead};
 pub use retry::{
@@ -102,6 +102,22 @@ macro_rules! __if_actix {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __if_actix {
+    ($($item:tt)*) => {};
+}
+
+/// Expands its input when the `tower` feature is on.
+#[cfg(feature = "tower")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_tower {
+    ($($item:tt)*) => { $($item)* };
+}
+
+/// Expands its input when the `tower` feature is on.
+#[cfg(not(feature = "tower"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_tower {
     ($($item:tt)*) => {};
 }
 

@@ -4,6 +4,8 @@
 // Each test crate uses some of them.
 #![allow(dead_code)]
 
+pub mod capture;
+
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;

@@ -205,6 +205,61 @@ where
     }
 }
 
+/// A call admitted outside a guard future: a tower service admits in `call`, before it calls
+/// the inner service, and settles when the inner future finishes. Dropped unsettled (the call
+/// was cancelled), a trial gives its slot back.
+#[cfg(feature = "tower")]
+pub(crate) struct Ticket<H: Deref<Target = CircuitBreaker>> {
+    stage: Stage,
+    admission: Admission,
+    started: Option<u64>,
+    trial: Option<TrialSlot<H>>,
+}
+
+#[cfg(feature = "tower")]
+impl<H: Deref<Target = CircuitBreaker> + Clone> Ticket<H> {
+    /// Admits a call now, or says why not.
+    #[inline]
+    pub(crate) fn admit(breaker: &H) -> Result<Self, Rejected> {
+        let mut ticket = Ticket {
+            stage: Stage::Closed,
+            admission: Admission::Closed,
+            started: None,
+            trial: None,
+        };
+        if breaker.load().is_closed_untimed() {
+            return Ok(ticket);
+        }
+        if let Err(retry_in_nanos) = breaker.admit_guarded(
+            &mut ticket.stage,
+            &mut ticket.admission,
+            &mut ticket.started,
+        ) {
+            return Err(breaker.rejection(retry_in_nanos));
+        }
+        if let Admission::Trial(generation) = ticket.admission {
+            ticket.trial = Some(TrialSlot {
+                breaker: Some(breaker.clone()),
+                generation,
+            });
+        }
+        Ok(ticket)
+    }
+
+    /// Records the call's outcome.
+    #[inline]
+    pub(crate) fn settle(mut self, breaker: &CircuitBreaker, outcome: Outcome) {
+        if let Some(trial) = self.trial.take() {
+            trial.finish();
+        }
+        if self.stage == Stage::Closed && outcome == Outcome::Success {
+            breaker.record(Admission::Closed, Outcome::Success, false);
+        } else {
+            breaker.settle(self.stage, self.admission, self.started, outcome);
+        }
+    }
+}
+
 /// The guard's steps off the hot path: not generic, so compiled once for every guarded
 /// function, and out of line, so the hot path stays small enough to inline.
 impl CircuitBreaker {

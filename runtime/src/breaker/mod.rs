@@ -20,6 +20,8 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 pub use self::config::{BreakerConfig, CircuitBreakerBuilder, Mode, SlowCalls, Trip};
+#[cfg(feature = "tower")]
+pub(crate) use self::guard::Ticket;
 pub use self::guard::guard;
 pub use self::report::{BreakerMetrics, Transition};
 use self::settings::Settings;
@@ -75,7 +77,7 @@ enum Counting {
 
 /// What a finished call means to the breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     Success,
     Failure,
     /// A decision of another layer (a full bulkhead): neither success nor failure.

@@ -14,6 +14,23 @@ use crate::outcome::{Failure, widen};
 /// or was cancelled) frees it.
 pub struct Slot<H: Deref<Target = Bulkhead>>(H);
 
+#[cfg(feature = "tower")]
+impl<H: Deref<Target = Bulkhead>> Slot<H> {
+    /// Takes a slot if one is free now.
+    #[inline]
+    pub(crate) fn try_take(bulkhead: &H) -> Option<Self>
+    where
+        H: Clone,
+    {
+        bulkhead.try_enter().then(|| Self(bulkhead.clone()))
+    }
+
+    /// Waits up to `max_wait` for a slot.
+    pub(crate) async fn wait(bulkhead: H) -> Result<Self, Rejected> {
+        wait_for(bulkhead).await
+    }
+}
+
 impl<H: Deref<Target = Bulkhead>> Drop for Slot<H> {
     #[inline]
     fn drop(&mut self) {

@@ -21,6 +21,8 @@ mod config;
 mod guard;
 
 pub use self::config::{BulkheadBuilder, BulkheadConfig};
+#[cfg(feature = "tower")]
+pub(crate) use self::guard::Slot;
 pub use self::guard::guard;
 
 /// At most `limit` calls in flight; the others wait up to `max_wait`, then are rejected.
@@ -300,10 +302,16 @@ impl Bulkhead {
         }
     }
 
+    /// Whether a call finding every slot taken waits for one (`max_wait`).
+    #[cfg(feature = "tower")]
+    pub(crate) fn queues(&self) -> bool {
+        matches!(self.slots, Slots::Queue { .. })
+    }
+
     /// Counts and reports a call turned away.
     #[cold]
     #[inline(never)]
-    fn full(&self) -> Rejected {
+    pub(crate) fn full(&self) -> Rejected {
         self.rejected.fetch_add(1, Ordering::Relaxed);
         let rejected = || Rejected::BulkheadFull {
             name: self.name,

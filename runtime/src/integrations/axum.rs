@@ -21,14 +21,7 @@ use crate::{Classify, GENERIC_DETAIL, Problem, Rejected, reason_phrase};
 /// `Retry-After` in whole seconds (rounded up) when the problem has one, and its details as
 /// the body. A 5xx is logged at ERROR with its whole source chain; the body never shows it.
 pub fn problem_response<P: Problem + 'static>(problem: &P) -> Response {
-    let parts = ProblemResponse::of(problem);
-    let mut response = (parts.status, parts.body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-    if let Some(seconds) = parts.retry_after {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response
+    ProblemResponse::of(problem).into_http()
 }
 
 impl IntoResponse for Rejected {

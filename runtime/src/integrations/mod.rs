@@ -6,3 +6,5 @@ pub mod actix;
 pub mod axum;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
+#[cfg(feature = "tower")]
+pub mod tower;

@@ -1,7 +1,11 @@
 //! Which errors are worth retrying and which count against a circuit breaker.
 
+use std::convert::Infallible;
+use std::error::Error;
 use std::io;
 use std::time::Duration;
+
+use crate::Rejected;
 
 /// Tells retry and the circuit breaker what an error means.
 ///
@@ -65,6 +69,64 @@ impl<C: Classify + ?Sized> Classify for Box<C> {
     }
     fn retry_after(&self) -> Option<Duration> {
         (**self).retry_after()
+    }
+}
+
+/// Never a value: lets a service or function that cannot fail stand under the policies.
+impl Classify for Infallible {}
+
+/// A boxed error (tower's `BoxError`) is classified as what it holds when staunch knows the
+/// type: a [`Rejected`] or an [`io::Error`]; anything else is transient and a failure, as an
+/// error without `Classify` is for the attributes.
+///
+/// ```
+/// use staunch::{Classify, Rejected};
+///
+/// let open: Box<dyn std::error::Error + Send + Sync> =
+///     Rejected::CircuitOpen { name: "db", retry_in: std::time::Duration::ZERO }.into();
+/// assert!(!open.is_transient() && !open.is_failure());
+/// let other: Box<dyn std::error::Error + Send + Sync> = "connection lost".into();
+/// assert!(other.is_transient() && other.is_failure());
+/// ```
+impl Classify for dyn Error + Send + Sync + 'static {
+    fn is_transient(&self) -> bool {
+        match known(self) {
+            Known::Rejected(rejected) => rejected.is_transient(),
+            Known::Io(io) => io.is_transient(),
+            Known::Other => true,
+        }
+    }
+
+    fn is_failure(&self) -> bool {
+        match known(self) {
+            Known::Rejected(rejected) => rejected.is_failure(),
+            Known::Io(io) => io.is_failure(),
+            Known::Other => true,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match known(self) {
+            Known::Rejected(rejected) => rejected.retry_after(),
+            Known::Io(_) | Known::Other => None,
+        }
+    }
+}
+
+/// What a boxed error holds, when it is a type with its own classification.
+enum Known<'a> {
+    Rejected(&'a Rejected),
+    Io(&'a io::Error),
+    Other,
+}
+
+fn known<'a>(error: &'a (dyn Error + Send + Sync + 'static)) -> Known<'a> {
+    if let Some(rejected) = error.downcast_ref::<Rejected>() {
+        Known::Rejected(rejected)
+    } else if let Some(io) = error.downcast_ref::<io::Error>() {
+        Known::Io(io)
+    } else {
+        Known::Other
     }
 }
 

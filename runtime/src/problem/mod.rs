@@ -1,5 +1,6 @@
 //! RFC 9457 problem details: what an error tells the client.
 
+mod http_response;
 mod response;
 
 use std::error::Error;
@@ -7,6 +8,9 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+#[cfg(feature = "reqwest")]
+pub(crate) use self::http_response::retry_after_header;
+pub use self::http_response::{MAX_RETRY_AFTER, parse_retry_after};
 pub use self::response::{PROBLEM_JSON, ProblemResponse};
 
 use crate::{Classify, Rejected};

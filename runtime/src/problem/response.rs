@@ -1,6 +1,7 @@
 //! The HTTP response of a problem, built once for every framework.
 
-use http::StatusCode;
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, StatusCode};
 
 use super::{Chain, Problem};
 
@@ -44,5 +45,27 @@ impl ProblemResponse {
             retry_after,
             body: serde_json::to_vec(&problem.to_details(None)).unwrap_or_default(),
         }
+    }
+
+    /// The response as an [`http::Response`]: its status, `content-type:
+    /// application/problem+json`, `Retry-After` when it has one, and the body.
+    ///
+    /// ```
+    /// let open = staunch::Rejected::CircuitOpen { name: "db", retry_in: std::time::Duration::from_millis(1500) };
+    /// let response: http::Response<Vec<u8>> = staunch::ProblemResponse::of(&open).into_http();
+    /// assert_eq!(response.status(), 503);
+    /// assert_eq!(response.headers()["retry-after"], "2");
+    /// assert_eq!(response.headers()["content-type"], staunch::PROBLEM_JSON);
+    /// ```
+    #[must_use]
+    pub fn into_http<B: From<Vec<u8>>>(self) -> http::Response<B> {
+        let mut response = http::Response::new(B::from(self.body));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }

@@ -108,7 +108,7 @@ impl BulkheadBuilder {
     }
 }
 
-impl Attempts<'static> {
+impl Attempts<&'static RetryPolicy> {
     /// Like [`new`](Self::new), for a policy that enters the registry at its first failure,
     /// taking the settings of its name.
     #[inline]
@@ -118,7 +118,7 @@ impl Attempts<'static> {
     }
 }
 
-fn register(policy: &'static RetryPolicy) {
+fn register(policy: &&'static RetryPolicy) {
     if policy.first_registration() {
         global().add_retry(policy);
     }

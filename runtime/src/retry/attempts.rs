@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::ops::Deref;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -35,9 +36,11 @@ pub enum Next<R> {
 /// The state of one retried call: how many attempts were made, the deadline, the jitter state.
 ///
 /// Generated code drives it in a loop; all decisions live here so the expansion stays small.
+/// `P` and `B` are handles of the policy and the budget: references for the attributes (and
+/// `call`), handles that own them for a tower service's `'static` future.
 #[derive(Debug)]
-pub struct Attempts<'p> {
-    policy: &'p RetryPolicy,
+pub struct Attempts<P = &'static RetryPolicy, B = &'static RetryBudget> {
+    policy: P,
     /// The policy's settings, copied at the first failure: a call keeps them to its end.
     settings: Option<RetryConfig>,
     made: u32,
@@ -46,8 +49,8 @@ pub struct Attempts<'p> {
     previous: Option<Duration>,
     rng: Option<SmallRng>,
     /// Called at the call's first failure, before it copies the policy's settings.
-    on_first_failure: Option<fn(&'p RetryPolicy)>,
-    budget: Option<&'p RetryBudget>,
+    on_first_failure: Option<fn(&P)>,
+    budget: Option<B>,
 }
 
 thread_local! {
@@ -61,11 +64,11 @@ pub fn seed_thread_jitter(seed: u64) {
     THREAD_RNG.with(|rng| *rng.borrow_mut() = Some(SmallRng::seed_from_u64(seed)));
 }
 
-impl<'p> Attempts<'p> {
+impl<P: Deref<Target = RetryPolicy>> Attempts<P> {
     /// The state of a call that has made no attempt yet.
     #[inline]
     #[must_use]
-    pub fn new(policy: &'p RetryPolicy) -> Self {
+    pub fn new(policy: P) -> Self {
         let max_elapsed = policy.max_elapsed.load(Ordering::Relaxed);
         Self {
             policy,
@@ -78,20 +81,46 @@ impl<'p> Attempts<'p> {
             budget: None,
         }
     }
+}
 
+impl<P: Deref<Target = RetryPolicy>, B: Deref<Target = RetryBudget>> Attempts<P, B> {
     /// Calls `hook` with the policy at the call's first failure, before its settings are
     /// copied: a hook that changes them reaches this call.
-    pub(crate) fn on_first_failure(mut self, hook: fn(&'p RetryPolicy)) -> Self {
+    pub(crate) fn on_first_failure(mut self, hook: fn(&P)) -> Self {
         self.on_first_failure = Some(hook);
         self
     }
 
     /// Spends retries from `budget`, crediting it with this call's first attempt.
     #[must_use]
-    pub fn with_budget(mut self, budget: &'p RetryBudget) -> Self {
+    pub fn with_budget<B2: Deref<Target = RetryBudget>>(self, budget: B2) -> Attempts<P, B2> {
         budget.deposit();
-        self.budget = Some(budget);
-        self
+        self.rebudget(Some(budget))
+    }
+
+    #[cfg(feature = "tower")]
+    /// The same call spending from no budget, as a handle type `B2` of one.
+    pub(crate) fn without_budget<B2>(self) -> Attempts<P, B2> {
+        self.rebudget(None)
+    }
+
+    fn rebudget<B2>(self, budget: Option<B2>) -> Attempts<P, B2> {
+        Attempts {
+            policy: self.policy,
+            settings: self.settings,
+            made: self.made,
+            deadline: self.deadline,
+            previous: self.previous,
+            rng: self.rng,
+            on_first_failure: self.on_first_failure,
+            budget,
+        }
+    }
+
+    #[cfg(feature = "tower")]
+    /// The policy's name.
+    pub(crate) fn policy_name(&self) -> &'static str {
+        self.policy.name
     }
 
     /// Takes in the outcome of an attempt and says whether to return it or to wait and retry.
@@ -141,6 +170,14 @@ impl<'p> Attempts<'p> {
         }
     }
 
+    #[cfg(feature = "tower")]
+    /// Takes in a failed attempt judged by `verdict` (a caller that judges outcomes itself,
+    /// as a tower service judges responses), and says what to do.
+    pub(crate) fn failed(&mut self, verdict: Verdict, error: &dyn fmt::Display) -> Decision {
+        self.made += 1;
+        self.decide(verdict, error)
+    }
+
     /// What to do after a failed attempt judged by `verdict`. Not generic, so compiled once
     /// rather than for every retried function.
     fn decide(&mut self, verdict: Verdict, error: &dyn fmt::Display) -> Decision {
@@ -151,7 +188,7 @@ impl<'p> Attempts<'p> {
             self.policy.stats.exhausted.fetch_add(1, Ordering::Relaxed);
             return Decision::Return;
         };
-        if let Some(budget) = self.budget
+        if let Some(budget) = &self.budget
             && !budget.try_withdraw()
         {
             let rejects = budget.rejects_when_exhausted();
@@ -180,7 +217,7 @@ impl<'p> Attempts<'p> {
         if self.settings.is_none()
             && let Some(hook) = self.on_first_failure
         {
-            hook(self.policy);
+            hook(&self.policy);
         }
         let policy = *self.settings.get_or_insert_with(|| self.policy.config());
         if self.made >= policy.max_attempts {
@@ -238,7 +275,7 @@ impl<'p> Attempts<'p> {
 }
 
 /// What [`Attempts::decide`] concluded.
-enum Decision {
+pub(crate) enum Decision {
     Wait(Duration),
     /// Return the attempt's outcome.
     Return,

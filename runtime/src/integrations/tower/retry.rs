@@ -1,0 +1,442 @@
+//! Retry as a layer.
+
+use std::any::type_name;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::time::Sleep;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::body::{BodyCopies, Reading};
+use super::classify::class_of;
+use super::{Answer, AnswerWith, Classifier, Handle, Keep, Standard, Wrap, reject};
+use crate::outcome::clear_crossing;
+use crate::retry::{Attempts, Decision, Verdict};
+use crate::{RetryBudget, RetryPolicy};
+
+/// Sends a request again while the classifier says its result is transient, with the
+/// policy's backoff, jitter, `max_elapsed` and `Retry-After` (bounded), as `#[retry]` does.
+///
+/// A retry needs a copy of the request: by default the request is `Clone` (an
+/// `http::Request` whose body is, such as `Full<Bytes>`), and every attempt gets a clone. For an
+/// `http::Request` whose body is not `Clone` (an axum server's), [`buffer_bodies`]
+/// reads a body whose size is known and under a limit into memory first; a larger or streaming
+/// body is sent once, and a transient failure of it is returned with a tracing event saying
+/// why it was not retried.
+///
+/// Like tower's own `Retry`, each call clones the inner service (and the request), so the
+/// retries can be sent after the first attempt's future owns the original.
+///
+/// [`buffer_bodies`]: RetryLayer::buffer_bodies
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use staunch::Retry;
+/// use staunch::tower::RetryLayer;
+/// use tower::{Layer, ServiceExt, service_fn};
+///
+/// let calls = Arc::new(AtomicU32::new(0));
+/// let counted = Arc::clone(&calls);
+/// let flaky = service_fn(move |id: u32| {
+///     let n = counted.fetch_add(1, Ordering::Relaxed);
+///     async move {
+///         let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+///         if n < 2 { Err(tower::BoxError::from(reset)) } else { Ok(id) }
+///     }
+/// });
+/// let policy = Retry::exponential().max_attempts(4).build().unwrap();
+/// let service = RetryLayer::new(policy).layer(flaky);
+/// assert_eq!(service.oneshot(7).await.unwrap(), 7);
+/// assert_eq!(calls.load(Ordering::Relaxed), 3);
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct RetryLayer<C = Standard, M = Keep, Q = Cloned> {
+    policy: Handle<RetryPolicy>,
+    budget: Option<Handle<RetryBudget>>,
+    classifier: C,
+    replay: Q,
+    answer: AnswerWith<M>,
+}
+
+/// Each attempt gets a clone of the request (`Req: Clone`): the default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cloned;
+
+/// An `http::Request`'s body of known size up to `limit` bytes is read into memory, so that
+/// every attempt gets a copy; any other is sent once. Set by [`RetryLayer::buffer_bodies`].
+#[derive(Debug, Clone, Copy)]
+pub struct Buffered {
+    limit: u64,
+}
+
+impl RetryLayer {
+    /// A layer retrying with `policy`: one from `build_shared` (the registry's, whose settings
+    /// change at run time), or one from `build` (or an `Arc` of it) that every service of this
+    /// layer shares.
+    #[must_use]
+    pub fn new(policy: impl Into<Handle<RetryPolicy>>) -> Self {
+        Self {
+            policy: policy.into(),
+            budget: None,
+            classifier: Standard,
+            replay: Cloned,
+            answer: AnswerWith::default(),
+        }
+    }
+}
+
+impl<C, M, Q> RetryLayer<C, M, Q> {
+    /// Retries the results `classifier` says are transient.
+    #[must_use]
+    pub fn classify<C2>(self, classifier: C2) -> RetryLayer<C2, M, Q> {
+        RetryLayer {
+            policy: self.policy,
+            budget: self.budget,
+            classifier,
+            replay: self.replay,
+            answer: self.answer,
+        }
+    }
+
+    /// Answers in [`Error`](super::Error): for an inner service whose error cannot carry a
+    /// rejection.
+    #[must_use]
+    pub fn wrap_errors(self) -> RetryLayer<C, Wrap, Q> {
+        RetryLayer {
+            policy: self.policy,
+            budget: self.budget,
+            classifier: self.classifier,
+            replay: self.replay,
+            answer: AnswerWith::default(),
+        }
+    }
+
+    /// Spends retries from `budget`, which every call credits: with `reject_when_exhausted`, an
+    /// empty budget ends a call with `Rejected::BudgetExhausted`, otherwise with its last result.
+    #[must_use]
+    pub fn with_budget(mut self, budget: impl Into<Handle<RetryBudget>>) -> Self {
+        self.budget = Some(budget.into());
+        self
+    }
+
+    /// Retries `http::Request`s whose body is not `Clone`: a body whose size is known and at
+    /// most `limit` bytes is read into memory before the first attempt (its trailers are not
+    /// kept); a larger or streaming one is sent once. The inner service's request body must be
+    /// buildable from `Bytes` (axum's `Body` is).
+    #[must_use]
+    pub fn buffer_bodies(self, limit: usize) -> RetryLayer<C, M, Buffered> {
+        RetryLayer {
+            policy: self.policy,
+            budget: self.budget,
+            classifier: self.classifier,
+            replay: Buffered {
+                limit: u64::try_from(limit).unwrap_or(u64::MAX),
+            },
+            answer: self.answer,
+        }
+    }
+}
+
+impl<C: Clone, M, Q: Clone> Clone for RetryLayer<C, M, Q> {
+    fn clone(&self) -> Self {
+        Self {
+            policy: self.policy.clone(),
+            budget: self.budget.clone(),
+            classifier: self.classifier.clone(),
+            replay: self.replay.clone(),
+            answer: self.answer,
+        }
+    }
+}
+
+impl<S, C: Clone, M, Q: Clone> Layer<S> for RetryLayer<C, M, Q> {
+    type Service = RetryService<S, C, M, Q>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RetryService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service of a [`RetryLayer`].
+#[derive(Debug)]
+pub struct RetryService<S, C = Standard, M = Keep, Q = Cloned> {
+    inner: S,
+    layer: RetryLayer<C, M, Q>,
+}
+
+impl<S: Clone, C: Clone, M, Q: Clone> Clone for RetryService<S, C, M, Q> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            layer: self.layer.clone(),
+        }
+    }
+}
+
+impl<S, C: Clone, M, Q> RetryService<S, C, M, Q> {
+    /// The state of one call: its attempts, with the budget credited.
+    fn attempts(&self) -> Attempts<Handle<RetryPolicy>, Handle<RetryBudget>> {
+        let attempts = Attempts::new(self.layer.policy.clone());
+        match &self.layer.budget {
+            Some(budget) => attempts.with_budget(budget.clone()),
+            None => attempts.without_budget(),
+        }
+    }
+
+    /// The call's retry loop, its first attempt sent.
+    fn retry<Req, P>(&self, service: S, replay: P, first: S::Future) -> RetryFuture<S, Req, P, C, M>
+    where
+        S: Service<Req>,
+    {
+        RetryFuture::new(
+            service,
+            replay,
+            self.attempts(),
+            self.layer.classifier.clone(),
+            first,
+        )
+    }
+}
+
+fn ready<S: Service<Req>, Req, M: Answer<S::Response, S::Error>>(
+    inner: &mut S,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), M::Error>> {
+    match inner.poll_ready(cx) {
+        Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+        Poll::Ready(Err(e)) => Poll::Ready(Err(M::error(e))),
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+impl<S, Req, C, M> Service<Req> for RetryService<S, C, M, Cloned>
+where
+    S: Service<Req> + Clone,
+    Req: Clone,
+    C: Classifier<S::Response, S::Error> + Clone,
+    M: Answer<S::Response, S::Error>,
+{
+    type Response = S::Response;
+    type Error = M::Error;
+    type Future = RetryFuture<S, Req, Copies<Req>, C, M>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        ready::<S, Req, M>(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        let first = self.inner.call(request.clone());
+        self.retry(self.inner.clone(), Copies(request), first)
+    }
+}
+
+impl<S, B, ResBody, C, M> Service<http::Request<B>> for RetryService<S, C, M, Buffered>
+where
+    S: Service<http::Request<B>, Response = http::Response<ResBody>> + Clone,
+    B: http_body::Body + From<bytes::Bytes>,
+    ResBody: From<Vec<u8>>,
+    C: Classifier<S::Response, S::Error> + Clone,
+    M: Answer<S::Response, S::Error>,
+{
+    type Response = S::Response;
+    type Error = M::Error;
+    type Future = BufferedRetryFuture<S, B, C, M>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        ready::<S, http::Request<B>, M>(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let limit = self.layer.replay.limit;
+        let fits = request
+            .body()
+            .size_hint()
+            .upper()
+            .is_some_and(|upper| upper <= limit);
+        if !fits {
+            let first = self.inner.call(request);
+            let once = BodyCopies::Once { limit };
+            return BufferedRetryFuture::sending(self.retry(self.inner.clone(), once, first));
+        }
+        // The service made ready reads the body first and sends it; this one stays.
+        let clone = self.inner.clone();
+        let service = std::mem::replace(&mut self.inner, clone);
+        BufferedRetryFuture::reading(
+            Reading::new(request),
+            service,
+            self.attempts(),
+            self.layer.classifier.clone(),
+        )
+    }
+}
+
+/// How a retry gets the request of another attempt.
+pub trait Replay<Req> {
+    /// Why the request cannot be sent again, if it cannot.
+    fn refusal(&self) -> Option<String>;
+
+    /// A copy of the request for another attempt; called only when there is no refusal.
+    fn again(&self) -> Req;
+}
+
+/// Clones of a `Clone` request.
+#[derive(Debug)]
+pub struct Copies<Req>(Req);
+
+impl<Req: Clone> Replay<Req> for Copies<Req> {
+    fn refusal(&self) -> Option<String> {
+        None
+    }
+
+    fn again(&self) -> Req {
+        self.0.clone()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of a [`RetryService`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct RetryFuture<S, Req, P, C, M>
+    where
+        S: Service<Req>,
+    {
+        service: S,
+        replay: P,
+        attempts: Attempts<Handle<RetryPolicy>, Handle<RetryBudget>>,
+        classifier: C,
+        #[pin]
+        state: State<S::Future>,
+        answer: AnswerWith<M>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Calling {
+            #[pin]
+            future: F,
+        },
+        Waiting {
+            #[pin]
+            sleep: Sleep,
+        },
+        Ready,
+    }
+}
+
+impl<S: Service<Req>, Req, P, C, M> RetryFuture<S, Req, P, C, M> {
+    pub(super) fn new(
+        service: S,
+        replay: P,
+        attempts: Attempts<Handle<RetryPolicy>, Handle<RetryBudget>>,
+        classifier: C,
+        first: S::Future,
+    ) -> Self {
+        Self {
+            service,
+            replay,
+            attempts,
+            classifier,
+            state: State::Calling { future: first },
+            answer: PhantomData,
+        }
+    }
+}
+
+impl<S, Req, P, C, M> Future for RetryFuture<S, Req, P, C, M>
+where
+    S: Service<Req>,
+    P: Replay<Req>,
+    C: Classifier<S::Response, S::Error>,
+    M: Answer<S::Response, S::Error>,
+{
+    type Output = Result<S::Response, M::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Calling { future } => {
+                    clear_crossing();
+                    let result = match future.poll(cx) {
+                        Poll::Ready(result) => result,
+                        Poll::Pending => return Poll::Pending,
+                    };
+                    let class = class_of(this.classifier, &result);
+                    if !class.transient {
+                        return Poll::Ready(answer::<M, _, _>(result));
+                    }
+                    if let Some(reason) = this.replay.refusal() {
+                        tracing::info!(
+                            target: "staunch",
+                            retry = this.attempts.policy_name(),
+                            reason = %reason,
+                            "a transient failure was not retried: the request cannot be sent again"
+                        );
+                        return Poll::Ready(answer::<M, _, _>(result));
+                    }
+                    let verdict = Verdict {
+                        retry: true,
+                        after: class.retry_after,
+                    };
+                    match this.attempts.failed(verdict, &Described(&result)) {
+                        Decision::Wait(delay) => this.state.set(State::Waiting {
+                            sleep: tokio::time::sleep(delay),
+                        }),
+                        Decision::Return => return Poll::Ready(answer::<M, _, _>(result)),
+                        Decision::Reject(rejected) => {
+                            return Poll::Ready(reject::<M, S::Response, S::Error>(rejected));
+                        }
+                    }
+                }
+                StateProj::Waiting { sleep } => {
+                    if sleep.poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.state.set(State::Ready);
+                }
+                StateProj::Ready => {
+                    if let Err(e) = std::task::ready!(this.service.poll_ready(cx)) {
+                        return Poll::Ready(Err(M::error(e)));
+                    }
+                    let future = this.service.call(this.replay.again());
+                    this.state.set(State::Calling { future });
+                }
+            }
+        }
+    }
+}
+
+/// The inner service's result, in the layer's error type.
+#[inline]
+fn answer<M: Answer<Res, E>, Res, E>(result: Result<Res, E>) -> Result<Res, M::Error> {
+    match result {
+        Ok(response) => Ok(response),
+        Err(e) => Err(M::error(e)),
+    }
+}
+
+/// A failed attempt, for the retry log line.
+struct Described<'a, Res, E>(&'a Result<Res, E>);
+
+impl<Res, E> fmt::Display for Described<'_, Res, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Ok(_) => write!(f, "a transient `{}`", type_name::<Res>()),
+            Err(_) => write!(f, "a `{}`", type_name::<E>()),
+        }
+    }
+}
+
+pub use super::body::BufferedRetryFuture;
