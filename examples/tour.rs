@@ -93,7 +93,8 @@ async fn start(addr: SocketAddr, config: Option<&str>) -> Result<(String, Arc<Up
         "http://{}",
         listener.local_addr().map_err(|e| e.to_string())?
     );
-    let router = shop::router(Arc::new(Shop::new(upstream.clone())));
+    let router = shop::router(Arc::new(Shop::new(upstream.clone())))
+        .map_err(|e| format!("the shop's settings: {e}"))?;
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             eprintln!("tour: shop stopped: {e}");

@@ -31,7 +31,7 @@ async fn start() -> Services {
     let upstream = Upstream::start(Duration::from_secs(2)).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let shop = format!("http://{}", listener.local_addr().unwrap());
-    let router = shop::router(Arc::new(Shop::new(upstream.clone())));
+    let router = shop::router(Arc::new(Shop::new(upstream.clone()))).unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     Services {
         shop,

@@ -12,6 +12,7 @@ use staunch::registry::Detail;
 use tokio::sync::{Semaphore, broadcast};
 use tokio::task::JoinSet;
 
+use crate::shop::{SHOP_DEADLINE, SHOP_LIMIT};
 use crate::upstream::{Mode, Upstream};
 
 /// Requests sent in each phase, and how many at once.
@@ -146,6 +147,7 @@ pub async fn run(shop_url: &str, upstream: &Arc<Upstream>, log_path: &str) -> Re
         print_phase(n + 1, phase, &report);
     }
     live_change(&client, shop_url).await?;
+    server_limits(&client, shop_url).await?;
     print_summary(total, upstream.requests(), started.elapsed());
     Ok(())
 }
@@ -203,6 +205,47 @@ async fn live_change(client: &reqwest::Client, shop_url: &str) -> Result<(), Str
     println!(
         "   PUT /resilience/products {{\"fail_max\": 0, \"rset\": \"1s\"}} → {status}, nothing changed: {}",
         reasons.join("; ")
+    );
+    println!();
+    Ok(())
+}
+
+/// The shop's own limits, tower layers on its router: a burst larger than the `shop` bulkhead
+/// while the upstream is slow is partly turned away at once, with a 503 problem.
+async fn server_limits(client: &reqwest::Client, shop_url: &str) -> Result<(), String> {
+    let burst = SHOP_LIMIT + SHOP_LIMIT / 2;
+    println!(
+        "── tower layers ── the shop's router runs in staunch's BulkheadLayer (`shop`, {SHOP_LIMIT} requests at once) and TimeoutLayer ({} s): limits of the whole server, for every route",
+        SHOP_DEADLINE.as_secs()
+    );
+    set_mode(client, shop_url, Mode::Slow).await?;
+    let mut requests = JoinSet::new();
+    for _ in 0..burst {
+        let request = client.get(format!("{shop_url}{}", Endpoint::Data.path(0)));
+        requests.spawn(async move {
+            let started = Instant::now();
+            let response = request.send().await.ok()?;
+            let status = response.status().as_u16();
+            let problem = response
+                .headers()
+                .get("content-type")
+                .is_some_and(|v| v.as_bytes() == staunch::PROBLEM_JSON.as_bytes());
+            Some((status, problem, started.elapsed()))
+        });
+    }
+    let answers: Vec<_> = requests.join_all().await.into_iter().flatten().collect();
+    set_mode(client, shop_url, Mode::Healthy).await?;
+    let (turned_away, let_in): (Vec<_>, Vec<_>) = answers
+        .iter()
+        .partition(|(status, problem, _)| *status == 503 && *problem);
+    let slowest =
+        |answers: &[&(u16, bool, Duration)]| answers.iter().map(|(_, _, latency)| *latency).max();
+    println!(
+        "   {burst} requests at once while the upstream is slow → {} let in (the slowest answered in {}), {} turned away at once with a 503 problem (the slowest in {})",
+        let_in.len(),
+        ms(slowest(&let_in)),
+        turned_away.len(),
+        ms(slowest(&turned_away)),
     );
     println!();
     Ok(())

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use staunch::axum::{FieldError, Json, Valid, Validate};
 use staunch::reqwest::{HttpStatusError, ResponseExt};
 use staunch::settings::{SettingError, Table};
-use staunch::{CircuitBreaker, ConfigError, Rejected};
+use staunch::tower::{BulkheadLayer, TimeoutLayer};
+use staunch::{Bulkhead, CircuitBreaker, ConfigError, Rejected};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::Instrument;
 
@@ -207,9 +208,19 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Requests the whole shop serves at once, over every route: the rest are answered 503 at once.
+pub const SHOP_LIMIT: usize = 8;
+/// Every request is answered within this, whatever its route does.
+pub const SHOP_DEADLINE: Duration = Duration::from_secs(3);
+
 /// The shop's routes, with request ids, trace context, and panics, unknown paths and unknown
-/// methods answered as problems.
-pub fn router(shop: Arc<Shop>) -> Router {
+/// methods answered as problems; at most [`SHOP_LIMIT`] requests at once, each answered within
+/// [`SHOP_DEADLINE`].
+///
+/// # Errors
+/// The settings of the `shop` bulkhead, when a settings file made them contradict each other.
+pub fn router(shop: Arc<Shop>) -> Result<Router, ConfigError> {
+    let shop_limit = Bulkhead::builder(SHOP_LIMIT).name("shop").build_shared()?;
     let routes = Router::new()
         .route("/products/{id}", get(get_product))
         .route("/orders", post(create_order))
@@ -223,11 +234,17 @@ pub fn router(shop: Arc<Shop>) -> Router {
         .route("/chaos", put(chaos))
         .with_state(shop);
     // Unknown paths and methods are problems too, as the chapter's FastAPI answers them.
-    staunch::axum::problem_fallbacks(routes)
+    let routes = staunch::axum::problem_fallbacks(routes)
+        // Limits of the whole server, not of one call: tower layers rather than attributes, so
+        // that they hold for every route, whatever its handler does. Reading order, as with the
+        // attributes: the bulkhead outside, the timeout inside it.
+        .layer(TimeoutLayer::new(SHOP_DEADLINE))
+        .layer(BulkheadLayer::new(shop_limit))
         .layer(staunch::axum::catch_panic())
         .layer(from_fn(correlate))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+    Ok(routes)
 }
 
 /// Reads `X-Request-ID` (set by tower-http when absent) and `traceparent` (generated when

@@ -51,8 +51,7 @@ impl<B: From<Bytes>> Replay<http::Request<B>> for BodyCopies {
 }
 
 /// A request body being read into memory.
-#[derive(Debug)]
-pub struct Reading<B> {
+pub(super) struct Reading<B> {
     parts: Option<Parts>,
     body: B,
     read: Vec<u8>,
@@ -125,8 +124,18 @@ impl Problem for Unreadable {
 pin_project_lite::pin_project! {
     /// The response future of a [`RetryService`](super::RetryService) that buffers bodies.
     #[must_use = "futures do nothing unless polled"]
-    #[project = BufferedProj]
-    pub enum BufferedRetryFuture<S, B, C, M>
+    pub struct BufferedRetryFuture<S, B, C, M>
+    where
+        S: Service<http::Request<B>>,
+    {
+        #[pin]
+        state: Buffering<S, B, C, M>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = BufferingProj]
+    enum Buffering<S, B, C, M>
     where
         S: Service<http::Request<B>>,
     {
@@ -142,8 +151,7 @@ pin_project_lite::pin_project! {
 }
 
 /// What the retry loop needs once the body is read.
-#[derive(Debug)]
-pub struct Rest<S, C> {
+struct Rest<S, C> {
     service: S,
     attempts: Attempts<Handle<RetryPolicy>, Handle<RetryBudget>>,
     classifier: C,
@@ -154,7 +162,9 @@ where
     S: Service<http::Request<B>>,
 {
     pub(super) fn sending(retry: RetryFuture<S, http::Request<B>, BodyCopies, C, M>) -> Self {
-        Self::Sending { retry }
+        Self {
+            state: Buffering::Sending { retry },
+        }
     }
 
     pub(super) fn reading(
@@ -163,18 +173,20 @@ where
         attempts: Attempts<Handle<RetryPolicy>, Handle<RetryBudget>>,
         classifier: C,
     ) -> Self {
-        Self::Reading {
-            reading: Reading {
-                parts: reading.parts,
-                body: Box::pin(reading.body),
-                read: reading.read,
-                announced: reading.announced,
+        Self {
+            state: Buffering::Reading {
+                reading: Reading {
+                    parts: reading.parts,
+                    body: Box::pin(reading.body),
+                    read: reading.read,
+                    announced: reading.announced,
+                },
+                rest: Some(Rest {
+                    service,
+                    attempts,
+                    classifier,
+                }),
             },
-            rest: Some(Rest {
-                service,
-                attempts,
-                classifier,
-            }),
         }
     }
 }
@@ -189,11 +201,12 @@ where
 {
     type Output = Result<S::Response, M::Error>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
         loop {
-            let retry = match self.as_mut().project() {
-                BufferedProj::Sending { retry } => return retry.poll(cx),
-                BufferedProj::Reading { reading, rest } => {
+            let retry = match state.as_mut().project() {
+                BufferingProj::Sending { retry } => return retry.poll(cx),
+                BufferingProj::Reading { reading, rest } => {
                     let (parts, body) = match reading.poll_read(cx) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Ok(read)) => read,
@@ -213,7 +226,7 @@ where
                     RetryFuture::new(service, copies, attempts, classifier, first)
                 }
             };
-            self.set(Self::Sending { retry });
+            state.set(Buffering::Sending { retry });
         }
     }
 }

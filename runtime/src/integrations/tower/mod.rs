@@ -56,12 +56,11 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use self::body::{BodyCopies, BufferedRetryFuture, Unreadable};
 pub use self::breaker::{CircuitBreakerFuture, CircuitBreakerLayer, CircuitBreakerService};
 pub use self::bulkhead::{BulkheadFuture, BulkheadLayer, BulkheadService};
 pub use self::classify::{ByError, Class, Classifier, ClassifyResponse, Standard};
-pub use self::retry::{
-    Buffered, BufferedRetryFuture, Cloned, RetryFuture, RetryLayer, RetryService,
-};
+pub use self::retry::{Buffered, Cloned, Copies, Replay, RetryFuture, RetryLayer, RetryService};
 pub use self::timeout::{TimeoutFuture, TimeoutLayer, TimeoutService};
 use crate::outcome::note_rejection;
 use crate::problem::ProblemResponse;

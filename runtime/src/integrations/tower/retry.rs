@@ -11,7 +11,7 @@ use tokio::time::Sleep;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::body::{BodyCopies, Reading};
+use super::body::{BodyCopies, BufferedRetryFuture, Reading};
 use super::classify::class_of;
 use super::{Answer, AnswerWith, Classifier, Handle, Keep, Standard, Wrap, reject};
 use crate::outcome::clear_crossing;
@@ -438,5 +438,3 @@ impl<Res, E> fmt::Display for Described<'_, Res, E> {
         }
     }
 }
-
-pub use super::body::BufferedRetryFuture;
