@@ -625,3 +625,82 @@ async fn a_cancelled_trial_gives_its_slot_back() {
         "every service and trial gave it back"
     );
 }
+
+#[tokio::test]
+async fn an_outer_breaker_ignores_an_inner_bulkheads_rejection() {
+    /// Calls a rejection neither transient nor a failure: still no success for a breaker.
+    #[derive(Debug)]
+    enum Quiet {
+        Down,
+        Rejected(#[allow(dead_code)] Rejected),
+    }
+    impl From<Rejected> for Quiet {
+        fn from(rejected: Rejected) -> Self {
+            Self::Rejected(rejected)
+        }
+    }
+    impl Classify for Quiet {
+        fn is_transient(&self) -> bool {
+            matches!(self, Self::Down)
+        }
+        fn is_failure(&self) -> bool {
+            matches!(self, Self::Down)
+        }
+    }
+    let breaker = breaker("tower-ignores-full", 2);
+    let service = ServiceBuilder::new()
+        .layer(CircuitBreakerLayer::new(Arc::clone(&breaker)))
+        .layer(BulkheadLayer::new(Bulkhead::new(1).unwrap()))
+        .service(service_fn(|hold: bool| async move {
+            if hold {
+                std::future::pending::<()>().await;
+            }
+            Err::<(), _>(Quiet::Down)
+        }));
+    // A failure, then a rejection by the full bulkhead, then a failure: two failures in a row.
+    assert!(matches!(
+        service.clone().oneshot(false).await,
+        Err(Quiet::Down)
+    ));
+    let held = tokio::spawn(service.clone().oneshot(true));
+    tokio::task::yield_now().await;
+    assert!(matches!(
+        service.clone().oneshot(false).await,
+        Err(Quiet::Rejected(Rejected::BulkheadFull { .. }))
+    ));
+    held.abort();
+    let _ = held.await;
+    assert_eq!(breaker.state(), CircuitState::Closed);
+    assert!(matches!(service.oneshot(false).await, Err(Quiet::Down)));
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Open,
+        "the rejection was counted as a success"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_closure_classifies_for_a_breaker_and_for_retry() {
+    // A service whose responses say whether they failed, judged by closures.
+    let breaker = breaker("tower-closure-classifier", 2);
+    let calls = Counter::default();
+    let seen = calls.clone();
+    let stack = ServiceBuilder::new()
+        .layer(
+            RetryLayer::new(quick_retry(3))
+                .classify(|result: &Result<&str, Fault>| matches!(result, Ok("busy"))),
+        )
+        .layer(CircuitBreakerLayer::new(Arc::clone(&breaker)).classify(
+            |result: &Result<&str, Fault>| match result {
+                Ok("busy") => staunch::tower::Class::failure(true),
+                Ok(_) | Err(_) => staunch::tower::Class::SUCCESS,
+            },
+        ))
+        .service(service_fn(move |(): ()| {
+            let n = seen.tick();
+            async move { Ok::<_, Fault>(if n == 0 { "busy" } else { "done" }) }
+        }));
+    assert_eq!(stack.clone().oneshot(()).await.unwrap(), "done");
+    assert_eq!(calls.get(), 2, "the busy answer was retried");
+    assert_eq!(breaker.metrics().failures, 1, "and counted as a failure");
+}

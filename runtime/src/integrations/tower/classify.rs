@@ -88,7 +88,7 @@ impl Class {
 }
 
 /// Says what a call's result means: implemented by [`Standard`], [`ByError`] and every closure
-/// `Fn(&Result<Res, E>) -> Class`.
+/// `Fn(&Result<Res, E>) -> Class` (or `-> bool`: `true` for a failure worth retrying).
 ///
 /// ```
 /// use staunch::tower::{Class, Classifier};
@@ -107,13 +107,34 @@ pub trait Classifier<Res, E> {
     fn classify(&self, result: &Result<Res, E>) -> Class;
 }
 
-impl<F, Res, E> Classifier<Res, E> for F
+/// A closure returns a [`Class`], or a `bool`: `true` for a failure worth retrying.
+impl<F, O, Res, E> Classifier<Res, E> for F
 where
-    F: Fn(&Result<Res, E>) -> Class,
+    F: Fn(&Result<Res, E>) -> O,
+    O: Into<Class>,
 {
     #[inline]
     fn classify(&self, result: &Result<Res, E>) -> Class {
-        self(result)
+        self(result).into()
+    }
+}
+
+/// `true` is a failure worth retrying, `false` a success: what a closure classifier that
+/// returns a `bool` means.
+///
+/// ```
+/// use staunch::tower::Class;
+///
+/// assert_eq!(Class::from(true), Class::failure(true));
+/// assert_eq!(Class::from(false), Class::SUCCESS);
+/// ```
+impl From<bool> for Class {
+    fn from(failed: bool) -> Self {
+        if failed {
+            Self::failure(true)
+        } else {
+            Self::SUCCESS
+        }
     }
 }
 
@@ -245,7 +266,9 @@ pub(super) fn class_of<C: Classifier<Res, E>, Res, E>(
     result: &Result<Res, E>,
 ) -> Class {
     let class = classifier.classify(result);
-    if class == Class::SUCCESS {
+    // An error is always checked: one classified as harmless may still be a rejection, which a
+    // breaker must ignore rather than count as a success.
+    if result.is_ok() && class == Class::SUCCESS {
         return class;
     }
     match noted_rejection() {
