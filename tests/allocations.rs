@@ -149,13 +149,17 @@ fn no_tower_layer_allocates_per_call() {
     use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 
     #[derive(Debug)]
-    struct Refused(#[allow(dead_code)] Rejected);
+    struct Refused(Rejected);
     impl From<Rejected> for Refused {
         fn from(rejected: Rejected) -> Self {
             Self(rejected)
         }
     }
-    impl staunch::Classify for Refused {}
+    impl staunch::Classify for Refused {
+        fn rejection(&self) -> Option<&Rejected> {
+            Some(&self.0)
+        }
+    }
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()

@@ -156,6 +156,15 @@ fn transparent_forwards_everything_to_the_rejection() {
         ),
         (504, true, true)
     );
+    // And says it is one, so a tower layer outside judges it as the rejection; its own errors
+    // are none.
+    assert_eq!(
+        timeout.rejection(),
+        Some(&Rejected::Timeout {
+            after: Duration::from_secs(2)
+        })
+    );
+    assert_eq!(ApiError::ProductNotFound("p-9".into()).rejection(), None);
 }
 
 #[test]

@@ -316,8 +316,9 @@ async fn a_bulkhead_takes_no_slot_in_poll_ready_and_queues_with_max_wait() {
 fn scripted(
     statuses: &[(u16, Option<&'static str>)],
     arrivals: Arc<Mutex<Vec<Instant>>>,
-) -> impl Service<Request<String>, Response = Response<Body>, Error = Infallible, Future: Send> + Clone
-{
+) -> impl Service<Request<String>, Response = Response<Body>, Error = Infallible, Future: Send>
++ Clone
++ use<> {
     let script = Arc::new(Mutex::new(statuses.to_vec()));
     service_fn(move |_: Request<String>| {
         arrivals.lock().unwrap().push(Instant::now());
@@ -405,15 +406,20 @@ async fn retry_does_not_send_again_what_a_breaker_inside_refused() {
         Some(Rejected::CircuitOpen { .. })
     ));
 
-    // An error type that calls every error transient: the rejection is still not retried.
+    // An error type that calls every error transient, and says which carry a rejection: the
+    // rejection is still not retried.
     #[derive(Debug)]
-    struct Naive(#[allow(dead_code)] Option<Rejected>);
+    struct Naive(Option<Rejected>);
     impl From<Rejected> for Naive {
         fn from(rejected: Rejected) -> Self {
             Self(Some(rejected))
         }
     }
-    impl Classify for Naive {}
+    impl Classify for Naive {
+        fn rejection(&self) -> Option<&Rejected> {
+            self.0.as_ref()
+        }
+    }
     let calls = Counter::default();
     let seen = calls.clone();
     let naive = ServiceBuilder::new()
@@ -570,6 +576,11 @@ async fn a_three_layer_stack_has_one_error_type() {
         .layer(TimeoutLayer::new(Duration::from_secs(1)).wrap_errors())
         .service(io);
     error_type::<_, Error<std::io::Error>>(&stack);
+    // (A retry without a budget never rejects: alone, it keeps `io::Error`.)
+    let alone = RetryLayer::new(quick_retry(3)).layer(service_fn(|x: u32| async move {
+        Ok::<_, std::io::Error>(x)
+    }));
+    error_type::<_, std::io::Error>(&alone);
     match stack.oneshot(1).await {
         Err(Error::Inner(e)) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
         other => panic!("{other:?}"),
@@ -628,11 +639,12 @@ async fn a_cancelled_trial_gives_its_slot_back() {
 
 #[tokio::test]
 async fn an_outer_breaker_ignores_an_inner_bulkheads_rejection() {
-    /// Calls a rejection neither transient nor a failure: still no success for a breaker.
+    /// Calls a rejection neither transient nor a failure, and says it is one: still no success
+    /// for a breaker.
     #[derive(Debug)]
     enum Quiet {
         Down,
-        Rejected(#[allow(dead_code)] Rejected),
+        Rejected(Rejected),
     }
     impl From<Rejected> for Quiet {
         fn from(rejected: Rejected) -> Self {
@@ -645,6 +657,12 @@ async fn an_outer_breaker_ignores_an_inner_bulkheads_rejection() {
         }
         fn is_failure(&self) -> bool {
             matches!(self, Self::Down)
+        }
+        fn rejection(&self) -> Option<&Rejected> {
+            match self {
+                Self::Rejected(rejected) => Some(rejected),
+                Self::Down => None,
+            }
         }
     }
     let breaker = breaker("tower-ignores-full", 2);
@@ -703,4 +721,52 @@ async fn a_closure_classifies_for_a_breaker_and_for_retry() {
     assert_eq!(stack.clone().oneshot(()).await.unwrap(), "done");
     assert_eq!(calls.get(), 2, "the busy answer was retried");
     assert_eq!(breaker.metrics().failures, 1, "and counted as a failure");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_date_is_honoured() {
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let at = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(8));
+    let at: &'static str = Box::leak(at.into_boxed_str());
+    let upstream = scripted(&[(429, Some(at))], Arc::clone(&arrivals));
+    let service = RetryLayer::new(quick_retry(3)).layer(upstream);
+    let started = Instant::now();
+    assert_eq!(
+        service
+            .oneshot(Request::new(String::new()))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let waited = arrivals.lock().unwrap()[1] - started;
+    // A date has whole seconds: between 7 and 8 s from now.
+    assert!(
+        (Duration::from_secs(7)..=Duration::from_secs(8)).contains(&waited),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn request_timeouts_and_throttling_count_against_the_breaker() {
+    for (status, name) in [(408, "tower-counts-408"), (429, "tower-counts-429")] {
+        let breaker = breaker(name, 2);
+        let app = Router::new()
+            .route(
+                "/",
+                get(move || async move { StatusCode::from_u16(status).unwrap() }),
+            )
+            .layer(CircuitBreakerLayer::new(Arc::clone(&breaker)));
+        for _ in 0..2 {
+            assert_eq!(
+                app.clone()
+                    .oneshot(get_request("/"))
+                    .await
+                    .unwrap()
+                    .status(),
+                status
+            );
+        }
+        assert_eq!(breaker.state(), CircuitState::Open, "{status}");
+    }
 }

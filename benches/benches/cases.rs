@@ -1,6 +1,7 @@
 //! The benchmarked cases, shared by the timing benchmark (`layers`) and the allocation count
-//! (`allocations`): each one is a trivial `async fn` returning `Ok(x)`, run through staunch or
-//! through a peer, grouped so that every row of BENCHMARKS.md is measured in one run.
+//! (`allocations`): each one is a trivial `async fn` (or `tower::Service`) returning `Ok(x)`,
+//! run through staunch or through a peer, grouped so that every row of BENCHMARKS.md is
+//! measured in one run.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,7 +13,7 @@ use backon::{ExponentialBuilder, Retryable as _};
 use failsafe::futures::CircuitBreaker as _;
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
-use tower::{ServiceBuilder, ServiceExt as _};
+use tower::{Layer as _, ServiceBuilder, ServiceExt as _};
 
 /// The error of every benchmarked function.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,10 @@ pub enum Error {
     #[error(transparent)]
     Rejected(#[from] staunch::Rejected),
 }
+
+/// Every error a failure and transient, as without the impl: the default classifier of the
+/// `staunch::tower` layers asks for it.
+impl staunch::Classify for Error {}
 
 /// The floor: the function every case wraps, called directly.
 #[allow(clippy::unused_async)]
@@ -172,6 +177,22 @@ fn tower_direct() -> DirectService {
         std::future::ready(Ok(x))
     }
     tower::service_fn(ready as fn(u64) -> _)
+}
+
+/// tower's `Retry` at its cheapest: the request copied for a retry that never comes.
+#[derive(Clone, Copy)]
+struct NeverRetry;
+
+impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for NeverRetry {
+    type Future = std::future::Ready<()>;
+
+    fn retry(&mut self, _: &mut Req, _: &mut Result<Res, E>) -> Option<Self::Future> {
+        None
+    }
+
+    fn clone_request(&mut self, request: &Req) -> Option<Req> {
+        Some(request.clone())
+    }
 }
 
 fn recloser(closed_len: usize, error_rate: f32) -> recloser::AsyncRecloser {
@@ -365,6 +386,114 @@ pub fn visit(rt: &Runtime, visitor: &mut impl Visitor) {
             .concurrency_limit(10)
             .timeout(Duration::from_secs(2))
             .service(tower_direct()),
+        ready_call,
+    );
+
+    // The `staunch::tower` layers beside tower's and tower-resilience's. Each group's floor is
+    // the bare service, and every case is one kept service made ready and called through
+    // `&mut` (`ready_call`), as a tonic client does: no per-call clone of the stack.
+    v.group("tower_breaker");
+    v.case("direct", true, tower_direct(), ready_call);
+    let breaker = staunch::CircuitBreaker::builder("bench-tower-breaker")
+        .fail_max(5)
+        .build_shared()
+        .expect("valid staunch config");
+    v.case(
+        "staunch",
+        true,
+        staunch::tower::CircuitBreakerLayer::new(breaker).layer(tower_direct()),
+        ready_call,
+    );
+    let layer = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+        .consecutive_failures(5)
+        .build()
+        .expect("valid tower-resilience config");
+    v.case(
+        "tower_resilience",
+        true,
+        layer.layer_fn(tower_direct()),
+        ready_call,
+    );
+
+    v.group("tower_bulkhead");
+    v.case("direct", true, tower_direct(), ready_call);
+    let bulkhead = staunch::Bulkhead::new(10).expect("valid staunch config");
+    v.case(
+        "staunch",
+        true,
+        staunch::tower::BulkheadLayer::new(bulkhead).layer(tower_direct()),
+        ready_call,
+    );
+    // tower has no fail-fast limit: its permit is waited for in `poll_ready` (never full here).
+    v.case(
+        "tower_concurrency_limit",
+        true,
+        tower::limit::ConcurrencyLimitLayer::new(10).layer(tower_direct()),
+        ready_call,
+    );
+    // `reject_when_full` is its fail-fast: a zero `max_wait_duration`.
+    let layer = tower_resilience::bulkhead::BulkheadLayer::builder()
+        .max_concurrent_calls(10)
+        .reject_when_full()
+        .build()
+        .expect("valid tower-resilience config");
+    v.case(
+        "tower_resilience",
+        true,
+        layer.layer(tower_direct()),
+        ready_call,
+    );
+
+    v.group("tower_timeout");
+    v.case("direct", true, tower_direct(), ready_call);
+    v.case(
+        "staunch",
+        true,
+        staunch::tower::TimeoutLayer::new(Duration::from_secs(2)).layer(tower_direct()),
+        ready_call,
+    );
+    v.case(
+        "tower_timeout",
+        true,
+        tower::timeout::TimeoutLayer::new(Duration::from_secs(2)).layer(tower_direct()),
+        ready_call,
+    );
+    let layer = tower_resilience::timelimiter::TimeLimiterLayer::builder()
+        .timeout_duration(Duration::from_secs(2))
+        .build();
+    v.case(
+        "tower_resilience",
+        true,
+        layer.layer(tower_direct()),
+        ready_call,
+    );
+
+    v.group("tower_retry");
+    v.case("direct", true, tower_direct(), ready_call);
+    let policy = staunch::Retry::exponential()
+        .name("bench-tower-retry")
+        .max_attempts(3)
+        .build_shared()
+        .expect("valid staunch config");
+    v.case(
+        "staunch",
+        true,
+        staunch::tower::RetryLayer::new(policy).layer(tower_direct()),
+        ready_call,
+    );
+    v.case(
+        "tower_retry",
+        true,
+        tower::retry::RetryLayer::new(NeverRetry).layer(tower_direct()),
+        ready_call,
+    );
+    let layer = tower_resilience::retry::RetryLayer::<u64, u64, Error>::builder()
+        .max_attempts(3)
+        .build();
+    v.case(
+        "tower_resilience",
+        true,
+        layer.layer(tower_direct()),
         ready_call,
     );
 }

@@ -493,6 +493,11 @@ fn expand(input: &DeriveInput, cases: &[Case]) -> TokenStream {
         Occurrence::Own(_) => (Vec::new(), quote!(::core::option::Option::None)),
     });
 
+    let rejection = answer(cases, |case| match &case.occurrence {
+        Occurrence::Transparent(field) => call_on(field, quote!(::staunch::Classify::rejection)),
+        Occurrence::Own(_) => (Vec::new(), quote!(::core::option::Option::None)),
+    });
+
     let name = &input.ident;
     let bounds = Bounds::of(input, cases);
     let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
@@ -513,6 +518,7 @@ fn expand(input: &DeriveInput, cases: &[Case]) -> TokenStream {
             fn is_transient(&self) -> bool { #is_transient }
             fn is_failure(&self) -> bool { #is_failure }
             fn retry_after(&self) -> ::core::option::Option<::core::time::Duration> { #retry_after }
+            fn rejection(&self) -> ::core::option::Option<&::staunch::Rejected> { #rejection }
         }
 
         ::staunch::__impl_problem_integrations! {

@@ -11,8 +11,9 @@ use crate::Rejected;
 ///
 /// `#[retry]` retries only errors that are [`is_transient`](Classify::is_transient);
 /// `#[circuit_breaker]` counts only errors that are [`is_failure`](Classify::is_failure).
-/// An error type without this trait is treated as transient and a failure; an explicit
-/// `when =`/`failure =` predicate on the attribute always wins.
+/// For the attributes, an error type without this trait is treated as transient and a failure,
+/// and an explicit `when =`/`failure =` predicate always wins; the tower layers' default
+/// classifier needs it (or a closure classifier).
 ///
 /// ```
 /// use std::time::Duration;
@@ -46,6 +47,28 @@ pub trait Classify {
     fn retry_after(&self) -> Option<Duration> {
         None
     }
+
+    /// The rejection this error carries, when a staunch layer refused the call: a tower layer
+    /// outside then judges it as the rejection (retry stops at an open breaker, a breaker
+    /// ignores a full bulkhead) whatever the other methods say. `derive(Problem)` forwards it
+    /// through a `transparent` variant; implement it when your error holds a `Rejected` and
+    /// classifies by hand.
+    ///
+    /// ```
+    /// use staunch::{Classify, Rejected};
+    ///
+    /// enum ApiError { Down, Refused(Rejected) }
+    /// impl Classify for ApiError {
+    ///     fn rejection(&self) -> Option<&Rejected> {
+    ///         match self { Self::Refused(rejected) => Some(rejected), Self::Down => None }
+    ///     }
+    /// }
+    /// let full = ApiError::Refused(Rejected::BulkheadFull { name: "db", limit: 4 });
+    /// assert!(full.rejection().is_some() && ApiError::Down.rejection().is_none());
+    /// ```
+    fn rejection(&self) -> Option<&Rejected> {
+        None
+    }
 }
 
 impl<C: Classify + ?Sized> Classify for &C {
@@ -58,6 +81,9 @@ impl<C: Classify + ?Sized> Classify for &C {
     fn retry_after(&self) -> Option<Duration> {
         (**self).retry_after()
     }
+    fn rejection(&self) -> Option<&Rejected> {
+        (**self).rejection()
+    }
 }
 
 impl<C: Classify + ?Sized> Classify for Box<C> {
@@ -69,6 +95,9 @@ impl<C: Classify + ?Sized> Classify for Box<C> {
     }
     fn retry_after(&self) -> Option<Duration> {
         (**self).retry_after()
+    }
+    fn rejection(&self) -> Option<&Rejected> {
+        (**self).rejection()
     }
 }
 
@@ -108,6 +137,13 @@ impl Classify for dyn Error + Send + Sync + 'static {
     fn retry_after(&self) -> Option<Duration> {
         match known(self) {
             Known::Rejected(rejected) => rejected.retry_after(),
+            Known::Io(_) | Known::Other => None,
+        }
+    }
+
+    fn rejection(&self) -> Option<&Rejected> {
+        match known(self) {
+            Known::Rejected(rejected) => Some(rejected),
             Known::Io(_) | Known::Other => None,
         }
     }

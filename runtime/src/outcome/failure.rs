@@ -192,21 +192,6 @@ pub fn clear_crossing() {
     CROSSING.set(None);
 }
 
-/// Notes that a rejection is being answered in this poll: a tower layer whose service answers
-/// it in the inner service's error type (or as a response) tells the layers outside so.
-#[cfg(feature = "tower")]
-pub(crate) fn note_rejection(rejected: &Rejected) {
-    CROSSING.set(Some(rejected.clone()));
-}
-
-/// The rejection a layer inside noted in this poll, left in place for the layers outside.
-#[cfg(feature = "tower")]
-pub(crate) fn noted_rejection() -> Option<Rejected> {
-    let noted = CROSSING.take();
-    CROSSING.set(noted.clone());
-    noted
-}
-
 pin_project_lite::pin_project! {
     /// The innermost layer of a group above another attribute macro: like [`Attempt`], and an
     /// error that a group below noted as a rejection is a rejection again.

@@ -10,6 +10,4 @@ pub use self::failure::{
     AsRejected, Attempt, Crossing, Failure, ReturnsResult, clear_crossing, finish, finish_crossing,
     lift, widen,
 };
-#[cfg(feature = "tower")]
-pub(crate) use self::failure::{note_rejection, noted_rejection};
 pub use self::rejected::Rejected;

@@ -61,6 +61,10 @@ impl Classify for Rejected {
             _ => None,
         }
     }
+
+    fn rejection(&self) -> Option<&Rejected> {
+        Some(self)
+    }
 }
 
 /// Lets a layer that cannot reject stand inside one that can.

@@ -40,6 +40,10 @@ impl<B> Classify for http::Response<B> {
     fn retry_after(&self) -> Option<Duration> {
         retry_after_header(self.headers())
     }
+
+    fn rejection(&self) -> Option<&Rejected> {
+        self.extensions().get::<Rejected>()
+    }
 }
 
 /// The `Retry-After` of `headers`, read against the system clock and bounded.

@@ -69,18 +69,25 @@ impl<P: Deref<Target = RetryPolicy>> Attempts<P> {
     #[inline]
     #[must_use]
     pub fn new(policy: P) -> Self {
-        let max_elapsed = policy.max_elapsed.load(Ordering::Relaxed);
         Self {
+            deadline: deadline(&policy),
             policy,
             settings: None,
             made: 0,
-            deadline: (max_elapsed != UNBOUNDED).then(|| clock::now().saturating_add(max_elapsed)),
             previous: None,
             rng: None,
             on_first_failure: None,
             budget: None,
         }
     }
+}
+
+/// The instant (in clock nanoseconds) before which the last attempt of a call starting now
+/// must start: `max_elapsed` from now, if the policy has one.
+#[inline]
+pub(crate) fn deadline(policy: &RetryPolicy) -> Option<u64> {
+    let max_elapsed = policy.max_elapsed.load(Ordering::Relaxed);
+    (max_elapsed != UNBOUNDED).then(|| clock::now().saturating_add(max_elapsed))
 }
 
 impl<P: Deref<Target = RetryPolicy>, B: Deref<Target = RetryBudget>> Attempts<P, B> {
@@ -99,9 +106,20 @@ impl<P: Deref<Target = RetryPolicy>, B: Deref<Target = RetryBudget>> Attempts<P,
     }
 
     #[cfg(feature = "tower")]
-    /// The same call spending from no budget, as a handle type `B2` of one.
-    pub(crate) fn without_budget<B2>(self) -> Attempts<P, B2> {
-        self.rebudget(None)
+    /// The state of a call that started earlier, with its `deadline` then and `budget` credited
+    /// then, and has made one attempt: a caller that keeps its success path small builds it at
+    /// the first failure.
+    pub(crate) fn started(policy: P, deadline: Option<u64>, budget: Option<B>) -> Self {
+        Self {
+            policy,
+            settings: None,
+            made: 0,
+            deadline,
+            previous: None,
+            rng: None,
+            on_first_failure: None,
+            budget,
+        }
     }
 
     fn rebudget<B2>(self, budget: Option<B2>) -> Attempts<P, B2> {
@@ -115,12 +133,6 @@ impl<P: Deref<Target = RetryPolicy>, B: Deref<Target = RetryBudget>> Attempts<P,
             on_first_failure: self.on_first_failure,
             budget,
         }
-    }
-
-    #[cfg(feature = "tower")]
-    /// The policy's name.
-    pub(crate) fn policy_name(&self) -> &'static str {
-        self.policy.name
     }
 
     /// Takes in the outcome of an attempt and says whether to return it or to wait and retry.

@@ -7,9 +7,9 @@ mod builder;
 mod config;
 mod policy;
 
-#[cfg(feature = "tower")]
-pub(crate) use self::attempts::Decision;
 pub use self::attempts::{Attempts, Next, Verdict, seed_thread_jitter};
+#[cfg(feature = "tower")]
+pub(crate) use self::attempts::{Decision, deadline};
 pub use self::budget::{BudgetConfig, BudgetMetrics, RetryBudget, RetryBudgetBuilder};
 pub use self::builder::Retry;
 pub use self::config::RetryConfig;

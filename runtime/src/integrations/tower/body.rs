@@ -12,11 +12,10 @@ use http::request::Parts;
 use http_body::Body;
 use tower_service::Service;
 
-use super::retry::{Replay, RetryFuture};
-use super::{Answer, Classifier, Handle};
+use super::retry::{Replay, RetryFuture, Start};
+use super::{Answer, Classifier};
 use crate::problem::ProblemResponse;
-use crate::retry::Attempts;
-use crate::{Classify, Problem, RetryBudget, RetryPolicy};
+use crate::{Classify, Problem};
 
 /// The requests of a call whose body was read into memory, or of one sent once.
 #[derive(Debug)]
@@ -153,7 +152,7 @@ pin_project_lite::pin_project! {
 /// What the retry loop needs once the body is read.
 struct Rest<S, C> {
     service: S,
-    attempts: Attempts<Handle<RetryPolicy>, Handle<RetryBudget>>,
+    start: Start,
     classifier: C,
 }
 
@@ -167,12 +166,7 @@ where
         }
     }
 
-    pub(super) fn reading(
-        reading: Reading<B>,
-        service: S,
-        attempts: Attempts<Handle<RetryPolicy>, Handle<RetryBudget>>,
-        classifier: C,
-    ) -> Self {
+    pub(super) fn reading(reading: Reading<B>, service: S, start: Start, classifier: C) -> Self {
         Self {
             state: Buffering::Reading {
                 reading: Reading {
@@ -183,7 +177,7 @@ where
                 },
                 rest: Some(Rest {
                     service,
-                    attempts,
+                    start,
                     classifier,
                 }),
             },
@@ -216,14 +210,14 @@ where
                     };
                     let Rest {
                         mut service,
-                        attempts,
+                        start,
                         classifier,
                     } = rest
                         .take()
                         .expect("`BufferedRetryFuture` polled after completion");
                     let copies = BodyCopies::Buffered(Box::new(parts), body);
                     let first = service.call(copies.again());
-                    RetryFuture::new(service, copies, attempts, classifier, first)
+                    RetryFuture::new(service, copies, start, classifier, first)
                 }
             };
             state.set(Buffering::Sending { retry });

@@ -7,10 +7,8 @@ use std::task::{Context, Poll};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::classify::class_of;
 use super::{Answer, AnswerWith, Classifier, Handle, Keep, Standard, Wrap, reject};
 use crate::breaker::{Outcome, Ticket};
-use crate::outcome::clear_crossing;
 use crate::{CircuitBreaker, Rejected};
 
 /// Runs every call of the services it makes through one circuit breaker.
@@ -211,12 +209,11 @@ where
                 breaker,
                 classifier,
             } => {
-                clear_crossing();
                 let result = match future.poll(cx) {
                     Poll::Ready(result) => result,
                     Poll::Pending => return Poll::Pending,
                 };
-                let class = class_of(classifier, &result);
+                let class = classifier.classify(&result);
                 let outcome = if class.ignored {
                     Outcome::Ignored
                 } else if class.failure {

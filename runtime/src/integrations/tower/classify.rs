@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use crate::outcome::noted_rejection;
 use crate::{Classify, Rejected};
 
 /// What one call's result means to a breaker and to retry.
@@ -50,10 +49,33 @@ impl Class {
         }
     }
 
-    /// As `value` classifies itself; its `Retry-After` is read only when it is a failure or
+    /// Counts neither way with a breaker, and is not retried.
+    pub const IGNORED: Self = Self {
+        failure: false,
+        transient: false,
+        retry_after: None,
+        ignored: true,
+    };
+
+    /// Worth another attempt, but not the dependency's failure (a breaker counts it a success).
+    #[must_use]
+    pub const fn transient() -> Self {
+        Self {
+            failure: false,
+            transient: true,
+            retry_after: None,
+            ignored: false,
+        }
+    }
+
+    /// As `value` classifies itself, or as the rejection it carries
+    /// ([`Classify::rejection`]); its `Retry-After` is read only when it is a failure or
     /// transient (a success's headers are not searched).
     #[must_use]
     pub fn of<C: Classify + ?Sized>(value: &C) -> Self {
+        if let Some(rejected) = value.rejection() {
+            return Self::rejection(rejected);
+        }
         let failure = value.is_failure();
         let transient = value.is_transient();
         Self {
@@ -72,10 +94,12 @@ impl Class {
     /// doing (a timeout), retried when it may clear (a full bulkhead, a timeout).
     #[must_use]
     pub fn rejection(rejected: &Rejected) -> Self {
-        let class = Self::of(rejected);
+        let failure = rejected.is_failure();
         Self {
-            ignored: !class.failure,
-            ..class
+            failure,
+            transient: rejected.is_transient(),
+            retry_after: rejected.retry_after(),
+            ignored: !failure,
         }
     }
 
@@ -102,6 +126,11 @@ impl Class {
 /// };
 /// assert_eq!(by_code.classify(&Ok(Reply { code: 14 })), Class::failure(true));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot classify a `Result<{Res}, {E}>`",
+    note = "the default classifier needs `{E}: staunch::Classify` and `{Res}: staunch::tower::ClassifyResponse`",
+    note = "or classify with a closure: `.classify(|result: &Result<{Res}, {E}>| result.is_err())`"
+)]
 pub trait Classifier<Res, E> {
     /// The class of `result`.
     fn classify(&self, result: &Result<Res, E>) -> Class;
@@ -183,6 +212,10 @@ impl<Res, E: Classify> Classifier<Res, E> for ByError {
 /// }
 /// assert_eq!(Reply { overloaded: false }.class(), Class::SUCCESS);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not say whether a call that answered it succeeded",
+    note = "implement `staunch::tower::ClassifyResponse` for it (an empty impl makes every one a success), or classify with `.classify(staunch::tower::ByError)` or a closure"
+)]
 pub trait ClassifyResponse {
     /// The class of this response.
     fn class(&self) -> Class {
@@ -199,10 +232,7 @@ impl<B> ClassifyResponse for http::Response<B> {
         if self.status().is_success() {
             return Class::SUCCESS;
         }
-        match self.extensions().get::<Rejected>() {
-            Some(rejected) => Class::rejection(rejected),
-            None => Class::of(self),
-        }
+        Class::of(self)
     }
 }
 
@@ -255,24 +285,5 @@ impl<T: ClassifyResponse> ClassifyResponse for Option<T> {
 impl<T: ClassifyResponse + ToOwned + ?Sized> ClassifyResponse for Cow<'_, T> {
     fn class(&self) -> Class {
         (**self).class()
-    }
-}
-
-/// The class of an inner service's result: a rejection that a staunch layer inside answered in
-/// this poll is that rejection, whatever the classifier would say of its error or response.
-#[inline]
-pub(super) fn class_of<C: Classifier<Res, E>, Res, E>(
-    classifier: &C,
-    result: &Result<Res, E>,
-) -> Class {
-    let class = classifier.classify(result);
-    // An error is always checked: one classified as harmless may still be a rejection, which a
-    // breaker must ignore rather than count as a success.
-    if result.is_ok() && class == Class::SUCCESS {
-        return class;
-    }
-    match noted_rejection() {
-        Some(rejected) => Class::rejection(&rejected),
-        None => class,
     }
 }

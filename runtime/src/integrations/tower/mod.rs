@@ -1,5 +1,5 @@
-//! Every policy as a `tower::Layer`: for axum routers, hyper and tonic clients, and any stack
-//! of tower middleware.
+//! Every policy as a `tower::Layer`: for axum routers, HTTP clients, and any stack of tower
+//! middleware.
 //!
 //! Each layer takes the values the builders make, and shares the instance it is given: a
 //! named breaker or bulkhead from `build_shared` is the registry's, and one from `build` is
@@ -26,7 +26,8 @@
 //! ```
 //!
 //! **Errors are typed.** A layer's service keeps the inner service's error type `E` when
-//! `E: From<Rejected>` (`tower::BoxError` is one), so a stack of layers has one error type. A
+//! `E: From<Rejected>` (`tower::BoxError` is one), so a stack of layers has one error type; a
+//! retry without a budget, which never rejects, keeps any error type. A
 //! service whose error is `Infallible` and whose response is an `http::Response` (an axum
 //! router or handler) answers a rejection as its problem response (503, 504, with
 //! `Retry-After`), so every layer goes into `Router::layer` as it is. Any other error type is
@@ -35,8 +36,11 @@
 //! **Classification** is [`Classify`](crate::Classify) on errors and [`ClassifyResponse`] on
 //! responses: an `http::Response` is classified by its status (5xx, 408 and 429 are failures;
 //! 408, 429, 500 and 502–504 are retried) and its `Retry-After`, as `derive(Problem)` classifies
-//! a status. A classifier of your own is a closure or a [`Classifier`] impl, given with
-//! `.classify(..)`.
+//! a status. A classifier of your own is a closure (returning a [`Class`], or `true` for a
+//! failure worth retrying) or a [`Classifier`] impl, given with `.classify(..)`. A rejection by
+//! a layer inside is judged as the rejection wherever it travels: a `Rejected`, a `BoxError`
+//! holding one, an [`Error::Rejected`], the problem response of one, or an error whose
+//! [`Classify::rejection`](crate::Classify::rejection) returns it.
 //!
 //! **Readiness**: an open breaker or a full bulkhead never fails `poll_ready`, which reports the
 //! inner service's readiness; `call` answers the rejection at once, without calling the inner
@@ -62,7 +66,6 @@ pub use self::bulkhead::{BulkheadFuture, BulkheadLayer, BulkheadService};
 pub use self::classify::{ByError, Class, Classifier, ClassifyResponse, Standard};
 pub use self::retry::{Buffered, Cloned, Copies, Replay, RetryFuture, RetryLayer, RetryService};
 pub use self::timeout::{TimeoutFuture, TimeoutLayer, TimeoutService};
-use crate::outcome::note_rejection;
 use crate::problem::ProblemResponse;
 use crate::{Classify, Problem, Rejected};
 
@@ -218,6 +221,11 @@ impl<E: Classify> Classify for Error<E> {
 
 /// How a layer's service answers, over an inner service answering `Res` or failing with `E`:
 /// its error type, and what a rejection becomes.
+#[diagnostic::on_unimplemented(
+    message = "the error type `{E}` of the inner service cannot carry staunch's rejections",
+    label = "this layer can refuse a call",
+    note = "implement `From<staunch::Rejected>` for `{E}`, or call `.wrap_errors()` on the layer to answer `staunch::tower::Error<{E}>`"
+)]
 pub trait Answer<Res, E> {
     /// The error type of the layer's service.
     type Error;
@@ -268,6 +276,43 @@ impl<B: From<Vec<u8>>> Answer<http::Response<B>, Infallible> for Keep {
     }
 }
 
+/// The inner service's error type, for a layer that never rejects: a [`RetryLayer`] without a
+/// budget (the default). [`RetryLayer::with_budget`] answers with [`Keep`] instead.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pass;
+
+impl<Res, E> Answer<Res, E> for Pass {
+    type Error = E;
+
+    #[inline]
+    fn error(error: E) -> E {
+        error
+    }
+
+    fn rejected(rejected: Rejected) -> Result<Res, E> {
+        unreachable!("a retry without a budget never rejects, yet it was refused: {rejected}")
+    }
+}
+
+/// How a retry layer answers once it spends from a budget, which can end a call with
+/// `Rejected::BudgetExhausted`: [`Pass`] becomes [`Keep`]; the others stay.
+pub trait Budgeted {
+    /// The answer with a budget.
+    type Answer;
+}
+
+impl Budgeted for Pass {
+    type Answer = Keep;
+}
+
+impl Budgeted for Keep {
+    type Answer = Keep;
+}
+
+impl Budgeted for Wrap {
+    type Answer = Wrap;
+}
+
 /// The layer's error is an [`Error`] holding the inner service's error or the rejection.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Wrap;
@@ -285,10 +330,9 @@ impl<Res, E> Answer<Res, E> for Wrap {
     }
 }
 
-/// Answers `rejected` through `M`, noting it for the layers outside this one.
+/// Answers `rejected` through `M`.
 #[cold]
 fn reject<M: Answer<Res, E>, Res, E>(rejected: Rejected) -> Result<Res, M::Error> {
-    note_rejection(&rejected);
     M::rejected(rejected)
 }
 

@@ -12,10 +12,10 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::body::{BodyCopies, BufferedRetryFuture, Reading};
-use super::classify::class_of;
-use super::{Answer, AnswerWith, Classifier, Handle, Keep, Standard, Wrap, reject};
-use crate::outcome::clear_crossing;
-use crate::retry::{Attempts, Decision, Verdict};
+use super::{
+    Answer, AnswerWith, Budgeted, Class, Classifier, Handle, Pass, Standard, Wrap, reject,
+};
+use crate::retry::{Attempts, Decision, Verdict, deadline};
 use crate::{RetryBudget, RetryPolicy};
 
 /// Sends a request again while the classifier says its result is transient, with the
@@ -57,7 +57,7 @@ use crate::{RetryBudget, RetryPolicy};
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct RetryLayer<C = Standard, M = Keep, Q = Cloned> {
+pub struct RetryLayer<C = Standard, M = Pass, Q = Cloned> {
     policy: Handle<RetryPolicy>,
     budget: Option<Handle<RetryBudget>>,
     classifier: C,
@@ -119,11 +119,20 @@ impl<C, M, Q> RetryLayer<C, M, Q> {
     }
 
     /// Spends retries from `budget`, which every call credits: with `reject_when_exhausted`, an
-    /// empty budget ends a call with `Rejected::BudgetExhausted`, otherwise with its last result.
+    /// empty budget ends a call with `Rejected::BudgetExhausted` (so the inner error type
+    /// needs `From<Rejected>`, as `#[retry(budget = ..)]` does), otherwise with its last result.
     #[must_use]
-    pub fn with_budget(mut self, budget: impl Into<Handle<RetryBudget>>) -> Self {
-        self.budget = Some(budget.into());
-        self
+    pub fn with_budget(self, budget: impl Into<Handle<RetryBudget>>) -> RetryLayer<C, M::Answer, Q>
+    where
+        M: Budgeted,
+    {
+        RetryLayer {
+            policy: self.policy,
+            budget: Some(budget.into()),
+            classifier: self.classifier,
+            replay: self.replay,
+            answer: AnswerWith::default(),
+        }
     }
 
     /// Retries `http::Request`s whose body is not `Clone`: a body whose size is known and at
@@ -169,7 +178,7 @@ impl<S, C: Clone, M, Q: Clone> Layer<S> for RetryLayer<C, M, Q> {
 
 /// The service of a [`RetryLayer`].
 #[derive(Debug)]
-pub struct RetryService<S, C = Standard, M = Keep, Q = Cloned> {
+pub struct RetryService<S, C = Standard, M = Pass, Q = Cloned> {
     inner: S,
     layer: RetryLayer<C, M, Q>,
 }
@@ -184,12 +193,15 @@ impl<S: Clone, C: Clone, M, Q: Clone> Clone for RetryService<S, C, M, Q> {
 }
 
 impl<S, C: Clone, M, Q> RetryService<S, C, M, Q> {
-    /// The state of one call: its attempts, with the budget credited.
-    fn attempts(&self) -> Attempts<Handle<RetryPolicy>, Handle<RetryBudget>> {
-        let attempts = Attempts::new(self.layer.policy.clone());
-        match &self.layer.budget {
-            Some(budget) => attempts.with_budget(budget.clone()),
-            None => attempts.without_budget(),
+    /// What a call keeps from its start: the budget credited, the deadline taken.
+    fn start(&self) -> Start {
+        if let Some(budget) = &self.layer.budget {
+            budget.deposit();
+        }
+        Start {
+            deadline: deadline(&self.layer.policy),
+            policy: self.layer.policy.clone(),
+            budget: self.layer.budget.clone(),
         }
     }
 
@@ -201,10 +213,35 @@ impl<S, C: Clone, M, Q> RetryService<S, C, M, Q> {
         RetryFuture::new(
             service,
             replay,
-            self.attempts(),
+            self.start(),
             self.layer.classifier.clone(),
             first,
         )
+    }
+}
+
+/// What a call keeps from its start for its retries, if it makes any.
+#[derive(Debug)]
+pub(super) struct Start {
+    policy: Handle<RetryPolicy>,
+    budget: Option<Handle<RetryBudget>>,
+    deadline: Option<u64>,
+}
+
+/// The retries of one call: what it kept from its start until an attempt fails, then their
+/// state, out of line.
+enum Retries {
+    Unfailed(Start),
+    Failed(Pin<Box<Retrying>>),
+}
+
+impl Retries {
+    /// The policy's name, for the log.
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Unfailed(start) => start.policy.name(),
+            Self::Failed(retrying) => retrying.name,
+        }
     }
 }
 
@@ -274,7 +311,7 @@ where
         BufferedRetryFuture::reading(
             Reading::new(request),
             service,
-            self.attempts(),
+            self.start(),
             self.layer.classifier.clone(),
         )
     }
@@ -304,34 +341,35 @@ impl<Req: Clone> Replay<Req> for Copies<Req> {
 }
 
 pin_project_lite::pin_project! {
-    /// The response future of a [`RetryService`].
+    /// The response future of a [`RetryService`]. Small while no attempt failed: the state of
+    /// the retries (their settings, jitter and sleep) is made, out of line, at the first
+    /// failure.
     #[must_use = "futures do nothing unless polled"]
+    #[project = RetryFutureProj]
     pub struct RetryFuture<S, Req, P, C, M>
     where
         S: Service<Req>,
     {
         service: S,
         replay: P,
-        attempts: Attempts<Handle<RetryPolicy>, Handle<RetryBudget>>,
         classifier: C,
+        retries: Retries,
+        // `None` while the call waits to retry.
         #[pin]
-        state: State<S::Future>,
+        attempt: Option<S::Future>,
         answer: AnswerWith<M>,
     }
 }
 
 pin_project_lite::pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Calling {
-            #[pin]
-            future: F,
-        },
-        Waiting {
-            #[pin]
-            sleep: Sleep,
-        },
-        Ready,
+    /// The retries of a call that failed once.
+    struct Retrying {
+        name: &'static str,
+        attempts: Attempts<Handle<RetryPolicy>, Handle<RetryBudget>>,
+        #[pin]
+        sleep: Sleep,
+        // The sleep is running: the next attempt follows it.
+        sleeping: bool,
     }
 }
 
@@ -339,16 +377,16 @@ impl<S: Service<Req>, Req, P, C, M> RetryFuture<S, Req, P, C, M> {
     pub(super) fn new(
         service: S,
         replay: P,
-        attempts: Attempts<Handle<RetryPolicy>, Handle<RetryBudget>>,
+        start: Start,
         classifier: C,
         first: S::Future,
     ) -> Self {
         Self {
             service,
             replay,
-            attempts,
             classifier,
-            state: State::Calling { future: first },
+            retries: Retries::Unfailed(start),
+            attempt: Some(first),
             answer: PhantomData,
         }
     }
@@ -363,57 +401,122 @@ where
 {
     type Output = Result<S::Response, M::Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
-            match this.state.as_mut().project() {
-                StateProj::Calling { future } => {
-                    clear_crossing();
-                    let result = match future.poll(cx) {
-                        Poll::Ready(result) => result,
-                        Poll::Pending => return Poll::Pending,
-                    };
-                    let class = class_of(this.classifier, &result);
-                    if !class.transient {
-                        return Poll::Ready(answer::<M, _, _>(result));
-                    }
-                    if let Some(reason) = this.replay.refusal() {
-                        tracing::info!(
-                            target: "staunch",
-                            retry = this.attempts.policy_name(),
-                            reason = %reason,
-                            "a transient failure was not retried: the request cannot be sent again"
-                        );
-                        return Poll::Ready(answer::<M, _, _>(result));
-                    }
-                    let verdict = Verdict {
-                        retry: true,
-                        after: class.retry_after,
-                    };
-                    match this.attempts.failed(verdict, &Described(&result)) {
-                        Decision::Wait(delay) => this.state.set(State::Waiting {
-                            sleep: tokio::time::sleep(delay),
-                        }),
-                        Decision::Return => return Poll::Ready(answer::<M, _, _>(result)),
-                        Decision::Reject(rejected) => {
-                            return Poll::Ready(reject::<M, S::Response, S::Error>(rejected));
-                        }
-                    }
+            if let Some(attempt) = this.attempt.as_mut().as_pin_mut() {
+                let result = match attempt.poll(cx) {
+                    Poll::Ready(result) => result,
+                    Poll::Pending => return Poll::Pending,
+                };
+                let class = this.classifier.classify(&result);
+                if !class.transient {
+                    return Poll::Ready(answer::<M, _, _>(result));
                 }
-                StateProj::Waiting { sleep } => {
-                    if sleep.poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    this.state.set(State::Ready);
-                }
-                StateProj::Ready => {
-                    if let Err(e) = std::task::ready!(this.service.poll_ready(cx)) {
-                        return Poll::Ready(Err(M::error(e)));
-                    }
-                    let future = this.service.call(this.replay.again());
-                    this.state.set(State::Calling { future });
+                this.attempt.set(None);
+                if let Some(answered) = retry_or_answer(&mut this, result, class) {
+                    return Poll::Ready(answered);
                 }
             }
+            match next_attempt(&mut this, cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// After a transient failure: the answer, when the call ends with it; `None` when a retry
+/// follows.
+#[inline(never)]
+fn retry_or_answer<S, Req, P, C, M>(
+    this: &mut RetryFutureProj<'_, S, Req, P, C, M>,
+    result: Result<S::Response, S::Error>,
+    class: Class,
+) -> Option<Result<S::Response, M::Error>>
+where
+    S: Service<Req>,
+    P: Replay<Req>,
+    M: Answer<S::Response, S::Error>,
+{
+    if let Some(reason) = this.replay.refusal() {
+        tracing::info!(
+            target: "staunch",
+            retry = this.retries.name(),
+            reason = %reason,
+            "a transient failure was not retried: the request cannot be sent again"
+        );
+        return Some(answer::<M, _, _>(result));
+    }
+    let verdict = Verdict {
+        retry: true,
+        after: class.retry_after,
+    };
+    match failed(this.retries, verdict, &Described(&result)) {
+        Decision::Wait(_) => None,
+        Decision::Return => Some(answer::<M, _, _>(result)),
+        Decision::Reject(rejected) => Some(reject::<M, S::Response, S::Error>(rejected)),
+    }
+}
+
+/// Sleeps before the next attempt, waits for the service, and sends it.
+#[inline(never)]
+fn next_attempt<S, Req, P, C, M>(
+    this: &mut RetryFutureProj<'_, S, Req, P, C, M>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), M::Error>>
+where
+    S: Service<Req>,
+    P: Replay<Req>,
+    M: Answer<S::Response, S::Error>,
+{
+    let Retries::Failed(retrying) = this.retries else {
+        panic!("`RetryFuture` polled after completion");
+    };
+    let retrying = retrying.as_mut().project();
+    if *retrying.sleeping {
+        if retrying.sleep.poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        *retrying.sleeping = false;
+    }
+    if let Err(e) = std::task::ready!(this.service.poll_ready(cx)) {
+        return Poll::Ready(Err(M::error(e)));
+    }
+    this.attempt
+        .set(Some(this.service.call(this.replay.again())));
+    Poll::Ready(Ok(()))
+}
+
+/// Takes in a failed attempt: the retries' state is made at the first, and a wait starts
+/// their sleep. Out of line and not generic over the service: the success path stays small.
+#[inline(never)]
+fn failed(retries: &mut Retries, verdict: Verdict, error: &dyn fmt::Display) -> Decision {
+    match retries {
+        Retries::Failed(retrying) => {
+            let retrying = retrying.as_mut().project();
+            let decision = retrying.attempts.failed(verdict, error);
+            if let Decision::Wait(delay) = decision {
+                retrying.sleep.reset(tokio::time::Instant::now() + delay);
+                *retrying.sleeping = true;
+            }
+            decision
+        }
+        Retries::Unfailed(start) => {
+            let mut attempts =
+                Attempts::started(start.policy.clone(), start.deadline, start.budget.clone());
+            let decision = attempts.failed(verdict, error);
+            if let Decision::Wait(delay) = decision {
+                *retries = Retries::Failed(Box::pin(Retrying {
+                    name: start.policy.name(),
+                    attempts,
+                    sleep: tokio::time::sleep(delay),
+                    sleeping: true,
+                }));
+            }
+            decision
         }
     }
 }
