@@ -195,6 +195,37 @@ impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for NeverRetry {
     }
 }
 
+/// tower's `Retry` with the policy its documentation builds: up to three attempts, spending from
+/// a `TpsBudget` that every success credits.
+#[derive(Clone)]
+struct BudgetedRetry {
+    attempts: usize,
+    budget: std::sync::Arc<tower::retry::budget::TpsBudget>,
+}
+
+impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for BudgetedRetry {
+    type Future = std::future::Ready<()>;
+
+    fn retry(&mut self, _: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
+        use tower::retry::budget::Budget as _;
+        match result {
+            Ok(_) => {
+                self.budget.deposit();
+                None
+            }
+            Err(_) if self.attempts > 1 && self.budget.withdraw() => {
+                self.attempts -= 1;
+                Some(std::future::ready(()))
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn clone_request(&mut self, request: &Req) -> Option<Req> {
+        Some(request.clone())
+    }
+}
+
 fn recloser(closed_len: usize, error_rate: f32) -> recloser::AsyncRecloser {
     recloser::Recloser::custom()
         .closed_len(closed_len)
@@ -485,6 +516,28 @@ pub fn visit(rt: &Runtime, visitor: &mut impl Visitor) {
         "tower_retry",
         true,
         tower::retry::RetryLayer::new(NeverRetry).layer(tower_direct()),
+        ready_call,
+    );
+    // Both with a budget that calls credit: the policies a service runs.
+    let budget = staunch::RetryBudget::builder("bench-tower-retry")
+        .build_shared()
+        .expect("valid staunch config");
+    v.case(
+        "staunch_budget",
+        true,
+        staunch::tower::RetryLayer::new(policy)
+            .with_budget(budget)
+            .layer(tower_direct()),
+        ready_call,
+    );
+    let budgeted = BudgetedRetry {
+        attempts: 3,
+        budget: std::sync::Arc::new(tower::retry::budget::TpsBudget::default()),
+    };
+    v.case(
+        "tower_retry_budget",
+        true,
+        tower::retry::RetryLayer::new(budgeted).layer(tower_direct()),
         ready_call,
     );
     let layer = tower_resilience::retry::RetryLayer::<u64, u64, Error>::builder()

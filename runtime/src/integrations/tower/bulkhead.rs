@@ -17,7 +17,9 @@ use crate::{Bulkhead, Rejected};
 /// readiness check that is never followed by a call holds nothing. A call that finds every
 /// slot taken is answered `Rejected::BulkheadFull` at once, or, with `max_wait`, waits for a
 /// slot in a fair queue before the inner service sees the request (the only path that
-/// allocates: the wait is boxed, and the inner service is cloned for it).
+/// allocates: the wait is boxed, and the inner service is cloned for it). So the inner service
+/// is `Clone`, as axum's routes and most clients are; wrap one that is not in
+/// `tower::buffer::Buffer`.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -245,6 +245,9 @@ pub trait Answer<Res, E> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Keep;
 
+// Not recommended in diagnostics: "`E: From<Rejected>` is not satisfied" would hide the
+// other way out, `.wrap_errors()`, which `Answer`'s own message names.
+#[diagnostic::do_not_recommend]
 impl<Res, E: From<Rejected>> Answer<Res, E> for Keep {
     type Error = E;
 
