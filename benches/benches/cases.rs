@@ -179,6 +179,17 @@ fn tower_direct() -> DirectService {
     tower::service_fn(ready as fn(u64) -> _)
 }
 
+/// tower-resilience's breaker over the direct service, opened by five failures in a row: the
+/// peer of the breaker's groups, the attribute's and the layer's.
+fn tower_resilience_breaker()
+-> impl tower::Service<u64, Response = u64, Error: std::fmt::Debug> + Clone {
+    tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+        .consecutive_failures(5)
+        .build()
+        .expect("valid tower-resilience config")
+        .layer_fn(tower_direct())
+}
+
 /// tower's `Retry` at its cheapest: the request copied for a retry that never comes.
 #[derive(Clone, Copy)]
 struct NeverRetry;
@@ -290,14 +301,10 @@ pub fn visit(rt: &Runtime, visitor: &mut impl Visitor) {
         failsafe_consecutive(),
         async |cb, x| cb.call(direct(x)).await.ok(),
     );
-    let layer = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
-        .consecutive_failures(5)
-        .build()
-        .expect("valid tower-resilience config");
     v.case(
         "tower_resilience",
         true,
-        layer.layer_fn(tower_direct()),
+        tower_resilience_breaker(),
         ready_call,
     );
 
@@ -435,14 +442,10 @@ pub fn visit(rt: &Runtime, visitor: &mut impl Visitor) {
         staunch::tower::CircuitBreakerLayer::new(breaker).layer(tower_direct()),
         ready_call,
     );
-    let layer = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
-        .consecutive_failures(5)
-        .build()
-        .expect("valid tower-resilience config");
     v.case(
         "tower_resilience",
         true,
-        layer.layer_fn(tower_direct()),
+        tower_resilience_breaker(),
         ready_call,
     );
 

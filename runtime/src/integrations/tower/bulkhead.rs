@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Answer, AnswerWith, Handle, Keep, Wrap, reject};
+use super::{Answer, AnswerWith, Handle, Keep, Wrap, poll_ready, reject};
 use crate::bulkhead::Slot;
 use crate::{Bulkhead, Rejected};
 
@@ -121,11 +121,7 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        match self.inner.poll_ready(cx) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(M::error(e))),
-            Poll::Pending => Poll::Pending,
-        }
+        poll_ready::<S, Req, M>(&mut self.inner, cx)
     }
 
     #[inline]

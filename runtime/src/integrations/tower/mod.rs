@@ -58,6 +58,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 pub use self::body::{BodyCopies, BufferedRetryFuture, Unreadable};
@@ -66,6 +67,8 @@ pub use self::bulkhead::{BulkheadFuture, BulkheadLayer, BulkheadService};
 pub use self::classify::{ByError, Class, Classifier, ClassifyResponse, Standard};
 pub use self::retry::{Buffered, Cloned, Copies, Replay, RetryFuture, RetryLayer, RetryService};
 pub use self::timeout::{TimeoutFuture, TimeoutLayer, TimeoutService};
+use tower_service::Service;
+
 use crate::problem::ProblemResponse;
 use crate::{Classify, Problem, Rejected};
 
@@ -330,6 +333,20 @@ impl<Res, E> Answer<Res, E> for Wrap {
 
     fn rejected(rejected: Rejected) -> Result<Res, Error<E>> {
         Err(Error::Rejected(rejected))
+    }
+}
+
+/// The inner service's readiness, its error in the layer's type: every layer's `poll_ready`,
+/// which no policy makes fail.
+#[inline]
+fn poll_ready<S: Service<Req>, Req, M: Answer<S::Response, S::Error>>(
+    inner: &mut S,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), M::Error>> {
+    match inner.poll_ready(cx) {
+        Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+        Poll::Ready(Err(e)) => Poll::Ready(Err(M::error(e))),
+        Poll::Pending => Poll::Pending,
     }
 }
 

@@ -13,7 +13,8 @@ use tower_service::Service;
 
 use super::body::{BodyCopies, BufferedRetryFuture, Reading};
 use super::{
-    Answer, AnswerWith, Budgeted, Class, Classifier, Handle, Pass, Standard, Wrap, reject,
+    Answer, AnswerWith, Budgeted, Class, Classifier, Handle, Pass, Standard, Wrap, poll_ready,
+    reject,
 };
 use crate::retry::{Attempts, Decision, Verdict, deadline};
 use crate::{RetryBudget, RetryPolicy};
@@ -245,17 +246,6 @@ impl Retries {
     }
 }
 
-fn ready<S: Service<Req>, Req, M: Answer<S::Response, S::Error>>(
-    inner: &mut S,
-    cx: &mut Context<'_>,
-) -> Poll<Result<(), M::Error>> {
-    match inner.poll_ready(cx) {
-        Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
-        Poll::Ready(Err(e)) => Poll::Ready(Err(M::error(e))),
-        Poll::Pending => Poll::Pending,
-    }
-}
-
 impl<S, Req, C, M> Service<Req> for RetryService<S, C, M, Cloned>
 where
     S: Service<Req> + Clone,
@@ -268,7 +258,7 @@ where
     type Future = RetryFuture<S, Req, Copies<Req>, C, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        ready::<S, Req, M>(&mut self.inner, cx)
+        poll_ready::<S, Req, M>(&mut self.inner, cx)
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
@@ -290,7 +280,7 @@ where
     type Future = BufferedRetryFuture<S, B, C, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        ready::<S, http::Request<B>, M>(&mut self.inner, cx)
+        poll_ready::<S, http::Request<B>, M>(&mut self.inner, cx)
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Answer, AnswerWith, Keep, Wrap, reject};
+use super::{Answer, AnswerWith, Keep, Wrap, poll_ready, reject};
 use crate::outcome::{Attempt, Failure};
 use crate::timeout::{Guard, guard};
 
@@ -108,11 +108,7 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        match self.inner.poll_ready(cx) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(M::error(e))),
-            Poll::Pending => Poll::Pending,
-        }
+        poll_ready::<S, Req, M>(&mut self.inner, cx)
     }
 
     #[inline]
