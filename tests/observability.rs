@@ -189,3 +189,31 @@ fn a_retried_error_without_debug_is_logged_by_its_type_name() {
         "{retry:?}"
     );
 }
+
+#[test]
+fn a_server_error_is_logged_and_a_rejection_answered_as_a_problem_is_not() {
+    #[derive(Debug, thiserror::Error, staunch::Problem)]
+    enum Failed {
+        #[error("the ledger is corrupt")]
+        #[problem(status = 500)]
+        Ledger,
+        #[error(transparent)]
+        #[problem(transparent)]
+        Refused(#[from] staunch::Rejected),
+    }
+    let capture = Capture::default();
+    run(&capture, async {
+        let shed = Failed::from(staunch::Rejected::BulkheadFull {
+            name: "observed-shed",
+            limit: 1,
+        });
+        for _ in 0..3 {
+            assert_eq!(staunch::ProblemResponse::of(&shed).status, 503);
+        }
+        assert_eq!(staunch::ProblemResponse::of(&Failed::Ledger).status, 500);
+    });
+    let events = capture.0.lock().unwrap().clone();
+    let errors: Vec<_> = events.iter().filter(|e| e.level == Level::ERROR).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].field("error"), Some("the ledger is corrupt"));
+}

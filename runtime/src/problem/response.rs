@@ -21,12 +21,14 @@ pub struct ProblemResponse {
 }
 
 impl ProblemResponse {
-    /// The response of `problem`. A 5xx is logged at ERROR with its whole source chain; the
-    /// body never shows it.
+    /// The response of `problem`. A 5xx is logged at ERROR with its whole source chain (the
+    /// body never shows it), except a rejection: the instance that refused the call counts it
+    /// (metrics, the event stream), and a service shedding load would otherwise log an ERROR per
+    /// request.
     pub fn of<P: Problem + 'static>(problem: &P) -> Self {
         let status =
             StatusCode::from_u16(problem.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_server_error() {
+        if status.is_server_error() && problem.rejection().is_none() {
             tracing::error!(
                 target: "staunch",
                 status = status.as_u16(),

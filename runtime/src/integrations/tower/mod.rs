@@ -33,14 +33,14 @@
 //! `Retry-After`), so every layer goes into `Router::layer` as it is. Any other error type is
 //! kept in an [`Error`] with `.wrap_errors()` on the layer.
 //!
-//! **Classification** is [`Classify`](crate::Classify) on errors and [`ClassifyResponse`] on
+//! **Classification** is [`Classify`] on errors and [`ClassifyResponse`] on
 //! responses: an `http::Response` is classified by its status (5xx, 408 and 429 are failures;
 //! 408, 429, 500 and 502–504 are retried) and its `Retry-After`, as `derive(Problem)` classifies
 //! a status. A classifier of your own is a closure (returning a [`Class`], or `true` for a
 //! failure worth retrying) or a [`Classifier`] impl, given with `.classify(..)`. A rejection by
 //! a layer inside is judged as the rejection wherever it travels: a `Rejected`, a `BoxError`
 //! holding one, an [`Error::Rejected`], the problem response of one, or an error whose
-//! [`Classify::rejection`](crate::Classify::rejection) returns it.
+//! [`Classify::rejection`] returns it.
 //!
 //! **Readiness**: an open breaker or a full bulkhead never fails `poll_ready`, which reports the
 //! inner service's readiness; `call` answers the rejection at once, without calling the inner
