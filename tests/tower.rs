@@ -50,6 +50,12 @@ impl Classify for Fault {
             Self::Rejected(rejected) => rejected.is_failure(),
         }
     }
+    fn rejection(&self) -> Option<&Rejected> {
+        match self {
+            Self::Rejected(rejected) => Some(rejected),
+            Self::Reset | Self::Invalid => None,
+        }
+    }
 }
 
 fn get_request(path: &str) -> Request<Body> {
@@ -769,4 +775,76 @@ async fn request_timeouts_and_throttling_count_against_the_breaker() {
         }
         assert_eq!(breaker.state(), CircuitState::Open, "{status}");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_inner_breakers_refusal_neither_closes_nor_reopens_an_outer_half_open_breaker() {
+    let outer = Arc::new(
+        CircuitBreaker::builder("tower-outer")
+            .fail_max(1)
+            .reset(Duration::from_secs(1))
+            .build()
+            .unwrap(),
+    );
+    let inner = breaker("tower-inner", 10);
+    let stack = ServiceBuilder::new()
+        .layer(CircuitBreakerLayer::new(Arc::clone(&outer)))
+        .layer(CircuitBreakerLayer::new(Arc::clone(&inner)))
+        .service(service_fn(|fail: bool| async move {
+            if fail { Err(Fault::Reset) } else { Ok(()) }
+        }));
+    let _ = stack.clone().oneshot(true).await;
+    assert_eq!(outer.state(), CircuitState::Open);
+    inner.force_open();
+    tokio::time::advance(Duration::from_secs(1)).await;
+    // The trial meets the inner breaker's refusal: the outer breaker learns nothing from it.
+    assert!(matches!(
+        stack.clone().oneshot(false).await,
+        Err(Fault::Rejected(Rejected::CircuitOpen {
+            name: "tower-inner",
+            ..
+        }))
+    ));
+    assert_eq!(outer.state(), CircuitState::HalfOpen);
+    // And its trial slot is free again: the next call is a trial that closes it.
+    inner.force_closed();
+    stack.oneshot(false).await.unwrap();
+    assert_eq!(outer.state(), CircuitState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_cancelled_while_queued_for_a_slot_leaves_none_taken() {
+    let bulkhead = Arc::new(
+        Bulkhead::builder(1)
+            .max_wait(Duration::from_secs(5))
+            .build()
+            .unwrap(),
+    );
+    let calls = Counter::default();
+    let seen = calls.clone();
+    let service = BulkheadLayer::new(Arc::clone(&bulkhead)).layer(service_fn(move |hold: bool| {
+        seen.tick();
+        async move {
+            if hold {
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, Fault>(())
+        }
+    }));
+    let holder = tokio::spawn(service.clone().oneshot(true));
+    tokio::task::yield_now().await;
+    let queued = tokio::spawn(service.clone().oneshot(false));
+    tokio::task::yield_now().await;
+    queued.abort();
+    assert!(queued.await.unwrap_err().is_cancelled());
+    holder.abort();
+    let _ = holder.await;
+    assert_eq!(bulkhead.metrics().in_flight, 0);
+    assert_eq!(
+        calls.get(),
+        1,
+        "the cancelled call never reached the service"
+    );
+    service.oneshot(false).await.unwrap();
+    assert_eq!(calls.get(), 2);
 }

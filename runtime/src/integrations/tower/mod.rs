@@ -36,7 +36,9 @@
 //! **Classification** is [`Classify`] on errors and [`ClassifyResponse`] on
 //! responses: an `http::Response` is classified by its status (5xx, 408 and 429 are failures;
 //! 408, 429, 500 and 502–504 are retried) and its `Retry-After`, as `derive(Problem)` classifies
-//! a status. A classifier of your own is a closure (returning a [`Class`], or `true` for a
+//! a status. An error type of your own that carries a `Rejected` says so with
+//! [`Classify::rejection`] (`derive(Problem)` does, through a `transparent` variant), so that
+//! the layers outside judge it as the rejection. A classifier of your own is a closure (returning a [`Class`], or `true` for a
 //! failure worth retrying) or a [`Classifier`] impl, given with `.classify(..)`. A rejection by
 //! a layer inside is judged as the rejection wherever it travels: a `Rejected`, a `BoxError`
 //! holding one, an [`Error::Rejected`], the problem response of one, or an error whose
