@@ -70,10 +70,14 @@ async fn body_json(response: Response<Body>) -> serde_json::Value {
 }
 
 fn breaker(name: &'static str, fail_max: u32) -> Arc<CircuitBreaker> {
+    breaker_resetting(name, fail_max, Duration::from_secs(30))
+}
+
+fn breaker_resetting(name: &'static str, fail_max: u32, reset: Duration) -> Arc<CircuitBreaker> {
     Arc::new(
         CircuitBreaker::builder(name)
             .fail_max(fail_max)
-            .reset(Duration::from_secs(30))
+            .reset(reset)
             .build()
             .unwrap(),
     )
@@ -604,13 +608,7 @@ async fn a_three_layer_stack_has_one_error_type() {
 
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_trial_gives_its_slot_back() {
-    let breaker = Arc::new(
-        CircuitBreaker::builder("tower-cancelled-trial")
-            .fail_max(1)
-            .reset(Duration::from_secs(1))
-            .build()
-            .unwrap(),
-    );
+    let breaker = breaker_resetting("tower-cancelled-trial", 1, Duration::from_secs(1));
     let service =
         CircuitBreakerLayer::new(Arc::clone(&breaker)).layer(service_fn(|busy: u64| async move {
             tokio::time::sleep(Duration::from_secs(busy)).await;
@@ -779,13 +777,7 @@ async fn request_timeouts_and_throttling_count_against_the_breaker() {
 
 #[tokio::test(start_paused = true)]
 async fn an_inner_breakers_refusal_neither_closes_nor_reopens_an_outer_half_open_breaker() {
-    let outer = Arc::new(
-        CircuitBreaker::builder("tower-outer")
-            .fail_max(1)
-            .reset(Duration::from_secs(1))
-            .build()
-            .unwrap(),
-    );
+    let outer = breaker_resetting("tower-outer", 1, Duration::from_secs(1));
     let inner = breaker("tower-inner", 10);
     let stack = ServiceBuilder::new()
         .layer(CircuitBreakerLayer::new(Arc::clone(&outer)))
@@ -847,4 +839,38 @@ async fn a_call_cancelled_while_queued_for_a_slot_leaves_none_taken() {
     );
     service.oneshot(false).await.unwrap();
     assert_eq!(calls.get(), 2);
+}
+
+#[tokio::test]
+async fn an_outer_breaker_ignores_a_rejection_wrapped_in_error() {
+    // The wrapped error of a service that cannot carry rejections: a full bulkhead inside is
+    // still neither a success nor a failure to the breaker outside.
+    let breaker = breaker("tower-ignores-wrapped", 2);
+    let service = ServiceBuilder::new()
+        .layer(CircuitBreakerLayer::new(Arc::clone(&breaker)))
+        .layer(BulkheadLayer::new(Bulkhead::new(1).unwrap()).wrap_errors())
+        .service(service_fn(|hold: bool| async move {
+            if hold {
+                std::future::pending::<()>().await;
+            }
+            Err::<(), _>(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
+        }));
+    assert!(matches!(
+        service.clone().oneshot(false).await,
+        Err(Error::Inner(_))
+    ));
+    let held = tokio::spawn(service.clone().oneshot(true));
+    tokio::task::yield_now().await;
+    assert!(matches!(
+        service.clone().oneshot(false).await,
+        Err(Error::Rejected(Rejected::BulkheadFull { .. }))
+    ));
+    held.abort();
+    let _ = held.await;
+    assert!(matches!(service.oneshot(false).await, Err(Error::Inner(_))));
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Open,
+        "the rejection was counted as a success"
+    );
 }

@@ -75,10 +75,7 @@ where
         breaker,
         attempt,
         is_failure: Some(is_failure),
-        stage: Stage::Unpolled,
-        admission: Admission::Closed,
-        started: None,
-        trial: None,
+        ticket: Ticket::new(),
     }
 }
 
@@ -105,7 +102,7 @@ impl<H: Deref<Target = CircuitBreaker>> Drop for TrialSlot<H> {
     }
 }
 
-/// Where a [`Guard`] is.
+/// Where a call's [`Ticket`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Unpolled,
@@ -128,12 +125,9 @@ pin_project_lite::pin_project! {
         #[pin]
         attempt: F,
         is_failure: Option<P>,
-        stage: Stage,
-        admission: Admission,
-        started: Option<u64>,
         // After `attempt`, so dropped after it: a cancelled trial's call is gone before its
         // slot is given back, and never more than `half_open` trials run at once.
-        trial: Option<TrialSlot<H>>,
+        ticket: Ticket<H>,
     }
 }
 
@@ -149,30 +143,20 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let breaker: &CircuitBreaker = this.breaker;
-        if *this.stage == Stage::Unpolled {
-            if breaker.load().is_closed_untimed() {
-                *this.stage = Stage::Closed;
-            } else if let Err(retry_in_nanos) =
-                breaker.admit_guarded(this.stage, this.admission, this.started)
-            {
-                return Poll::Ready(Err(Failure::Rejected(breaker.rejection(retry_in_nanos))));
-            } else if let Admission::Trial(generation) = *this.admission {
-                *this.trial = Some(TrialSlot {
-                    breaker: Some(this.breaker.clone()),
-                    generation,
-                });
-            }
+        if this.ticket.is_unpolled()
+            && let Err(retry_in_nanos) = this.ticket.admit(this.breaker)
+        {
+            return Poll::Ready(Err(Failure::Rejected(
+                this.breaker.rejection(retry_in_nanos),
+            )));
         }
         let result = match this.attempt.poll(cx) {
             Poll::Ready(result) => result,
             Poll::Pending => return Poll::Pending,
         };
-        let stage = std::mem::replace(this.stage, Stage::Finished);
         let result = match result {
-            Ok(value) if stage == Stage::Closed => {
-                // No trial slot is held in CLOSED.
-                breaker.record(Admission::Closed, Outcome::Success, false);
+            Ok(value) if this.ticket.on_hot_path() => {
+                this.ticket.settle(this.breaker, Outcome::Success);
                 return Poll::Ready(Ok(value));
             }
             result => widen(result),
@@ -197,18 +181,15 @@ where
                 }
             }
         };
-        if let Some(trial) = this.trial.take() {
-            trial.finish();
-        }
-        breaker.settle(stage, *this.admission, *this.started, outcome);
+        this.ticket.settle(this.breaker, outcome);
         Poll::Ready(result)
     }
 }
 
-/// A call admitted outside a guard future: a tower service admits in `call`, before it calls
-/// the inner service, and settles when the inner future finishes. Dropped unsettled (the call
-/// was cancelled), a trial gives its slot back.
-#[cfg(feature = "tower")]
+/// A call's admission by the breaker, and what recording its outcome needs: held in place by
+/// the guard future (admitted at its first poll) and by a tower service's future (admitted in
+/// `call`, before the inner service sees the request). Dropped unsettled (the call was
+/// cancelled), a trial gives its slot back.
 pub(crate) struct Ticket<H: Deref<Target = CircuitBreaker>> {
     stage: Stage,
     admission: Admission,
@@ -216,47 +197,60 @@ pub(crate) struct Ticket<H: Deref<Target = CircuitBreaker>> {
     trial: Option<TrialSlot<H>>,
 }
 
-#[cfg(feature = "tower")]
 impl<H: Deref<Target = CircuitBreaker> + Clone> Ticket<H> {
-    /// Admits a call now, or says why not.
+    /// A call not admitted yet.
     #[inline]
-    pub(crate) fn admit(breaker: &H) -> Result<Self, Rejected> {
-        let mut ticket = Ticket {
-            stage: Stage::Closed,
+    pub(crate) const fn new() -> Self {
+        Self {
+            stage: Stage::Unpolled,
             admission: Admission::Closed,
             started: None,
             trial: None,
-        };
+        }
+    }
+
+    #[inline]
+    fn is_unpolled(&self) -> bool {
+        self.stage == Stage::Unpolled
+    }
+
+    /// Admitted while CLOSED and untimed: a success needs no classification.
+    #[inline]
+    fn on_hot_path(&self) -> bool {
+        self.stage == Stage::Closed
+    }
+
+    /// Admits the call, or says in how many nanoseconds to retry (the caller makes the
+    /// rejection where it returns it, so that it is built once).
+    #[inline]
+    pub(crate) fn admit(&mut self, breaker: &H) -> Result<(), u64> {
         if breaker.load().is_closed_untimed() {
-            return Ok(ticket);
+            self.stage = Stage::Closed;
+            return Ok(());
         }
-        if let Err(retry_in_nanos) = breaker.admit_guarded(
-            &mut ticket.stage,
-            &mut ticket.admission,
-            &mut ticket.started,
-        ) {
-            return Err(breaker.rejection(retry_in_nanos));
-        }
-        if let Admission::Trial(generation) = ticket.admission {
-            ticket.trial = Some(TrialSlot {
+        breaker.admit_guarded(&mut self.stage, &mut self.admission, &mut self.started)?;
+        if let Admission::Trial(generation) = self.admission {
+            self.trial = Some(TrialSlot {
                 breaker: Some(breaker.clone()),
                 generation,
             });
         }
-        Ok(ticket)
+        Ok(())
     }
 
-    /// Records the call's outcome.
+    /// Records the call's outcome, once.
     #[inline]
-    pub(crate) fn settle(mut self, breaker: &CircuitBreaker, outcome: Outcome) {
+    pub(crate) fn settle(&mut self, breaker: &CircuitBreaker, outcome: Outcome) {
+        let stage = std::mem::replace(&mut self.stage, Stage::Finished);
+        if stage == Stage::Closed && outcome == Outcome::Success {
+            // No trial slot is held in CLOSED.
+            breaker.record(Admission::Closed, Outcome::Success, false);
+            return;
+        }
         if let Some(trial) = self.trial.take() {
             trial.finish();
         }
-        if self.stage == Stage::Closed && outcome == Outcome::Success {
-            breaker.record(Admission::Closed, Outcome::Success, false);
-        } else {
-            breaker.settle(self.stage, self.admission, self.started, outcome);
-        }
+        breaker.settle(stage, self.admission, self.started, outcome);
     }
 }
 

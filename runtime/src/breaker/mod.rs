@@ -337,7 +337,7 @@ impl CircuitBreaker {
     /// number, returned from out of line in registers, rather than as a `Rejected` in memory
     /// that callers copy again.
     #[inline]
-    fn rejection(&self, retry_in_nanos: u64) -> Rejected {
+    pub(crate) fn rejection(&self, retry_in_nanos: u64) -> Rejected {
         Rejected::CircuitOpen {
             name: self.name,
             retry_in: Duration::from_nanos(retry_in_nanos),

@@ -24,14 +24,14 @@ use crate::{Classify, Rejected};
 /// ```
 impl<B> Classify for http::Response<B> {
     fn is_transient(&self) -> bool {
-        match self.extensions().get::<Rejected>() {
+        match self.rejection() {
             Some(rejected) => rejected.is_transient(),
             None => status_is_transient(self.status().as_u16()),
         }
     }
 
     fn is_failure(&self) -> bool {
-        match self.extensions().get::<Rejected>() {
+        match self.rejection() {
             Some(rejected) => rejected.is_failure(),
             None => status_is_failure(self.status().as_u16()),
         }

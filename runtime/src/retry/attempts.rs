@@ -122,6 +122,12 @@ impl<P: Deref<Target = RetryPolicy>, B: Deref<Target = RetryBudget>> Attempts<P,
         }
     }
 
+    /// The policy's name.
+    #[cfg(feature = "tower")]
+    pub(crate) fn policy_name(&self) -> &'static str {
+        self.policy.name
+    }
+
     fn rebudget<B2>(self, budget: Option<B2>) -> Attempts<P, B2> {
         Attempts {
             policy: self.policy,

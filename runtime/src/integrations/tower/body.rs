@@ -49,10 +49,10 @@ impl<B: From<Bytes>> Replay<http::Request<B>> for BodyCopies {
     }
 }
 
-/// A request body being read into memory.
+/// A request body being read into memory (boxed, to be polled without pinning the future).
 pub(super) struct Reading<B> {
     parts: Option<Parts>,
-    body: B,
+    body: Pin<Box<B>>,
     read: Vec<u8>,
     /// The size the body announced: reading more is an error.
     announced: u64,
@@ -65,17 +65,17 @@ impl<B: Body> Reading<B> {
         Self {
             parts: Some(parts),
             read: Vec::with_capacity(usize::try_from(announced).unwrap_or(0)),
-            body,
+            body: Box::pin(body),
             announced,
         }
     }
 }
 
-impl<B: Body + Unpin> Reading<B> {
+impl<B: Body> Reading<B> {
     /// The whole body, or `Err` when it failed or ran past the size it announced.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<(Parts, Bytes), Unreadable>> {
         loop {
-            match Pin::new(&mut self.body).poll_frame(cx) {
+            match self.body.as_mut().poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => break,
                 Poll::Ready(Some(Err(_))) => return Poll::Ready(Err(Unreadable)),
@@ -139,7 +139,7 @@ pin_project_lite::pin_project! {
         S: Service<http::Request<B>>,
     {
         Reading {
-            reading: Reading<Pin<Box<B>>>,
+            reading: Reading<B>,
             rest: Option<Rest<S, C>>,
         },
         Sending {
@@ -169,12 +169,7 @@ where
     pub(super) fn reading(reading: Reading<B>, service: S, start: Start, classifier: C) -> Self {
         Self {
             state: Buffering::Reading {
-                reading: Reading {
-                    parts: reading.parts,
-                    body: Box::pin(reading.body),
-                    read: reading.read,
-                    announced: reading.announced,
-                },
+                reading,
                 rest: Some(Rest {
                     service,
                     start,

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Answer, AnswerWith, Classifier, Handle, Keep, Standard, Wrap, poll_ready, reject};
+use super::{Answer, AnswerWith, Classifier, Handle, Keep, Standard, Wrap, poll_ready};
 use crate::breaker::{Outcome, Ticket};
 use crate::{CircuitBreaker, Rejected};
 
@@ -143,15 +143,16 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        let state = match Ticket::admit(&self.breaker) {
-            Ok(ticket) => State::Admitted {
+        let mut ticket = Ticket::new();
+        let state = match ticket.admit(&self.breaker) {
+            Ok(()) => State::Admitted {
                 future: self.inner.call(request),
-                ticket: Some(ticket),
+                ticket,
                 breaker: self.breaker.clone(),
                 classifier: self.classifier.clone(),
             },
-            Err(rejected) => State::Rejected {
-                rejected: Some(rejected),
+            Err(retry_in_nanos) => State::Rejected {
+                rejected: Some(self.breaker.rejection(retry_in_nanos)),
             },
         };
         CircuitBreakerFuture {
@@ -178,7 +179,7 @@ pin_project_lite::pin_project! {
             #[pin]
             future: F,
             // Settled once; dropped unsettled (a cancelled trial), it frees its trial slot.
-            ticket: Option<Ticket<Handle<CircuitBreaker>>>,
+            ticket: Ticket<Handle<CircuitBreaker>>,
             breaker: Handle<CircuitBreaker>,
             classifier: C,
         },
@@ -217,15 +218,13 @@ where
                 } else {
                     Outcome::Success
                 };
-                if let Some(ticket) = ticket.take() {
-                    ticket.settle(breaker, outcome);
-                }
+                ticket.settle(breaker, outcome);
                 Poll::Ready(match result {
                     Ok(response) => Ok(response),
                     Err(e) => Err(M::error(e)),
                 })
             }
-            StateProj::Rejected { rejected } => Poll::Ready(reject::<M, Res, E>(
+            StateProj::Rejected { rejected } => Poll::Ready(M::rejected(
                 rejected
                     .take()
                     .expect("`CircuitBreakerFuture` polled after completion"),

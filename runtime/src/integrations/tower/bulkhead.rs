@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Answer, AnswerWith, Handle, Keep, Wrap, poll_ready, reject};
+use super::{Answer, AnswerWith, Handle, Keep, Wrap, poll_ready};
 use crate::bulkhead::Slot;
 use crate::{Bulkhead, Rejected};
 
@@ -221,7 +221,7 @@ where
                     let slot = match wait.as_mut().poll(cx) {
                         Poll::Ready(Ok(slot)) => slot,
                         Poll::Ready(Err(rejected)) => {
-                            return Poll::Ready(reject::<M, S::Response, S::Error>(rejected));
+                            return Poll::Ready(M::rejected(rejected));
                         }
                         Poll::Pending => return Poll::Pending,
                     };
@@ -236,7 +236,7 @@ where
                     });
                 }
                 StateProj::Rejected { rejected } => {
-                    return Poll::Ready(reject::<M, S::Response, S::Error>(
+                    return Poll::Ready(M::rejected(
                         rejected
                             .take()
                             .expect("`BulkheadFuture` polled after completion"),

@@ -63,11 +63,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-pub use self::body::{BodyCopies, BufferedRetryFuture, Unreadable};
+pub use self::body::BufferedRetryFuture;
 pub use self::breaker::{CircuitBreakerFuture, CircuitBreakerLayer, CircuitBreakerService};
 pub use self::bulkhead::{BulkheadFuture, BulkheadLayer, BulkheadService};
 pub use self::classify::{ByError, Class, Classifier, ClassifyResponse, Standard};
-pub use self::retry::{Buffered, Cloned, Copies, Replay, RetryFuture, RetryLayer, RetryService};
+pub use self::retry::{Buffered, Cloned, RetryFuture, RetryLayer, RetryService};
 pub use self::timeout::{TimeoutFuture, TimeoutLayer, TimeoutService};
 use tower_service::Service;
 
@@ -222,6 +222,12 @@ impl<E: Classify> Classify for Error<E> {
             Self::Inner(e) => e.retry_after(),
         }
     }
+    fn rejection(&self) -> Option<&Rejected> {
+        match self {
+            Self::Rejected(rejected) => Some(rejected),
+            Self::Inner(e) => e.rejection(),
+        }
+    }
 }
 
 /// How a layer's service answers, over an inner service answering `Res` or failing with `E`:
@@ -350,12 +356,6 @@ fn poll_ready<S: Service<Req>, Req, M: Answer<S::Response, S::Error>>(
         Poll::Ready(Err(e)) => Poll::Ready(Err(M::error(e))),
         Poll::Pending => Poll::Pending,
     }
-}
-
-/// Answers `rejected` through `M`.
-#[cold]
-fn reject<M: Answer<Res, E>, Res, E>(rejected: Rejected) -> Result<Res, M::Error> {
-    M::rejected(rejected)
 }
 
 /// The answer type of a layer: a function pointer type, so a layer is `Send + Sync` whatever

@@ -14,7 +14,6 @@ use tower_service::Service;
 use super::body::{BodyCopies, BufferedRetryFuture, Reading};
 use super::{
     Answer, AnswerWith, Budgeted, Class, Classifier, Handle, Pass, Standard, Wrap, poll_ready,
-    reject,
 };
 use crate::retry::{Attempts, Decision, Verdict, deadline};
 use crate::{RetryBudget, RetryPolicy};
@@ -241,7 +240,7 @@ impl Retries {
     fn name(&self) -> &'static str {
         match self {
             Self::Unfailed(start) => start.policy.name(),
-            Self::Failed(retrying) => retrying.name,
+            Self::Failed(retrying) => retrying.attempts.policy_name(),
         }
     }
 }
@@ -307,7 +306,9 @@ where
     }
 }
 
-/// How a retry gets the request of another attempt.
+/// How a retry gets the request of another attempt: [`Copies`] of a `Clone` request, or the
+/// buffered parts and body of an `http::Request`. Named by the futures' types only; not
+/// implemented outside this module.
 pub trait Replay<Req> {
     /// Why the request cannot be sent again, if it cannot.
     fn refusal(&self) -> Option<String>;
@@ -354,7 +355,6 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     /// The retries of a call that failed once.
     struct Retrying {
-        name: &'static str,
         attempts: Attempts<Handle<RetryPolicy>, Handle<RetryBudget>>,
         #[pin]
         sleep: Sleep,
@@ -447,7 +447,7 @@ where
     match failed(this.retries, verdict, &Described(&result)) {
         Decision::Wait(_) => None,
         Decision::Return => Some(answer::<M, _, _>(result)),
-        Decision::Reject(rejected) => Some(reject::<M, S::Response, S::Error>(rejected)),
+        Decision::Reject(rejected) => Some(M::rejected(rejected)),
     }
 }
 
@@ -500,7 +500,6 @@ fn failed(retries: &mut Retries, verdict: Verdict, error: &dyn fmt::Display) -> 
             let decision = attempts.failed(verdict, error);
             if let Decision::Wait(delay) = decision {
                 *retries = Retries::Failed(Box::pin(Retrying {
-                    name: start.policy.name(),
                     attempts,
                     sleep: tokio::time::sleep(delay),
                     sleeping: true,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Answer, AnswerWith, Keep, Wrap, poll_ready, reject};
+use super::{Answer, AnswerWith, Keep, Wrap, poll_ready};
 use crate::outcome::{Attempt, Failure};
 use crate::timeout::{Guard, guard};
 
@@ -147,9 +147,7 @@ where
         match self.project().guard.poll(cx) {
             Poll::Ready(Ok(response)) => Poll::Ready(Ok(response)),
             Poll::Ready(Err(Failure::Error(e))) => Poll::Ready(Err(M::error(e))),
-            Poll::Ready(Err(Failure::Rejected(rejected))) => {
-                Poll::Ready(reject::<M, Res, E>(rejected))
-            }
+            Poll::Ready(Err(Failure::Rejected(rejected))) => Poll::Ready(M::rejected(rejected)),
             Poll::Pending => Poll::Pending,
         }
     }
