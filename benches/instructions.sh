@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 filter=${1:-}
 calls=${CALLS:-10000}
 
-binary=$(cargo bench -p staunch-benches --bench repeat --no-run --message-format=json 2>/dev/null |
+# FEATURES=metrics counts with staunch's `metrics` feature on and a recorder installed.
+binary=$(cargo bench -p staunch-benches --bench repeat ${FEATURES:+--features "$FEATURES"} --no-run --message-format=json 2>/dev/null |
     sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 
 total() {

@@ -122,6 +122,7 @@ async fn serve(addr: SocketAddr, config: Option<&str>) -> Result<(), String> {
         .with_current_span(true)
         .init();
     let (url, _upstream) = start(addr, config).await?;
+    eprintln!("dashboard: {url}/dashboard\nmetrics:   {url}/metrics\n");
     eprintln!(
         "shop listening on {url} (JSON logs below). Try:
 
@@ -137,6 +138,8 @@ async fn serve(addr: SocketAddr, config: Option<&str>) -> Result<(), String> {
   curl -i {url}/user_info -H 'x-request-id: my-id-1' \\
        -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
   curl -i {url}/resilience
+  curl {url}/metrics         (Prometheus text; scrape it)
+  open {url}/dashboard       (the live dashboard, in a browser)
   curl -i -X PUT {url}/resilience/products -H 'content-type: application/json' \\
        -d '{{\"fail_max\": 2, \"reset\": \"10s\"}}'
       (any named instance, any option of its attribute; a bad key answers 422 and changes nothing)

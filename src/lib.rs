@@ -143,7 +143,7 @@ staunch_runtime::__if_axum! {
     pub mod axum {
         pub use staunch_runtime::integrations::axum::{
             FieldError, Json, JsonRejection, PROBLEM_JSON, PanicProblem, RouteProblem, Valid,
-            Validate, catch_panic, problem_fallbacks, problem_response,
+            Validate, catch_panic, dashboard, problem_fallbacks, problem_response,
         };
     }
 }
@@ -169,4 +169,8 @@ staunch_runtime::__if_reqwest! {
 
 staunch_runtime::__if_tower! {
     pub use staunch_runtime::integrations::tower;
+}
+
+staunch_runtime::__if_metrics! {
+    pub use staunch_runtime::metrics;
 }

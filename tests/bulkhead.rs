@@ -375,6 +375,7 @@ async fn the_snapshot_lists_named_bulkheads_with_counters_and_serializes() {
             "limit": 3,
             "in_flight": 3,
             "rejected": 1,
+            "admitted": 3,
             "settings": {"limit": 3, "max_wait": "0s"},
         })
     );

@@ -3,6 +3,8 @@
 //! Breakers are process-wide, so only `breaker_opens_serves_fallbacks_and_closes_after_recovery`
 //! calls the endpoints behind them; durations are short and request counts bounded.
 
+#[path = "support/programs.rs"]
+mod programs;
 #[allow(dead_code)]
 #[path = "../examples/tour/shop.rs"]
 mod shop;
@@ -360,6 +362,49 @@ async fn breaker_opens_serves_fallbacks_and_closes_after_recovery() {
             (answer.status, answer.body["source"].as_str()),
             (200, Some("upstream"))
         );
+    }
+
+    // What the shop's `/metrics` says of all that, in Prometheus's text format.
+    let response = s
+        .client
+        .get(format!("{}/metrics", s.shop))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let exposition = response.text().await.unwrap();
+    let value = |series: &str| {
+        exposition
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{series} in:\n{exposition}"))
+    };
+    let products_calls = |outcome: &str| {
+        value(&format!(
+            r#"staunch_calls_total{{name="products",layer="circuit_breaker",outcome="{outcome}"}}"#
+        ))
+    };
+    assert!(
+        products_calls("rejected") >= 1.0,
+        "the open breaker refused calls"
+    );
+    assert!(products_calls("failure") >= 3.0);
+    assert!(
+        value(r#"staunch_circuit_transitions_total{name="products",from="closed",to="open"}"#)
+            >= 1.0
+    );
+    assert_eq!(
+        value(r#"staunch_circuit_state{name="products",state="closed"}"#),
+        1.0
+    );
+    assert!(value(r#"staunch_retry_attempts_total{name="tour::shop::fetch_data"}"#) >= 3.0);
+    assert_eq!(value(r#"staunch_bulkhead_max{name="shop"}"#), 8.0);
+    if let Some(promtool) = programs::find("promtool", "the tour's /metrics passes promtool") {
+        let report = programs::promtool_check(&promtool, &exposition);
+        assert_eq!(report, "", "promtool check metrics:\n{exposition}");
     }
 }
 

@@ -52,7 +52,24 @@ impl Visitor for Timed<'_> {
     }
 }
 
+/// With the `metrics` feature, a Prometheus recorder, as a service that scrapes has; without
+/// it, nothing. (Timed runs only: the recorder calibrates its clock for as long as that
+/// takes, which would blur instruction counts.)
+fn install_recorder() {
+    #[cfg(feature = "metrics")]
+    {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            // Built, not installed with its upkeep thread: that thread's work would show in
+            // the instruction counts.
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            metrics::set_global_recorder(recorder).expect("the benchmark's only recorder");
+        });
+    }
+}
+
 fn layers(criterion: &mut Criterion) {
+    install_recorder();
     let rt = cases::current_thread();
     cases::visit(&rt, &mut Timed { criterion, rt: &rt });
 }
@@ -86,6 +103,7 @@ where
 /// ONE breaker, CLOSED, shared by two tasks on a two-worker runtime: criterion's throughput
 /// is the aggregate calls per second (each iteration is one call on each task).
 fn shared_breaker(criterion: &mut Criterion) {
+    install_recorder();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_time()

@@ -126,8 +126,12 @@ pub async fn run(shop_url: &str, upstream: &Arc<Upstream>, log_path: &str) -> Re
         .collect::<Result<_, _>>()?;
     println!("staunch tour — a shop calling a misbehaving upstream, both on 127.0.0.1");
     println!(
-        "  shop {shop_url}   upstream {}   JSON logs in {log_path}\n",
+        "  shop {shop_url}   upstream {}   JSON logs in {log_path}",
         upstream.url()
+    );
+    println!(
+        "  dashboard {shop_url}/dashboard   metrics {shop_url}/metrics (live while this runs; \
+         run with `-- --serve 127.0.0.1:8080` to watch the phases at leisure)\n"
     );
     let started = Instant::now();
     let mut total = 0;
@@ -512,5 +516,9 @@ fn print_summary(total: usize, upstream_calls: u64, elapsed: Duration) {
     }
     println!(
         "\n   Keep it running and poke at it: cargo run --example tour -- --serve 127.0.0.1:8080"
+    );
+    println!(
+        "   then open http://127.0.0.1:8080/dashboard, scrape http://127.0.0.1:8080/metrics, and \
+         PUT /chaos to watch breakers change live"
     );
 }

@@ -1,7 +1,7 @@
 //! The shop: the chapter's FastAPI service in Rust, each resilience pattern one attribute.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use axum::extract::{Path, Request, State};
@@ -10,6 +10,7 @@ use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Router};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use rand::Rng;
 use serde_json::{Value, json};
 use staunch::axum::{FieldError, Json, Valid, Validate};
@@ -215,11 +216,13 @@ pub const SHOP_DEADLINE: Duration = Duration::from_secs(3);
 
 /// The shop's routes, with request ids, trace context, and panics, unknown paths and unknown
 /// methods answered as problems; at most [`SHOP_LIMIT`] requests at once, each answered within
-/// [`SHOP_DEADLINE`].
+/// [`SHOP_DEADLINE`]. Beside them, `/metrics` (Prometheus) and `/dashboard`.
 ///
 /// # Errors
 /// The settings of the `shop` bulkhead, when a settings file made them contradict each other.
 pub fn router(shop: Arc<Shop>) -> Result<Router, ConfigError> {
+    // Before the first call: what happens earlier reaches no recorder.
+    prometheus();
     let shop_limit = Bulkhead::builder(SHOP_LIMIT).name("shop").build_shared()?;
     let routes = Router::new()
         .route("/products/{id}", get(get_product))
@@ -244,7 +247,42 @@ pub fn router(shop: Arc<Shop>) -> Result<Router, ConfigError> {
         .layer(from_fn(correlate))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
-    Ok(routes)
+    // What operators watch, outside the shop's own limits: a scrape or a dashboard still
+    // answers when the shop is full.
+    Ok(routes
+        .route("/metrics", get(metrics))
+        .nest("/dashboard", staunch::axum::dashboard()))
+}
+
+/// The Prometheus recorder every counted call reaches, installed once for the process.
+fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("staunch_call_duration_seconds".to_owned()),
+                &[0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5],
+            )
+            .expect("buckets are given")
+            .build_recorder();
+        let handle = recorder.handle();
+        // A process that installed a recorder of its own keeps it.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// Prometheus's text exposition of every staunch series: the per-thread counts are
+/// published first.
+async fn metrics() -> impl IntoResponse {
+    staunch::metrics::publish();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        prometheus().render(),
+    )
 }
 
 /// Reads `X-Request-ID` (set by tower-http when absent) and `traceparent` (generated when

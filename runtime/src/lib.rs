@@ -22,6 +22,8 @@ mod bulkhead;
 mod clock;
 mod config;
 pub mod integrations;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod names;
 mod observe;
 mod outcome;
@@ -102,6 +104,22 @@ macro_rules! __if_actix {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __if_actix {
+    ($($item:tt)*) => {};
+}
+
+/// Expands its input when the `metrics` feature is on.
+#[cfg(feature = "metrics")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_metrics {
+    ($($item:tt)*) => { $($item)* };
+}
+
+/// Expands its input when the `metrics` feature is on.
+#[cfg(not(feature = "metrics"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_metrics {
     ($($item:tt)*) => {};
 }
 

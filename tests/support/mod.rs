@@ -4,7 +4,9 @@
 // Each test crate uses some of them.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod capture;
+pub mod programs;
 
 use std::pin::Pin;
 use std::task::Poll;

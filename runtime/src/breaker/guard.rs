@@ -5,8 +5,10 @@ use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use super::{Admission, CircuitBreaker, Outcome};
+use crate::observe;
 use crate::outcome::{Failure, finish, lift, widen};
 use crate::{Classify, Rejected, clock};
 
@@ -291,9 +293,17 @@ impl CircuitBreaker {
                 panic!("`circuit_breaker` polled after completion")
             }
         };
+        let took = started.map(|started| clock::now().saturating_sub(started));
+        if let Some(took) = took {
+            observe::call_timed(
+                &self.hub,
+                self.name,
+                outcome.into(),
+                Duration::from_nanos(took),
+            );
+        }
         // Strictly longer: a call of exactly `slow_call` is not slow.
-        let slow = started
-            .is_some_and(|started| self.settings.is_slow(clock::now().saturating_sub(started)));
+        let slow = took.is_some_and(|took| self.settings.is_slow(took));
         self.record(admission, outcome, slow);
     }
 }

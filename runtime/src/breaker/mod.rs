@@ -33,7 +33,7 @@ use self::word::Word;
 use crate::config::ConfigError;
 use crate::names;
 pub use crate::observe::CircuitState;
-use crate::observe::{self, Event, Hub, InstanceKind};
+use crate::observe::{self, CallOutcome, Event, Hub, InstanceKind, Tally};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::{Rejected, clock};
 
@@ -47,6 +47,8 @@ pub struct CircuitBreaker {
     /// When OPEN ends, in [`clock`] nanoseconds; meaningful only while OPEN.
     open_until: AtomicU64,
     counting: Counting,
+    /// Successes, for metrics: counted per thread.
+    successes: Tally,
     failures: AtomicU64,
     /// Rejections since creation; `rejected_before` is its value when the current state began.
     rejected: AtomicU64,
@@ -54,6 +56,8 @@ pub struct CircuitBreaker {
     /// Calls let through in observe mode that enforcing would have refused.
     observed: AtomicU64,
     transitions: AtomicU64,
+    /// When the current state began, in [`clock`] nanoseconds.
+    state_since: AtomicU64,
     events: broadcast::Sender<Transition>,
     hub: Hub,
     /// Serializes changes of settings.
@@ -82,6 +86,16 @@ pub(crate) enum Outcome {
     Failure,
     /// A decision of another layer (a full bulkhead): neither success nor failure.
     Ignored,
+}
+
+impl From<Outcome> for CallOutcome {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Success => Self::Success,
+            Outcome::Failure => Self::Failure,
+            Outcome::Ignored => Self::Ignored,
+        }
+    }
 }
 
 impl CircuitBreaker {
@@ -120,11 +134,13 @@ impl CircuitBreaker {
             word: AtomicU64::new(Word::INITIAL.with_timed(off_the_hot_path(&config)).0),
             open_until: AtomicU64::new(0),
             counting,
+            successes: observe::breaker_successes(config.name),
             failures: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             rejected_before: AtomicU64::new(0),
             observed: AtomicU64::new(0),
             transitions: AtomicU64::new(0),
+            state_since: AtomicU64::new(clock::now()),
             events: broadcast::Sender::new(16),
             hub: Hub::new(),
             changing: Mutex::new(()),
@@ -295,6 +311,10 @@ impl CircuitBreaker {
         let rejected = self.rejected.load(Ordering::Relaxed);
         BreakerMetrics {
             state,
+            in_state: Duration::from_nanos(
+                clock::now().saturating_sub(self.state_since.load(Ordering::Relaxed)),
+            ),
+            successes: self.successes.total(),
             failures: self.failures.load(Ordering::Relaxed),
             rejected: rejected.saturating_sub(self.rejected_before.load(Ordering::Relaxed)),
             rejected_total: rejected,
@@ -396,7 +416,9 @@ impl CircuitBreaker {
             return Ok(self.let_through());
         }
         self.rejected.fetch_add(1, Ordering::Relaxed);
-        observe::rejected(&self.hub, self.name, || self.rejection(retry_in_nanos));
+        observe::rejected(&self.hub, InstanceKind::CircuitBreaker, self.name, || {
+            self.rejection(retry_in_nanos)
+        });
         Err(retry_in_nanos)
     }
 
@@ -424,6 +446,7 @@ impl CircuitBreaker {
         if let (Admission::Closed, Outcome::Success, Counting::Consecutive { failures, .. }) =
             (admission, outcome, &self.counting)
         {
+            self.successes.add();
             self.clear_failures(failures);
             return;
         }
@@ -432,8 +455,13 @@ impl CircuitBreaker {
 
     #[inline(never)]
     fn record_other(&self, admission: Admission, outcome: Outcome, slow: bool) {
-        if outcome == Outcome::Failure {
-            self.failures.fetch_add(1, Ordering::Relaxed);
+        match outcome {
+            Outcome::Success => self.successes.add(),
+            Outcome::Failure => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                self.ended(CallOutcome::Failure);
+            }
+            Outcome::Ignored => self.ended(CallOutcome::Ignored),
         }
         match admission {
             // Not recorded (the guard does not even get here for one).
@@ -583,6 +611,7 @@ impl CircuitBreaker {
             });
         }
         self.transitions.fetch_add(1, Ordering::Relaxed);
+        self.state_since.store(clock::now(), Ordering::Relaxed);
         // The new state's rejections start from zero.
         self.rejected_before
             .store(self.rejected.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -611,6 +640,10 @@ impl CircuitBreaker {
         if failures.swap(0, Ordering::Relaxed) != 0 {
             self.share(Record::Recovered);
         }
+    }
+
+    fn ended(&self, outcome: CallOutcome) {
+        observe::call_ended(&self.hub, InstanceKind::CircuitBreaker, self.name, outcome);
     }
 
     #[inline]

@@ -20,12 +20,18 @@ pub struct Transition {
 /// opened it; HALF_OPEN counts its trials; closing starts a fresh window. The `_total`
 /// counters and `failures` run from creation (or the last [`CircuitBreaker::reset`](crate::CircuitBreaker::reset)).
 ///
-/// Successes in CLOSED are not counted under the consecutive policy: counting them would make
-/// every call write shared memory.
+/// Successes are counted per thread (no write another thread shares), and only with the
+/// `metrics` or `axum` feature: `successes` is `None` without either.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct BreakerMetrics {
     /// The current state.
     pub state: CircuitState,
+    /// How long the breaker has been in it (`in_state_ms` in JSON).
+    #[serde(rename = "in_state_ms", serialize_with = "crate::observe::millis")]
+    pub in_state: std::time::Duration,
+    /// Calls that succeeded since creation, as each thread last counted them (with the
+    /// `metrics` or `axum` feature).
+    pub successes: Option<u64>,
     /// Failures since creation or the last `reset()`.
     pub failures: u64,
     /// Calls refused in the current state (OPEN, FORCED_OPEN, or HALF_OPEN beyond its trials).

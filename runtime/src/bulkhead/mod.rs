@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::config::ConfigError;
-use crate::observe::{self, Event, Hub, InstanceKind};
+use crate::observe::{self, Event, Hub, InstanceKind, Tally};
 use crate::outcome::{finish, lift};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 use crate::{Rejected, clock};
@@ -45,6 +45,8 @@ pub struct Bulkhead {
     limit: AtomicUsize,
     slots: Slots,
     rejected: AtomicU64,
+    /// Calls let in, for metrics: counted per thread.
+    admissions: Tally,
     /// Serializes changes of settings.
     changing: Mutex<()>,
     /// The settings it was created with: other call sites naming it are checked against them.
@@ -74,6 +76,9 @@ pub struct BulkheadMetrics {
     pub in_flight: usize,
     /// Calls refused since creation.
     pub rejected: u64,
+    /// Calls let in since creation, as each thread last counted them (with the `metrics` or
+    /// `axum` feature).
+    pub admitted: Option<u64>,
 }
 
 impl Bulkhead {
@@ -98,6 +103,7 @@ impl Bulkhead {
             limit: AtomicUsize::new(config.limit),
             slots,
             rejected: AtomicU64::new(0),
+            admissions: observe::bulkhead_admissions(config.name),
             changing: Mutex::new(()),
             created: config,
             hub: Hub::new(),
@@ -224,6 +230,7 @@ impl Bulkhead {
             limit,
             in_flight,
             rejected: self.rejected.load(Ordering::Relaxed),
+            admitted: self.admissions.total(),
         }
     }
 
@@ -262,13 +269,22 @@ impl Bulkhead {
                         Ordering::Acquire,
                         Ordering::Relaxed,
                     ) {
-                        Ok(_) => return true,
+                        Ok(_) => {
+                            self.admissions.add();
+                            return true;
+                        }
                         Err(actual) => current = actual,
                     }
                 }
             }
             // Forgotten when taken, given back by hand in `leave`.
-            Slots::Queue { semaphore, .. } => semaphore.try_acquire().map(forget).is_ok(),
+            Slots::Queue { semaphore, .. } => {
+                let entered = semaphore.try_acquire().map(forget).is_ok();
+                if entered {
+                    self.admissions.add();
+                }
+                entered
+            }
         }
     }
 
@@ -283,6 +299,7 @@ impl Bulkhead {
             let max_wait = Duration::from_nanos(max_wait.load(Ordering::Relaxed));
             if let Ok(Ok(permit)) = tokio::time::timeout(max_wait, semaphore.acquire()).await {
                 forget(permit);
+                self.admissions.add();
                 return Ok(());
             }
         }
@@ -317,7 +334,7 @@ impl Bulkhead {
             name: self.name,
             limit: self.limit.load(Ordering::Relaxed),
         };
-        observe::rejected(&self.hub, self.name, rejected);
+        observe::rejected(&self.hub, InstanceKind::Bulkhead, self.name, rejected);
         rejected()
     }
 }

@@ -25,6 +25,9 @@ pub(crate) fn anybody_listens() -> bool {
 pub struct Hub {
     sender: OnceLock<broadcast::Sender<Event>>,
     listened: AtomicBool,
+    /// The keys of the instance's metrics, found at its first event.
+    #[cfg(feature = "metrics")]
+    keys: OnceLock<&'static crate::metrics::Keys>,
 }
 
 impl Hub {
@@ -34,7 +37,15 @@ impl Hub {
         Self {
             sender: OnceLock::new(),
             listened: AtomicBool::new(false),
+            #[cfg(feature = "metrics")]
+            keys: OnceLock::new(),
         }
+    }
+
+    /// The keys of the metrics of the instance named `name`, which this hub is.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn keys(&self, name: &'static str) -> &'static crate::metrics::Keys {
+        self.keys.get_or_init(|| crate::metrics::Keys::of(name))
     }
 
     /// A receiver of every event sent from now on.

@@ -5,12 +5,22 @@
 //! registry's stream of everything) are this module's concern, so adding one touches no
 //! policy. An event costs nothing but its `tracing` call until somebody subscribes.
 
+mod counts;
 mod event;
 mod hub;
+#[cfg(any(feature = "metrics", feature = "axum"))]
+mod tally;
+
+#[cfg(feature = "metrics")]
+pub(crate) use self::tally::publish as publish_tallies;
 
 use std::fmt;
 use std::time::Duration;
 
+pub(crate) use self::counts::{
+    CallOutcome, RetryOutcome, Tally, breaker_successes, bulkhead_admissions, first_successes,
+};
+pub(crate) use self::event::millis;
 pub use self::event::{CircuitState, Event, InstanceKind};
 pub use self::hub::Hub;
 use crate::Rejected;
@@ -19,6 +29,30 @@ use crate::Rejected;
 pub(crate) fn everything() -> &'static Hub {
     static EVERYTHING: Hub = Hub::new();
     &EVERYTHING
+}
+
+/// The rare events of the process (transitions, changes and conflicts of settings), for the
+/// dashboard: its subscribers never make a rejection or a retry build an event.
+#[cfg(feature = "axum")]
+pub(crate) fn rare() -> &'static Hub {
+    static RARE: Hub = Hub::new();
+    &RARE
+}
+
+/// Sends a rare `event` to the subscribers of its instance, of the whole process and of the
+/// rare events.
+fn publish_rare(own: &Hub, event: impl FnOnce() -> Event) {
+    #[cfg(feature = "axum")]
+    if hub::anybody_listens() && rare().is_listened() {
+        let event = event();
+        rare().send(&event);
+        if own.is_listened() || everything().is_listened() {
+            own.send(&event);
+            everything().send(&event);
+        }
+        return;
+    }
+    publish(own, event);
 }
 
 /// Sends `event` to the subscribers of its instance and of the whole process.
@@ -86,13 +120,22 @@ pub(crate) fn transition(own: &Hub, name: &'static str, from: CircuitState, to: 
         to = ?to,
         "circuit breaker changed state"
     );
-    publish(own, || Event::Transition { name, from, to });
+    #[cfg(feature = "metrics")]
+    crate::metrics::transition(own.keys(name), from, to);
+    publish_rare(own, || Event::Transition { name, from, to });
 }
 
-/// Breaker or bulkhead `name` refused a call. No `tracing` event, as a rejection can come
-/// once per call; and until somebody subscribes anywhere, one load.
+/// Breaker or bulkhead `name` (of `kind`) refused a call. No `tracing` event, as a rejection
+/// can come once per call; and until somebody subscribes anywhere, one load (and the count of
+/// the metrics sink).
 #[inline]
-pub(crate) fn rejected(own: &Hub, name: &'static str, rejected: impl FnOnce() -> Rejected) {
+pub(crate) fn rejected(
+    own: &Hub,
+    kind: InstanceKind,
+    name: &'static str,
+    rejected: impl FnOnce() -> Rejected,
+) {
+    call_ended(own, kind, name, CallOutcome::Rejected);
     if hub::anybody_listens() {
         rejected_slow(own, name, rejected());
     }
@@ -101,6 +144,54 @@ pub(crate) fn rejected(own: &Hub, name: &'static str, rejected: impl FnOnce() ->
 #[inline(never)]
 fn rejected_slow(own: &Hub, name: &'static str, rejected: Rejected) {
     publish(own, || Event::Rejected { name, rejected });
+}
+
+/// A call of breaker or bulkhead `name` (of `kind`) ended as `outcome`, off the hot path (a
+/// success there is counted by a [`Tally`]).
+#[inline]
+pub(crate) fn call_ended(own: &Hub, kind: InstanceKind, name: &'static str, outcome: CallOutcome) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::call(own, name, kind, outcome);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (own, kind, name, outcome);
+}
+
+/// A call of breaker `name` that it timed took `duration`.
+#[inline]
+pub(crate) fn call_timed(own: &Hub, name: &'static str, outcome: CallOutcome, duration: Duration) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::call_duration(own.keys(name), outcome, duration);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (own, name, outcome, duration);
+}
+
+/// A call of retry policy `name` succeeded after `failed` failed attempts. The first success
+/// of a call that never failed is counted by `first_successes`, per thread.
+#[inline]
+pub(crate) fn retry_succeeded(own: &Hub, first_successes: &Tally, name: &'static str, failed: u32) {
+    if failed == 0 {
+        first_successes.add();
+    } else {
+        retry_ended(own, name, RetryOutcome::SuccessWithRetry, failed + 1);
+    }
+}
+
+/// A call of retry policy `name` failed, after `attempts`.
+pub(crate) fn retry_failed(own: &Hub, name: &'static str, attempts: u32) {
+    let outcome = if attempts > 1 {
+        RetryOutcome::FailureWithRetry
+    } else {
+        RetryOutcome::FailureWithoutRetry
+    };
+    retry_ended(own, name, outcome, attempts);
+}
+
+#[cold]
+fn retry_ended(own: &Hub, name: &'static str, outcome: RetryOutcome, attempts: u32) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::retry_ended(own.keys(name), outcome, attempts);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (own, name, outcome, attempts);
 }
 
 /// The settings of instance `name` changed from `old` to `new` (configurations, serialized as
@@ -121,7 +212,7 @@ pub(crate) fn settings_changed(
         new = %new,
         "settings changed"
     );
-    publish(own, || Event::SettingsChanged {
+    publish_rare(own, || Event::SettingsChanged {
         kind,
         name,
         old,
@@ -160,7 +251,7 @@ pub(crate) fn settings_conflict(
         InstanceKind::Retry => conflict!(retry, "retry policy"),
         InstanceKind::RetryBudget => conflict!(budget, "retry budget"),
     }
-    publish(own, || Event::SettingsConflict {
+    publish_rare(own, || Event::SettingsConflict {
         kind,
         name,
         in_force,

@@ -122,10 +122,16 @@ impl<P: Deref<Target = RetryPolicy>, B: Deref<Target = RetryBudget>> Attempts<P,
         }
     }
 
-    /// The policy's name.
+    /// The policy.
     #[cfg(feature = "tower")]
-    pub(crate) fn policy_name(&self) -> &'static str {
-        self.policy.name
+    pub(crate) fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// The attempts that failed so far.
+    #[cfg(feature = "tower")]
+    pub(crate) fn failures(&self) -> u32 {
+        self.made
     }
 
     fn rebudget<B2>(self, budget: Option<B2>) -> Attempts<P, B2> {
@@ -153,6 +159,7 @@ impl<P: Deref<Target = RetryPolicy>, B: Deref<Target = RetryBudget>> Attempts<P,
         describe: impl Fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result,
     ) -> Next<Result<T, Failure<E, R>>> {
         if outcome.is_ok() {
+            self.policy.succeeded(self.made);
             return Next::Done(outcome);
         }
         self.judge(outcome, verdict, describe)
@@ -176,7 +183,11 @@ impl<P: Deref<Target = RetryPolicy>, B: Deref<Target = RetryBudget>> Attempts<P,
                 after: None,
             },
         };
-        match self.decide(verdict, &Shown(failure, &describe)) {
+        let decision = self.decide(verdict, &Shown(failure, &describe));
+        if !matches!(decision, Decision::Wait(_)) {
+            self.policy.failed(self.made);
+        }
+        match decision {
             Decision::Wait(delay) => Next::Wait(delay),
             Decision::Return => Next::Done(outcome),
             // A stack whose rejections cannot be carried has no budget (the expansion widens

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{Attempts, Next, RetryConfig, Verdict};
 use crate::Classify;
 use crate::config::ConfigError;
-use crate::observe::{self, Event, Hub, InstanceKind};
+use crate::observe::{self, Event, Hub, InstanceKind, Tally};
 use crate::outcome::{Failure, lift};
 
 /// How the delay grows between attempts.
@@ -75,6 +75,8 @@ pub struct RetryPolicy {
     created: RetryConfig,
     pub(super) stats: RetryStats,
     pub(super) hub: Hub,
+    /// Calls that succeeded at their first attempt, for metrics: counted per thread.
+    first_successes: Tally,
 }
 
 #[derive(Debug, Default)]
@@ -137,7 +139,19 @@ impl RetryPolicy {
                 exhausted: AtomicU64::new(0),
             },
             hub: Hub::new(),
+            first_successes: observe::first_successes(config.name),
         }
+    }
+
+    /// Counts a call that succeeded after `failed` failed attempts.
+    #[inline]
+    pub(crate) fn succeeded(&self, failed: u32) {
+        observe::retry_succeeded(&self.hub, &self.first_successes, self.name, failed);
+    }
+
+    /// Counts a call that failed after `attempts`.
+    pub(crate) fn failed(&self, attempts: u32) {
+        observe::retry_failed(&self.hub, self.name, attempts);
     }
 
     /// The settings in force.

@@ -236,11 +236,27 @@ enum Retries {
 }
 
 impl Retries {
+    /// The policy, and the attempts that failed so far.
+    fn policy(&self) -> (&RetryPolicy, u32) {
+        match self {
+            Self::Unfailed(start) => (&start.policy, 0),
+            Self::Failed(retrying) => (retrying.attempts.policy(), retrying.attempts.failures()),
+        }
+    }
+
     /// The policy's name, for the log.
     fn name(&self) -> &'static str {
-        match self {
-            Self::Unfailed(start) => start.policy.name(),
-            Self::Failed(retrying) => retrying.attempts.policy_name(),
+        self.policy().0.name()
+    }
+
+    /// Counts the call's end with an attempt that was not retried: a failure, or not.
+    #[inline]
+    fn ended(&self, failed: bool) {
+        let (policy, failures) = self.policy();
+        if failed {
+            policy.failed(failures + 1);
+        } else {
+            policy.succeeded(failures);
         }
     }
 }
@@ -402,6 +418,7 @@ where
                 };
                 let class = this.classifier.classify(&result);
                 if !class.transient {
+                    this.retries.ended(result.is_err() || class.failure);
                     return Poll::Ready(answer::<M, _, _>(result));
                 }
                 this.attempt.set(None);
@@ -438,13 +455,19 @@ where
             reason = %reason,
             "a transient failure was not retried: the request cannot be sent again"
         );
+        this.retries.ended(true);
         return Some(answer::<M, _, _>(result));
     }
     let verdict = Verdict {
         retry: true,
         after: class.retry_after,
     };
-    match failed(this.retries, verdict, &Described(&result)) {
+    let decision = failed(this.retries, verdict, &Described(&result));
+    if !matches!(decision, Decision::Wait(_)) {
+        let (policy, failures) = this.retries.policy();
+        policy.failed(failures.max(1));
+    }
+    match decision {
         Decision::Wait(_) => None,
         Decision::Return => Some(answer::<M, _, _>(result)),
         Decision::Reject(rejected) => Some(M::rejected(rejected)),

@@ -1,5 +1,9 @@
 //! axum integration: problems as responses, a JSON extractor whose rejections are problems,
-//! and a layer that answers a panicking handler with a 500 problem.
+//! a layer that answers a panicking handler with a 500 problem, and the live dashboard.
+
+mod dashboard;
+
+pub use self::dashboard::dashboard;
 
 use std::any::Any;
 use std::fmt;

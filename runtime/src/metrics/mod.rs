@@ -1,0 +1,255 @@
+//! Prometheus-style metrics of every policy, through the [`metrics`](https://docs.rs/metrics)
+//! 0.24 facade (feature `metrics`): install any recorder (metrics-exporter-prometheus, an
+//! OpenTelemetry bridge) and the series below appear.
+//!
+//! | series | kind | labels |
+//! |---|---|---|
+//! | `staunch_calls_total` | counter | `name`, `layer` (`circuit_breaker`, `bulkhead`), `outcome` (`success`, `failure`, `rejected`, `ignored`) |
+//! | `staunch_circuit_state` | gauge | `name`, `state`: one series per state (`closed`, `open`, `half_open`, `forced_open`), 1 for the current one |
+//! | `staunch_circuit_transitions_total` | counter | `name`, `from`, `to` |
+//! | `staunch_circuit_failure_rate` | gauge, percent | `name`: -1 until the breaker judges a rate (`min_calls`; always under `fail_max`) |
+//! | `staunch_retry_calls_total` | counter | `name`, `outcome` (`success_without_retry`, `success_with_retry`, `failure_without_retry`, `failure_with_retry`) |
+//! | `staunch_retry_attempts_total` | counter | `name`: every attempt, first ones included |
+//! | `staunch_bulkhead_available` | gauge | `name`: free slots |
+//! | `staunch_bulkhead_max` | gauge | `name`: its limit |
+//! | `staunch_call_duration_seconds` | histogram, seconds | `name`, `layer`, `outcome`: calls of breakers that track slow calls |
+//!
+//! A breaker counts its calls (`success` for a call it let through that succeeded), a bulkhead
+//! the calls it let in (`success`) and turned away (`rejected`). What happens on every
+//! healthy call (a breaker's or bulkhead's `success`, a retry's `success_without_retry` and its
+//! attempt) is counted per thread, with no write another thread shares, and reaches the facade
+//! when [`publish`] runs; everything else (failures, rejections, transitions, retried calls)
+//! reaches it when it happens. Gauges are set by `publish` (states also at each transition).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use std::time::Duration;
+//!
+//! // A `/metrics` handler publishes, then renders its recorder:
+//! staunch::metrics::publish();
+//! // or a task keeps the facade current for a recorder that pushes:
+//! let publisher = staunch::metrics::spawn_publisher(Duration::from_secs(10));
+//! # publisher.abort();
+//! # }
+//! ```
+
+mod keys;
+
+use std::time::Duration;
+
+use metrics::{Level, Metadata, Unit};
+
+pub(crate) use self::keys::Keys;
+use self::keys::STATES;
+use crate::observe::{CallOutcome, Hub, InstanceKind, RetryOutcome};
+use crate::{CircuitState, Detail};
+
+/// `staunch_calls_total`.
+pub(crate) const CALLS: &str = "staunch_calls_total";
+/// `staunch_circuit_state`.
+pub(crate) const CIRCUIT_STATE: &str = "staunch_circuit_state";
+/// `staunch_circuit_transitions_total`.
+pub(crate) const CIRCUIT_TRANSITIONS: &str = "staunch_circuit_transitions_total";
+/// `staunch_circuit_failure_rate`.
+pub(crate) const CIRCUIT_FAILURE_RATE: &str = "staunch_circuit_failure_rate";
+/// `staunch_retry_calls_total`.
+pub(crate) const RETRY_CALLS: &str = "staunch_retry_calls_total";
+/// `staunch_retry_attempts_total`.
+pub(crate) const RETRY_ATTEMPTS: &str = "staunch_retry_attempts_total";
+/// `staunch_bulkhead_available`.
+pub(crate) const BULKHEAD_AVAILABLE: &str = "staunch_bulkhead_available";
+/// `staunch_bulkhead_max`.
+pub(crate) const BULKHEAD_MAX: &str = "staunch_bulkhead_max";
+/// `staunch_call_duration_seconds`.
+pub(crate) const CALL_DURATION: &str = "staunch_call_duration_seconds";
+
+/// Every series staunch emits, for tools that check a dashboard or an alert against them.
+///
+/// ```
+/// assert!(staunch::metrics::NAMES.contains(&"staunch_circuit_state"));
+/// ```
+pub const NAMES: [&str; 9] = [
+    CALLS,
+    CIRCUIT_STATE,
+    CIRCUIT_TRANSITIONS,
+    CIRCUIT_FAILURE_RATE,
+    RETRY_CALLS,
+    RETRY_ATTEMPTS,
+    BULKHEAD_AVAILABLE,
+    BULKHEAD_MAX,
+    CALL_DURATION,
+];
+
+static METADATA: Metadata<'static> = Metadata::new("staunch", Level::INFO, Some(module_path!()));
+
+/// Hands the facade what was counted per thread since the last call, and sets the gauges of
+/// every instance of the process-wide registry; describes every series first.
+///
+/// A `/metrics` handler calls it before rendering; [`spawn_publisher`] calls it periodically.
+/// Counts made on other threads are read as those threads last wrote them.
+///
+/// ```
+/// use staunch::CircuitBreaker;
+///
+/// let breaker = CircuitBreaker::builder("docs-published").build_shared().unwrap();
+/// breaker.force_open();
+/// staunch::metrics::publish(); // `staunch_circuit_state{name="docs-published",state="forced_open"}` is 1
+/// ```
+pub fn publish() {
+    describe();
+    crate::observe::publish_tallies();
+    for instance in crate::registry().snapshot().instances {
+        match instance.detail {
+            Detail::CircuitBreaker(metrics) => {
+                let keys = Keys::of(instance.name);
+                set_states(keys, metrics.state);
+                keys.failure_rate.set(metrics.failure_rate.unwrap_or(-1.0));
+            }
+            Detail::Bulkhead(metrics) => {
+                let keys = Keys::of(instance.name);
+                #[allow(clippy::cast_precision_loss)] // limits are below 2^29
+                {
+                    let free = metrics.limit.saturating_sub(metrics.in_flight);
+                    keys.bulkhead_available.set(free as f64);
+                    keys.bulkhead_max.set(metrics.limit as f64);
+                }
+            }
+            Detail::Retry(_) | Detail::RetryBudget(_) => {}
+        }
+    }
+}
+
+/// Runs [`publish`] every `period` on the current tokio runtime, for recorders that push
+/// (or render without calling `publish`). Abort the handle to stop it.
+///
+/// # Panics
+/// Outside a tokio runtime, or if `period` is zero (as [`tokio::time::interval`]).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let publisher = staunch::metrics::spawn_publisher(std::time::Duration::from_secs(15));
+/// publisher.abort();
+/// # }
+/// ```
+pub fn spawn_publisher(period: Duration) -> tokio::task::JoinHandle<()> {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::spawn(async move {
+        loop {
+            ticks.tick().await;
+            publish();
+        }
+    })
+}
+
+/// Describes every series to the recorder (with its unit).
+fn describe() {
+    metrics::with_recorder(|recorder| {
+        let counters = [
+            (
+                CALLS,
+                "Calls through a circuit breaker or a bulkhead, by what it did with them",
+            ),
+            (CIRCUIT_TRANSITIONS, "Changes of state of a circuit breaker"),
+            (
+                RETRY_CALLS,
+                "Calls of a retry policy, by whether they succeeded and were retried",
+            ),
+            (
+                RETRY_ATTEMPTS,
+                "Attempts of a retry policy's calls, first attempts included",
+            ),
+        ];
+        for (name, help) in counters {
+            recorder.describe_counter(name.into(), Some(Unit::Count), help.into());
+        }
+        let gauges = [
+            (
+                CIRCUIT_STATE,
+                None,
+                "1 for the state a circuit breaker is in, 0 for the others",
+            ),
+            (
+                CIRCUIT_FAILURE_RATE,
+                Some(Unit::Percent),
+                "Failure percentage a circuit breaker judges (-1 until it judges one)",
+            ),
+            (
+                BULKHEAD_AVAILABLE,
+                Some(Unit::Count),
+                "Free slots of a bulkhead",
+            ),
+            (
+                BULKHEAD_MAX,
+                Some(Unit::Count),
+                "Slots of a bulkhead: its limit",
+            ),
+        ];
+        for (name, unit, help) in gauges {
+            recorder.describe_gauge(name.into(), unit, help.into());
+        }
+        recorder.describe_histogram(
+            CALL_DURATION.into(),
+            Some(Unit::Seconds),
+            "Duration of the calls of circuit breakers that track slow calls".into(),
+        );
+    });
+}
+
+/// One gauge per state: 1 for `current`, 0 for the others.
+fn set_states(keys: &Keys, current: CircuitState) {
+    for state in STATES {
+        keys.state(state)
+            .set(if state == current { 1.0 } else { 0.0 });
+    }
+}
+
+// The sinks `observe` calls, each with the keys its hub keeps.
+
+/// A call a breaker or a bulkhead (`layer`) finished, turned away or ignored. Out of line: a
+/// rejection's path stays short.
+#[inline(never)]
+pub(crate) fn call(hub: &Hub, name: &'static str, layer: InstanceKind, outcome: CallOutcome) {
+    hub.keys(name).call(layer, outcome).increment(1);
+}
+
+/// A timed call of a breaker.
+pub(crate) fn call_duration(keys: &Keys, outcome: CallOutcome, duration: Duration) {
+    keys.duration(outcome).record(duration.as_secs_f64());
+}
+
+/// A breaker changed state.
+pub(crate) fn transition(keys: &Keys, from: CircuitState, to: CircuitState) {
+    keys.transition(from, to).increment(1);
+    set_states(keys, to);
+}
+
+/// A retried call ended, after `attempts`.
+pub(crate) fn retry_ended(keys: &Keys, outcome: RetryOutcome, attempts: u32) {
+    keys.retry(outcome).increment(1);
+    keys.retry_attempts.increment(u64::from(attempts));
+}
+
+// What the tallies hand over at `publish`.
+
+/// Successes of a breaker.
+pub(crate) fn breaker_successes(name: &'static str, increase: u64) {
+    let keys = Keys::of(name);
+    keys.call(InstanceKind::CircuitBreaker, CallOutcome::Success)
+        .increment(increase);
+}
+
+/// Calls a bulkhead let in.
+pub(crate) fn bulkhead_admissions(name: &'static str, increase: u64) {
+    let keys = Keys::of(name);
+    keys.call(InstanceKind::Bulkhead, CallOutcome::Success)
+        .increment(increase);
+}
+
+/// Calls of a retry policy that succeeded at their first attempt.
+pub(crate) fn first_successes(name: &'static str, increase: u64) {
+    let keys = Keys::of(name);
+    keys.retry(RetryOutcome::SuccessWithoutRetry)
+        .increment(increase);
+    keys.retry_attempts.increment(increase);
+}
