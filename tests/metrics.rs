@@ -216,10 +216,9 @@ async fn a_breaker_counts_its_calls_states_and_transitions() {
         ));
     }
     {
-        // Failures, rejections and transitions reach the recorder as they happen: no
-        // publish is needed for them (`recorded` publishes, but the breaker's successes are
-        // the only counts it hands over).
-        let recorded = recorded();
+        // Failures, rejections and transitions reach the recorder as they happen: read
+        // without publishing.
+        let recorded = read(false);
         assert_eq!(recorded.calls(name, "circuit_breaker", "failure"), 2);
         assert_eq!(recorded.calls(name, "circuit_breaker", "rejected"), 4);
         assert_eq!(recorded.transitions(name, "closed", "open"), 1);

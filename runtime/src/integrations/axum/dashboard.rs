@@ -88,26 +88,20 @@ async fn events() -> Sse<impl Stream<Item = Result<Message, Infallible>>> {
     ))
 }
 
-/// The next message of the stream: a snapshot when one is due, else the next event worth
-/// sending; `None` when the registry's stream ends.
+/// The next message of the stream: a snapshot when one is due, else the next rare event;
+/// `None` when the stream ends.
 async fn next_message(events: &mut Receiver<Event>, ticks: &mut Interval) -> Option<Message> {
     loop {
         let tick = std::pin::pin!(ticks.tick());
         let event = std::pin::pin!(events.recv());
         match select(tick, event).await {
             Either::Left(_) => return Some(json_message("snapshot", &take())),
-            Either::Right((Ok(event), _)) if worth_sending(&event) => {
-                return Some(json_message("event", &event));
-            }
-            // Rejections and retries come once per call: the snapshots count them.
-            Either::Right((Ok(_) | Err(RecvError::Lagged(_)), _)) => {}
+            Either::Right((Ok(event), _)) => return Some(json_message("event", &event)),
+            // Missed events are in the next snapshot's states.
+            Either::Right((Err(RecvError::Lagged(_)), _)) => {}
             Either::Right((Err(RecvError::Closed), _)) => return None,
         }
     }
-}
-
-fn worth_sending(event: &Event) -> bool {
-    !matches!(event, Event::Rejected { .. } | Event::RetryScheduled { .. })
 }
 
 fn json_message(name: &str, data: &impl Serialize) -> Message {
