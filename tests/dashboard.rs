@@ -190,4 +190,16 @@ fn the_page_shows_every_instance_and_a_breaker_opening_live() {
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     std::fs::create_dir_all(&target).unwrap();
     std::fs::write(target.join("dashboard.png"), page.screenshot()).unwrap();
+    // A page opened after the transition shows it: the server keeps the last ones.
+    let mut late = browser.page();
+    late.navigate(&format!("http://{address}/dashboard"));
+    let filled = eventually(Duration::from_secs(20), || {
+        late.eval("document.getElementById('timeline').innerText")
+            .as_str()
+            .is_some_and(|t| t.contains("dash-payments"))
+    });
+    assert!(
+        filled.is_some(),
+        "the late page's timeline has the transition"
+    );
 }

@@ -39,7 +39,8 @@ fn snapshotter() -> &'static Snapshotter {
     SNAPSHOTTER.get_or_init(|| {
         let recorder = DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();
-        metrics::set_global_recorder(recorder).expect("the only recorder of this test binary");
+        metrics::set_global_recorder(KeepingGauges(recorder))
+            .expect("the only recorder of this test binary");
         snapshotter
     })
 }
@@ -69,12 +70,7 @@ fn read(publish: bool) -> MutexGuard<'static, Recorded> {
             MetricKind::Histogram => "histogram",
         };
         let key = key.key();
-        let mut labels: Vec<(String, String)> = key
-            .labels()
-            .map(|l| (l.key().to_owned(), l.value().to_owned()))
-            .collect();
-        labels.sort();
-        let series = (key.name().to_owned(), labels);
+        let series = series_of(key);
         recorded.described.insert(
             (key.name().to_owned(), kind),
             (
@@ -84,9 +80,8 @@ fn read(publish: bool) -> MutexGuard<'static, Recorded> {
         );
         match value {
             DebugValue::Counter(n) => *recorded.counters.entry(series).or_default() += n,
-            DebugValue::Gauge(v) => {
-                recorded.gauges.insert(series, v.into_inner());
-            }
+            // Its snapshots swap gauges to zero too: their values are kept as they are set.
+            DebugValue::Gauge(_) => {}
             DebugValue::Histogram(values) => recorded
                 .histograms
                 .entry(series)
@@ -94,7 +89,106 @@ fn read(publish: bool) -> MutexGuard<'static, Recorded> {
                 .extend(values.into_iter().map(|v| v.into_inner())),
         }
     }
+    let gauges = GAUGES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    recorded.gauges = gauges;
     recorded
+}
+
+/// The last value of every gauge, as set.
+static GAUGES: Mutex<BTreeMap<Series, f64>> = Mutex::new(BTreeMap::new());
+
+fn series_of(key: &metrics::Key) -> Series {
+    let mut labels: Vec<(String, String)> = key
+        .labels()
+        .map(|l| (l.key().to_owned(), l.value().to_owned()))
+        .collect();
+    labels.sort();
+    (key.name().to_owned(), labels)
+}
+
+/// The debugging recorder, with every gauge's value also kept in [`GAUGES`].
+struct KeepingGauges(DebuggingRecorder);
+
+/// A gauge of [`KeepingGauges`].
+struct Kept(Series);
+
+impl metrics::GaugeFn for Kept {
+    fn increment(&self, value: f64) {
+        *GAUGES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(self.0.clone())
+            .or_default() += value;
+    }
+
+    fn decrement(&self, value: f64) {
+        self.increment(-value);
+    }
+
+    fn set(&self, value: f64) {
+        GAUGES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(self.0.clone(), value);
+    }
+}
+
+impl metrics::Recorder for KeepingGauges {
+    fn describe_counter(
+        &self,
+        key: metrics::KeyName,
+        unit: Option<metrics::Unit>,
+        description: metrics::SharedString,
+    ) {
+        self.0.describe_counter(key, unit, description);
+    }
+
+    fn describe_gauge(
+        &self,
+        key: metrics::KeyName,
+        unit: Option<metrics::Unit>,
+        description: metrics::SharedString,
+    ) {
+        self.0.describe_gauge(key, unit, description);
+    }
+
+    fn describe_histogram(
+        &self,
+        key: metrics::KeyName,
+        unit: Option<metrics::Unit>,
+        description: metrics::SharedString,
+    ) {
+        self.0.describe_histogram(key, unit, description);
+    }
+
+    fn register_counter(
+        &self,
+        key: &metrics::Key,
+        metadata: &metrics::Metadata<'_>,
+    ) -> metrics::Counter {
+        self.0.register_counter(key, metadata)
+    }
+
+    fn register_gauge(
+        &self,
+        key: &metrics::Key,
+        metadata: &metrics::Metadata<'_>,
+    ) -> metrics::Gauge {
+        // Registered below too: the snapshots list it, with its unit and description.
+        let _ = self.0.register_gauge(key, metadata);
+        metrics::Gauge::from_arc(std::sync::Arc::new(Kept(series_of(key))))
+    }
+
+    fn register_histogram(
+        &self,
+        key: &metrics::Key,
+        metadata: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        self.0.register_histogram(key, metadata)
+    }
 }
 
 fn series(name: &str, labels: &[(&str, &str)]) -> Series {
@@ -261,6 +355,47 @@ async fn a_breaker_counts_its_calls_states_and_transitions() {
     .map(|(from, to)| recorded.transitions(name, from, to))
     .sum();
     assert_eq!(transitions, own.transitions);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_observing_breaker_counts_the_calls_it_lets_through_and_a_disabled_one_none() {
+    install();
+    for (name, mode, counted) in [
+        (
+            "metrics-observing",
+            staunch::circuit_breaker::Mode::Observe,
+            true,
+        ),
+        (
+            "metrics-disabled",
+            staunch::circuit_breaker::Mode::Disabled,
+            false,
+        ),
+    ] {
+        let breaker = CircuitBreaker::builder(name)
+            .fail_max(1)
+            .mode(mode)
+            .build_shared()
+            .unwrap();
+        let _ = breaker.call(|| async { fail() }).await;
+        // Open when observing: let through where enforcing would refuse.
+        for _ in 0..3 {
+            breaker.call(|| async { Ok::<_, Error>(()) }).await.unwrap();
+        }
+        let _ = breaker.call(|| async { fail() }).await;
+        let recorded = read(true);
+        let (failures, successes) = if counted { (2, 3) } else { (0, 0) };
+        assert_eq!(
+            recorded.calls(name, "circuit_breaker", "failure"),
+            failures,
+            "{mode:?}"
+        );
+        assert_eq!(
+            recorded.calls(name, "circuit_breaker", "success"),
+            successes,
+            "{mode:?}"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -480,6 +615,86 @@ async fn a_builder_retry_and_its_exhaustion() {
     assert_eq!(
         recorded.counter("staunch_retry_attempts_total", &[("name", name)]),
         3
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_still_retrying_has_its_failed_attempts_counted() {
+    install();
+    let name = "metrics-retrying";
+    let policy = Retry::exponential()
+        .name(name)
+        .max_attempts(5)
+        .base(secs(60))
+        .jitter(staunch::Jitter::None)
+        .build()
+        .unwrap();
+    let mut call = std::pin::pin!(policy.call(|| async { fail() }));
+    assert!(
+        poll_once(&mut call).await.is_pending(),
+        "waits a minute to retry"
+    );
+    let attempts = || recorded().counter("staunch_retry_attempts_total", &[("name", name)]);
+    assert_eq!(attempts(), 1, "the failed attempt, before the call ends");
+    tokio::time::advance(secs(61)).await;
+    assert!(poll_once(&mut call).await.is_pending());
+    assert_eq!(attempts(), 2);
+    let series = recorded().of(name);
+    assert!(
+        series
+            .iter()
+            .all(|s| !s.starts_with("staunch_retry_calls_total")),
+        "no outcome before the call ends: {series:?}"
+    );
+}
+
+/// A service that fails its first call with a transient error and is never ready again.
+#[derive(Clone)]
+struct Broken(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl tower::Service<()> for Broken {
+    type Response = ();
+    type Error = Error;
+    type Future = std::future::Ready<Result<(), Error>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Error>> {
+        let called = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        std::task::Poll::Ready(if called { fail() } else { Ok(()) })
+    }
+
+    fn call(&mut self, (): ()) -> Self::Future {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::future::ready(fail())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tower_retry_whose_service_fails_to_get_ready_counts_its_failure() {
+    use tower::{Layer, ServiceExt};
+    install();
+    let name = "metrics-tower-unready";
+    let policy = Retry::exponential()
+        .name(name)
+        .max_attempts(3)
+        .base(ms(10))
+        .build()
+        .unwrap();
+    let service = staunch::tower::RetryLayer::new(policy)
+        .classify(|result: &Result<(), Error>| result.is_err())
+        .layer(Broken(Default::default()));
+    assert!(service.oneshot(()).await.is_err());
+    let recorded = recorded();
+    assert_eq!(
+        recorded.counter(
+            "staunch_retry_calls_total",
+            &[("name", name), ("outcome", "failure_with_retry")]
+        ),
+        1
+    );
+    assert_eq!(
+        recorded.counter("staunch_retry_attempts_total", &[("name", name)]),
+        2,
+        "the failed attempt and the one that could not be sent"
     );
 }
 

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::{Admission, CircuitBreaker, Outcome};
+use super::{Admission, CircuitBreaker, Mode, Outcome};
 use crate::observe;
 use crate::outcome::{Failure, finish, lift, widen};
 use crate::{Classify, Rejected, clock};
@@ -286,8 +286,13 @@ impl CircuitBreaker {
     fn settle(&self, stage: Stage, admission: Admission, started: Option<u64>, outcome: Outcome) {
         let (admission, started) = match stage {
             Stage::Closed => (Admission::Closed, None),
-            // Let through by a breaker that does not enforce: nothing to record.
-            Stage::Admitted if matches!(admission, Admission::Passed) => return,
+            // Let through by a disabled breaker: nothing to count (resilience4j's DISABLED).
+            Stage::Admitted
+                if matches!(admission, Admission::Passed)
+                    && self.settings.mode() == Mode::Disabled =>
+            {
+                return;
+            }
             Stage::Admitted => (admission, started),
             Stage::Unpolled | Stage::Finished => {
                 panic!("`circuit_breaker` polled after completion")

@@ -464,7 +464,8 @@ impl CircuitBreaker {
             Outcome::Ignored => self.ended(CallOutcome::Ignored),
         }
         match admission {
-            // Not recorded (the guard does not even get here for one).
+            // Counted, not recorded: an observing breaker reports the calls it would have
+            // refused (a disabled one's do not get here).
             Admission::Passed => {}
             Admission::Closed => self.record_closed(outcome, slow),
             Admission::Trial(generation) => {

@@ -35,6 +35,7 @@
 
 mod keys;
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use metrics::{Level, Metadata, Unit};
@@ -42,7 +43,7 @@ use metrics::{Level, Metadata, Unit};
 pub(crate) use self::keys::Keys;
 use self::keys::STATES;
 use crate::observe::{CallOutcome, Hub, InstanceKind, RetryOutcome};
-use crate::{CircuitState, Detail};
+use crate::{CircuitBreaker, CircuitState, Detail};
 
 /// `staunch_calls_total`.
 pub(crate) const CALLS: &str = "staunch_calls_total";
@@ -102,7 +103,12 @@ pub fn publish() {
         match instance.detail {
             Detail::CircuitBreaker(metrics) => {
                 let keys = Keys::of(instance.name);
-                set_states(keys, metrics.state);
+                let _states = states_lock();
+                // Read again under the lock: a transition since the snapshot set them already.
+                let state = crate::registry()
+                    .breaker(instance.name)
+                    .map_or(metrics.state, CircuitBreaker::state);
+                set_states(keys, state);
                 keys.failure_rate.set(metrics.failure_rate.unwrap_or(-1.0));
             }
             Detail::Bulkhead(metrics) => {
@@ -218,16 +224,29 @@ pub(crate) fn call_duration(keys: &Keys, outcome: CallOutcome, duration: Duratio
     keys.duration(outcome).record(duration.as_secs_f64());
 }
 
+/// Held while the state gauges are set, so that `publish` never puts back a state a transition
+/// just left.
+fn states_lock() -> MutexGuard<'static, ()> {
+    static STATES: Mutex<()> = Mutex::new(());
+    STATES.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// A breaker changed state.
 pub(crate) fn transition(keys: &Keys, from: CircuitState, to: CircuitState) {
     keys.transition(from, to).increment(1);
+    let _states = states_lock();
     set_states(keys, to);
 }
 
-/// A retried call ended, after `attempts`.
-pub(crate) fn retry_ended(keys: &Keys, outcome: RetryOutcome, attempts: u32) {
+/// A failed attempt of a retry policy is retried.
+pub(crate) fn retry_attempt(keys: &Keys) {
+    keys.retry_attempts.increment(1);
+}
+
+/// A call of a retry policy ended with `outcome`, and with its last attempt.
+pub(crate) fn retry_ended(keys: &Keys, outcome: RetryOutcome) {
     keys.retry(outcome).increment(1);
-    keys.retry_attempts.increment(u64::from(attempts));
+    keys.retry_attempts.increment(1);
 }
 
 // What the tallies hand over at `publish`.

@@ -8,6 +8,8 @@
 mod counts;
 mod event;
 mod hub;
+#[cfg(feature = "axum")]
+pub(crate) mod recent;
 #[cfg(any(feature = "metrics", feature = "axum"))]
 mod tally;
 
@@ -80,6 +82,10 @@ pub(crate) fn retry_scheduled(
         error = %error,
         "retrying after a failed attempt"
     );
+    // The failed attempt is counted now, so a call retrying for minutes shows its attempts as
+    // they happen; its last attempt is counted with its outcome.
+    #[cfg(feature = "metrics")]
+    crate::metrics::retry_attempt(own.keys(name));
     publish(own, || Event::RetryScheduled {
         name,
         attempt,
@@ -122,6 +128,8 @@ pub(crate) fn transition(own: &Hub, name: &'static str, from: CircuitState, to: 
     );
     #[cfg(feature = "metrics")]
     crate::metrics::transition(own.keys(name), from, to);
+    #[cfg(feature = "axum")]
+    recent::remember(name, from, to);
     publish_rare(own, || Event::Transition { name, from, to });
 }
 
@@ -165,37 +173,44 @@ pub(crate) fn call_timed(own: &Hub, name: &'static str, outcome: CallOutcome, du
     let _ = (own, name, outcome, duration);
 }
 
-/// A call of retry policy `name` succeeded after `failed` failed attempts. The first success
+/// A call of retry policy `name` succeeded, after retries or without any. The first success
 /// of a call that never failed is counted by `first_successes`, per thread.
 #[inline]
-pub(crate) fn retry_succeeded(own: &Hub, first_successes: &Tally, name: &'static str, failed: u32) {
-    if failed == 0 {
+pub(crate) fn retry_succeeded(
+    own: &Hub,
+    first_successes: &Tally,
+    name: &'static str,
+    retried: bool,
+) {
+    if retried {
+        retry_ended(own, name, RetryOutcome::SuccessWithRetry);
+    } else {
         // Only the metrics sink reads it (the dashboard charts retries, not calls).
         #[cfg(feature = "metrics")]
         first_successes.add();
         #[cfg(not(feature = "metrics"))]
         let _ = first_successes;
-    } else {
-        retry_ended(own, name, RetryOutcome::SuccessWithRetry, failed + 1);
     }
 }
 
-/// A call of retry policy `name` failed, after `attempts`.
-pub(crate) fn retry_failed(own: &Hub, name: &'static str, attempts: u32) {
-    let outcome = if attempts > 1 {
+/// A call of retry policy `name` failed, after retries or without any.
+pub(crate) fn retry_failed(own: &Hub, name: &'static str, retried: bool) {
+    let outcome = if retried {
         RetryOutcome::FailureWithRetry
     } else {
         RetryOutcome::FailureWithoutRetry
     };
-    retry_ended(own, name, outcome, attempts);
+    retry_ended(own, name, outcome);
 }
 
+/// A call ended with `outcome`, its last attempt with it (the others were counted as they were
+/// retried).
 #[cold]
-fn retry_ended(own: &Hub, name: &'static str, outcome: RetryOutcome, attempts: u32) {
+fn retry_ended(own: &Hub, name: &'static str, outcome: RetryOutcome) {
     #[cfg(feature = "metrics")]
-    crate::metrics::retry_ended(own.keys(name), outcome, attempts);
+    crate::metrics::retry_ended(own.keys(name), outcome);
     #[cfg(not(feature = "metrics"))]
-    let _ = (own, name, outcome, attempts);
+    let _ = (own, name, outcome);
 }
 
 /// The settings of instance `name` changed from `old` to `new` (configurations, serialized as

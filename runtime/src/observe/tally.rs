@@ -4,7 +4,9 @@
 //! Each thread has a shard, a slice of counts indexed by tally, found through a thread-local
 //! that needs no initialization check (an empty slice until the first count). A shard outlives
 //! its thread: when the thread ends, the shard goes to the next thread that starts counting, so
-//! its counts are never lost and shards never outnumber the threads alive at once.
+//! its counts are never lost and shards never outnumber the threads alive at once. Each shard
+//! is padded on both sides, so no other shard's word (nor any other allocation's) shares its
+//! cache lines.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -216,8 +218,15 @@ impl Table {
     }
 }
 
+/// Words of padding on each side of a shard: 128 bytes, two cache lines where the prefetcher
+/// pairs them.
+const PAD: usize = 16;
+
+/// A shard of `len` counts, all zero, with [`PAD`] words unused around it.
 fn new_shard(len: usize) -> Shard {
-    Box::leak((0..len).map(|_| AtomicU64::new(0)).collect())
+    let padded: &'static [AtomicU64] =
+        Box::leak((0..len + 2 * PAD).map(|_| AtomicU64::new(0)).collect());
+    &padded[PAD..PAD + len]
 }
 
 /// Hands every tally's increase since the last call to the facade.
@@ -259,15 +268,22 @@ mod tests {
         }
         TALLY.add();
         assert_eq!(TALLY.total().unwrap(), 12_001);
-        let shards = table().shards.len();
         std::thread::scope(|scope| {
             scope.spawn(|| TALLY.add());
         });
         assert_eq!(TALLY.total().unwrap(), 12_002);
-        assert_eq!(
-            table().shards.len(),
-            shards,
-            "an ended thread's shard serves the next"
+    }
+
+    #[test]
+    fn an_ended_threads_shard_serves_the_next() {
+        // Under the table's lock: other tests' threads take and give back shards meanwhile.
+        let mut table = table();
+        let given_back = new_shard(4);
+        table.free_shards.push(given_back);
+        let taken = table.fit(&[], 0);
+        assert!(
+            std::ptr::eq(taken, given_back),
+            "no new shard while one is free"
         );
     }
 
@@ -289,6 +305,19 @@ mod tests {
         if let Some(tally) = reused {
             assert_eq!(tally.total().unwrap(), 1, "starts from zero");
         }
+    }
+
+    #[test]
+    fn shards_share_no_cache_line() {
+        let (a, b) = (new_shard(3), new_shard(3));
+        let start = |s: Shard| s.as_ptr() as usize;
+        let end = |s: Shard| start(s) + std::mem::size_of_val(s);
+        let gap = if start(a) < start(b) {
+            start(b) - end(a)
+        } else {
+            start(a) - end(b)
+        };
+        assert!(gap >= 2 * PAD * 8, "{gap} bytes apart");
     }
 
     #[test]

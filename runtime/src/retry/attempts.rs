@@ -128,12 +128,6 @@ impl<P: Deref<Target = RetryPolicy>, B: Deref<Target = RetryBudget>> Attempts<P,
         &self.policy
     }
 
-    /// The attempts that failed so far.
-    #[cfg(feature = "tower")]
-    pub(crate) fn failures(&self) -> u32 {
-        self.made
-    }
-
     fn rebudget<B2>(self, budget: Option<B2>) -> Attempts<P, B2> {
         Attempts {
             policy: self.policy,
@@ -159,7 +153,7 @@ impl<P: Deref<Target = RetryPolicy>, B: Deref<Target = RetryBudget>> Attempts<P,
         describe: impl Fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result,
     ) -> Next<Result<T, Failure<E, R>>> {
         if outcome.is_ok() {
-            self.policy.succeeded(self.made);
+            self.policy.succeeded(self.made > 0);
             return Next::Done(outcome);
         }
         self.judge(outcome, verdict, describe)
@@ -185,7 +179,7 @@ impl<P: Deref<Target = RetryPolicy>, B: Deref<Target = RetryBudget>> Attempts<P,
         };
         let decision = self.decide(verdict, &Shown(failure, &describe));
         if !matches!(decision, Decision::Wait(_)) {
-            self.policy.failed(self.made);
+            self.policy.failed(self.made > 1);
         }
         match decision {
             Decision::Wait(delay) => Next::Wait(delay),

@@ -143,15 +143,15 @@ impl RetryPolicy {
         }
     }
 
-    /// Counts a call that succeeded after `failed` failed attempts.
+    /// Counts a call that succeeded, after retries or without any.
     #[inline]
-    pub(crate) fn succeeded(&self, failed: u32) {
-        observe::retry_succeeded(&self.hub, &self.first_successes, self.name, failed);
+    pub(crate) fn succeeded(&self, retried: bool) {
+        observe::retry_succeeded(&self.hub, &self.first_successes, self.name, retried);
     }
 
-    /// Counts a call that failed after `attempts`.
-    pub(crate) fn failed(&self, attempts: u32) {
-        observe::retry_failed(&self.hub, self.name, attempts);
+    /// Counts a call that failed, after retries or without any.
+    pub(crate) fn failed(&self, retried: bool) {
+        observe::retry_failed(&self.hub, self.name, retried);
     }
 
     /// The settings in force.

@@ -1,7 +1,7 @@
 //! The live dashboard: one self-contained page, fed by server-sent events.
 
 use std::convert::Infallible;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::header;
@@ -15,6 +15,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Interval, MissedTickBehavior};
 
+use crate::observe::recent::{self, Recent};
 use crate::{Event, Snapshot};
 
 /// The page: markup, styles and script in one file, with nothing fetched from elsewhere.
@@ -39,7 +40,8 @@ const SNAPSHOT_PERIOD: Duration = Duration::from_secs(1);
 ///
 /// The page works offline (no external script, style or font), groups instances by kind with a
 /// search over their names, and keeps a bounded history (five minutes of samples, the last
-/// 50 transitions), however long it stays open.
+/// 50 transitions, kept by the process from its start so a page opened late shows them),
+/// however long it stays open.
 pub fn dashboard<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(page))
@@ -51,24 +53,23 @@ async fn page() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-cache")], Html(PAGE))
 }
 
-/// Every instance, with the time it was taken.
+/// Every instance, with the time it was taken and the last transitions (so a page opened now
+/// shows them).
 #[derive(Serialize)]
 struct Taken {
     /// Milliseconds since the Unix epoch.
     now_ms: u64,
     #[serde(flatten)]
     snapshot: Snapshot,
+    /// The newest first.
+    transitions: Vec<Recent>,
 }
 
 fn take() -> Taken {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        });
     Taken {
-        now_ms,
+        now_ms: recent::now_ms(),
         snapshot: crate::registry().snapshot(),
+        transitions: recent::recent(),
     }
 }
 

@@ -236,27 +236,26 @@ enum Retries {
 }
 
 impl Retries {
-    /// The policy, and the attempts that failed so far.
-    fn policy(&self) -> (&RetryPolicy, u32) {
+    fn policy(&self) -> &RetryPolicy {
         match self {
-            Self::Unfailed(start) => (&start.policy, 0),
-            Self::Failed(retrying) => (retrying.attempts.policy(), retrying.attempts.failures()),
+            Self::Unfailed(start) => &start.policy,
+            Self::Failed(retrying) => retrying.attempts.policy(),
         }
     }
 
     /// The policy's name, for the log.
     fn name(&self) -> &'static str {
-        self.policy().0.name()
+        self.policy().name()
     }
 
-    /// Counts the call's end with an attempt that was not retried: a failure, or not.
+    /// Counts the call's end: a failure, or not. A call whose retries started was retried.
     #[inline]
     fn ended(&self, failed: bool) {
-        let (policy, failures) = self.policy();
+        let retried = matches!(self, Self::Failed(_));
         if failed {
-            policy.failed(failures + 1);
+            self.policy().failed(retried);
         } else {
-            policy.succeeded(failures);
+            self.policy().succeeded(retried);
         }
     }
 }
@@ -464,8 +463,7 @@ where
     };
     let decision = failed(this.retries, verdict, &Described(&result));
     if !matches!(decision, Decision::Wait(_)) {
-        let (policy, failures) = this.retries.policy();
-        policy.failed(failures.max(1));
+        this.retries.ended(true);
     }
     match decision {
         Decision::Wait(_) => None,
@@ -496,6 +494,8 @@ where
         *retrying.sleeping = false;
     }
     if let Err(e) = std::task::ready!(this.service.poll_ready(cx)) {
+        // The attempt that could not be sent ends the call, as a failure.
+        this.retries.ended(true);
         return Poll::Ready(Err(M::error(e)));
     }
     this.attempt
