@@ -59,8 +59,8 @@
 
 pub use staunch_macros::{Problem, bulkhead, circuit_breaker, fallback, retry, timeout};
 pub use staunch_runtime::{
-    Bulkhead, CircuitBreaker, CircuitState, Classify, ConfigError, Problem, Registry, Rejected,
-    Retry, RetryBudget, breaker, bulkhead, registry, timeout,
+    Bulkhead, CircuitBreaker, CircuitState, Classify, ConfigError, Problem, RateLimiter, Registry,
+    Rejected, Retry, RetryBudget, breaker, bulkhead, registry, timeout,
 };
 
 pub mod retry {
@@ -88,6 +88,15 @@ pub mod bulkhead {
     //! counts.
 
     pub use staunch_runtime::{Bulkhead, BulkheadBuilder, BulkheadConfig, BulkheadMetrics};
+}
+
+pub mod rate_limit {
+    //! A rate limiter: [`RateLimiter::builder`] makes one, GCRA on one atomic word, with its
+    //! settings and counts.
+
+    pub use staunch_runtime::{
+        RateLimitConfig, RateLimiter, RateLimiterBuilder, RateLimiterMetrics,
+    };
 }
 
 pub mod timeout {

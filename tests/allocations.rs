@@ -130,6 +130,45 @@ fn no_layer_allocates_per_call() {
     assert_eq!(full, 0, "rejection by a full bulkhead");
 }
 
+#[test]
+fn the_rate_limiter_allocates_nothing_admitting_waiting_or_refusing() {
+    use staunch::RateLimiter;
+    use std::time::Duration;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let free = RateLimiter::builder(1000, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let call =
+        |limiter: &'static RateLimiter| move || limiter.call(|| async { Ok::<_, Rejected>(1) });
+    let free: &'static RateLimiter = Box::leak(Box::new(free));
+    assert_eq!(allocations(&rt, call(free)), 0, "a turn free");
+    // One turn each millisecond, every caller waiting for the next.
+    let waiting = RateLimiter::builder(1000, Duration::from_secs(1))
+        .burst(1)
+        .max_wait(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let waiting: &'static RateLimiter = Box::leak(Box::new(waiting));
+    assert_eq!(allocations(&rt, call(waiting)), 0, "waiting for a turn");
+    assert_eq!(
+        waiting.metrics().rejected,
+        0,
+        "every caller waited its turn"
+    );
+    let saturated = RateLimiter::builder(1, Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let saturated: &'static RateLimiter = Box::leak(Box::new(saturated));
+    assert!(saturated.try_acquire().is_ok());
+    assert_eq!(allocations(&rt, call(saturated)), 0, "refused");
+    assert_eq!(saturated.metrics().rejected, 11);
+}
+
 /// Allocations made by ten calls of `f`, after a warm-up call that resolves the call site.
 async fn allocations_inside<F: Future>(mut f: impl FnMut() -> F) -> u64 {
     f().await;

@@ -414,6 +414,51 @@ pub fn visit(rt: &Runtime, visitor: &mut impl Visitor) {
         ready_call,
     );
 
+    // Unsaturated: a turn each nanosecond, far more than a loop calls.
+    v.group("rate_limit_unsaturated");
+    v.case("direct", true, (), floor);
+    let staunch_limiter = staunch::RateLimiter::builder(1_000_000_000, Duration::from_secs(1))
+        .name("bench-rate")
+        .build()
+        .expect("valid settings");
+    v.case("staunch", true, &staunch_limiter, async |limiter, x| {
+        limiter.call(|| direct(x)).await.ok()
+    });
+    v.case(
+        "staunch_try_acquire",
+        true,
+        &staunch_limiter,
+        async |limiter, x| {
+            limiter.try_acquire().ok()?;
+            direct(x).await.ok()
+        },
+    );
+    let governor_limiter =
+        governor::RateLimiter::direct(governor::Quota::per_second(std::num::NonZeroU32::MAX));
+    v.case("governor", true, &governor_limiter, async |limiter, x| {
+        limiter.check().ok()?;
+        direct(x).await.ok()
+    });
+    // The same on the clock staunch reads (the monotonic clock tokio's time reads), not
+    // quanta's TSC.
+    let governor_std = governor::RateLimiter::direct_with_clock(
+        governor::Quota::per_second(std::num::NonZeroU32::MAX),
+        governor::clock::MonotonicClock,
+    );
+    v.case(
+        "governor_std_clock",
+        true,
+        &governor_std,
+        async |limiter, x| {
+            limiter.check().ok()?;
+            direct(x).await.ok()
+        },
+    );
+    v.case("tokio_instant_now", true, (), async |(), x| {
+        std::hint::black_box(tokio::time::Instant::now());
+        direct(x).await.ok()
+    });
+
     v.group("stack");
     v.case("direct", true, (), floor);
     v.case("staunch", true, (), async |(), x| stack(x).await.ok());

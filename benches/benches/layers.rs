@@ -151,11 +151,48 @@ fn shared_breaker(criterion: &mut Criterion) {
     group.finish();
 }
 
+/// ONE rate limiter, unsaturated (a turn each nanosecond), shared by two tasks on a two-worker
+/// runtime, beside governor's on its default (TSC) clock: aggregate admissions per second.
+fn shared_rate_limiter(criterion: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .expect("a tokio runtime");
+    let mut group = criterion.benchmark_group("shared_rate_limiter_two_threads");
+    group.throughput(Throughput::Elements(2));
+    let staunch: &'static staunch::RateLimiter = Box::leak(Box::new(
+        staunch::RateLimiter::builder(1_000_000_000, Duration::from_secs(1))
+            .build()
+            .expect("valid settings"),
+    ));
+    group.bench_function("staunch", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            hammer(iters, move |x| async move {
+                staunch.call(|| direct(x)).await.ok()
+            })
+        });
+    });
+    let governor = std::sync::Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(
+        std::num::NonZeroU32::MAX,
+    )));
+    group.bench_function("governor", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let governor = governor.clone();
+            hammer(iters, move |x| {
+                let admitted = governor.check().is_ok();
+                async move { if admitted { direct(x).await.ok() } else { None } }
+            })
+        });
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = layers, shared_breaker
+    targets = layers, shared_breaker, shared_rate_limiter
 }
 criterion_main!(benches);

@@ -28,6 +28,7 @@ mod names;
 mod observe;
 mod outcome;
 mod problem;
+mod rate_limit;
 mod registry;
 mod retry;
 pub mod settings;
@@ -59,6 +60,7 @@ pub use problem::{
     Chain, GENERIC_DETAIL, MAX_RETRY_AFTER, PROBLEM_JSON, Problem, ProblemDetails, ProblemResponse,
     parse_retry_after, reason_phrase, status_is_failure, status_is_transient,
 };
+pub use rate_limit::{RateLimitConfig, RateLimiter, RateLimiterBuilder, RateLimiterMetrics};
 pub use registry::{Detail, Instance, Registry, Snapshot, breaker, bulkhead};
 pub use retry::{
     Backoff, BudgetConfig, BudgetMetrics, Jitter, Retry, RetryBudget, RetryBudgetBuilder,

@@ -149,6 +149,14 @@ pub(crate) fn rejected(
     }
 }
 
+/// Rate limiter `name` refused a call. Like the other rejections, no `tracing` event: one can
+/// come once per call.
+pub(crate) fn rate_limited(own: &Hub, name: &'static str, rejected: &Rejected) {
+    if hub::anybody_listens() {
+        rejected_slow(own, name, rejected.clone());
+    }
+}
+
 #[inline(never)]
 fn rejected_slow(own: &Hub, name: &'static str, rejected: Rejected) {
     publish(own, || Event::Rejected { name, rejected });

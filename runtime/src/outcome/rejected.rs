@@ -41,14 +41,26 @@ pub enum Rejected {
         /// The budget's name.
         name: &'static str,
     },
+    /// The rate limiter had no turn free within the caller's wait.
+    #[error("rate limiter `{name}` is saturated; retry in {retry_in:?}")]
+    RateLimited {
+        /// The limiter's name.
+        name: &'static str,
+        /// How long until the limiter has a turn free.
+        retry_in: Duration,
+    },
 }
 
 /// Retry stops at an open breaker and at an empty budget (more attempts only add load);
-/// a full bulkhead or a timeout may clear on the next attempt. A breaker counts a timeout
-/// against the dependency, and nothing else that a layer decided.
+/// a full bulkhead or a timeout may clear on the next attempt, and a rate limiter has a turn
+/// after its `retry_in`. A breaker counts a timeout against the dependency, and nothing else
+/// that a layer decided.
 impl Classify for Rejected {
     fn is_transient(&self) -> bool {
-        matches!(self, Self::BulkheadFull { .. } | Self::Timeout { .. })
+        matches!(
+            self,
+            Self::BulkheadFull { .. } | Self::Timeout { .. } | Self::RateLimited { .. }
+        )
     }
 
     fn is_failure(&self) -> bool {
@@ -57,7 +69,9 @@ impl Classify for Rejected {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::CircuitOpen { retry_in, .. } => Some(*retry_in),
+            Self::CircuitOpen { retry_in, .. } | Self::RateLimited { retry_in, .. } => {
+                Some(*retry_in)
+            }
             _ => None,
         }
     }

@@ -159,11 +159,13 @@ pub fn status_is_failure(status: u16) -> bool {
 }
 
 /// `CircuitOpen`, `BulkheadFull` and `BudgetExhausted` are 503 (with Retry-After for an open
-/// breaker); `Timeout` is 504. The detail names no breaker or bulkhead: those are internals.
+/// breaker); `Timeout` is 504; `RateLimited` is 429, with Retry-After. The detail names no
+/// breaker, bulkhead or limiter: those are internals.
 impl Problem for Rejected {
     fn status(&self) -> u16 {
         match self {
             Rejected::Timeout { .. } => 504,
+            Rejected::RateLimited { .. } => 429,
             _ => 503,
         }
     }
@@ -178,6 +180,7 @@ impl Problem for Rejected {
                 Rejected::BudgetExhausted { .. } => {
                     "The service is overloaded. Please try again later."
                 }
+                Rejected::RateLimited { .. } => "Too many requests. Please try again later.",
             }
             .to_owned(),
         )
