@@ -154,7 +154,12 @@ fn the_rate_limiter_allocates_nothing_admitting_waiting_or_refusing() {
         .build()
         .unwrap();
     let waiting: &'static RateLimiter = Box::leak(Box::new(waiting));
+    let started = rt.block_on(async { tokio::time::Instant::now() });
     assert_eq!(allocations(&rt, call(waiting)), 0, "waiting for a turn");
+    assert!(
+        rt.block_on(async { started.elapsed() }) >= Duration::from_millis(10),
+        "each call after the first waited"
+    );
     assert_eq!(
         waiting.metrics().rejected,
         0,

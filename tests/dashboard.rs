@@ -194,7 +194,7 @@ fn the_page_shows_every_instance_and_a_breaker_opening_live() {
     let mut late = browser.page();
     late.navigate(&format!("http://{address}/dashboard"));
     let filled = eventually(Duration::from_secs(20), || {
-        late.eval("document.getElementById('timeline').innerText")
+        late.eval("document.getElementById('timeline')?.innerText ?? ''")
             .as_str()
             .is_some_and(|t| t.contains("dash-payments"))
     });

@@ -155,6 +155,66 @@ async fn a_caller_that_stops_waiting_gives_its_turn_back() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_caller_whose_turn_is_exactly_max_wait_away_waits_for_it() {
+    let limiter = RateLimiter::builder(1, ms(100))
+        .burst(1)
+        .max_wait(ms(100))
+        .build()
+        .unwrap();
+    assert!(limiter.try_acquire().is_ok());
+    let started = tokio::time::Instant::now();
+    assert_eq!(refused_for(limiter.acquire().await), None);
+    assert_eq!(started.elapsed(), ms(100));
+    assert_eq!(refused_for(limiter.acquire().await), None, "and the next");
+    assert_eq!(started.elapsed(), ms(200));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_wait_leaves_a_later_callers_turn_alone() {
+    let limiter = RateLimiter::builder(1, secs(1))
+        .burst(1)
+        .max_wait(secs(5))
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    assert!(limiter.try_acquire().is_ok());
+    let mut first = Box::pin(limiter.acquire());
+    assert!(poll_once(&mut first).await.is_pending(), "its turn at 1 s");
+    let mut second = Box::pin(limiter.acquire());
+    assert!(poll_once(&mut second).await.is_pending(), "its turn at 2 s");
+    drop(first);
+    assert_eq!(
+        refused_for(limiter.try_acquire()),
+        Some(secs(3)),
+        "the later turn stays reserved: the cancelled one is lost, not given twice"
+    );
+    assert_eq!(refused_for(second.await), None);
+    assert_eq!(started.elapsed(), secs(2), "the second keeps its turn");
+}
+
+#[test]
+fn settings_that_would_overflow_or_wait_for_ever_are_refused() {
+    let error = |builder: staunch::rate_limit::RateLimiterBuilder| {
+        builder.config().unwrap_err().to_string()
+    };
+    assert_eq!(
+        error(RateLimiter::builder(1, secs(5)).burst(u64::from(u32::MAX))),
+        "`burst` must be no more calls than the rate allows in a year, got 4294967295"
+    );
+    assert_eq!(
+        error(RateLimiter::builder(1, secs(1)).max_wait(secs(86_401))),
+        "`max_wait` must be at most a day, got 86401s"
+    );
+    assert!(
+        RateLimiter::builder(1, secs(3600))
+            .burst(24 * 365)
+            .build()
+            .is_ok(),
+        "a year of hourly calls at once"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn its_rejection_is_a_429_problem_with_retry_after_and_retried_after_it() {
     let limiter = RateLimiter::builder(1, secs(2))
         .name("rl-problem")

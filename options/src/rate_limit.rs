@@ -19,6 +19,41 @@ pub const MAX_WAIT: Period = Period {
 /// The name shared process-wide.
 pub const NAME: Name = Name { name: "name" };
 
+/// The longest `max_wait`: a day (a caller waiting longer for a turn is better told when).
+pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(86_400);
+/// The longest span a burst may cover at the rate: a year (so no sum of times overflows).
+pub const MAX_SPAN: Duration = Duration::from_secs(365 * 86_400);
+
+/// `max_wait`, if it is at most [`MAX_WAIT_LIMIT`].
+///
+/// # Errors
+/// [`Violation::OutOfRange`].
+pub fn max_wait(max_wait: Duration) -> Result<Duration, Violation> {
+    if max_wait > MAX_WAIT_LIMIT {
+        return Err(Violation::OutOfRange {
+            option: MAX_WAIT.name,
+            expected: "at most a day",
+        });
+    }
+    MAX_WAIT.check(max_wait)
+}
+
+/// `burst`, if it is in range and `burst` calls at `rate` span at most [`MAX_SPAN`].
+///
+/// # Errors
+/// [`Violation::OutOfRange`].
+pub fn burst(rate: Rate, burst: u64) -> Result<u64, Violation> {
+    let burst = BURST.check(burst)?;
+    let span = rate.interval_nanos().checked_mul(burst);
+    if span.is_none_or(|span| u128::from(span) > MAX_SPAN.as_nanos()) {
+        return Err(Violation::OutOfRange {
+            option: BURST.name,
+            expected: "no more calls than the rate allows in a year",
+        });
+    }
+    Ok(burst)
+}
+
 /// Every key of `#[rate_limit]`.
 pub const KEYS: &[&str] = &["rate", "burst", "max_wait", "name"];
 
@@ -32,11 +67,12 @@ pub struct Rate {
 }
 
 impl Rate {
-    /// The time between two calls at this rate, in nanoseconds (at least 1).
+    /// The time between two calls at this rate, in nanoseconds (at least 1), rounded up so
+    /// that no more than the rate is admitted.
     #[must_use]
     pub fn interval_nanos(&self) -> u64 {
         let per = u64::try_from(self.per.as_nanos()).unwrap_or(u64::MAX);
-        (per / self.calls).max(1)
+        per.div_ceil(self.calls.max(1)).max(1)
     }
 
     /// The default burst: one period's worth of calls (at most [`BURST`]'s maximum).
@@ -45,8 +81,8 @@ impl Rate {
         self.calls.min(BURST.max)
     }
 
-    /// Checks a rate built in code: at least one call, a period above zero, and at most one
-    /// call per nanosecond.
+    /// Checks a rate built in code: at least one call, a period above zero and at most a
+    /// year, and at most one call per nanosecond.
     ///
     /// # Errors
     /// [`Violation::OutOfRange`] saying which.
@@ -60,6 +96,9 @@ impl Rate {
         }
         if self.per.is_zero() {
             return Err(out("per a period above zero"));
+        }
+        if self.per > MAX_SPAN {
+            return Err(out("per a period of at most a year"));
         }
         if self.per.as_nanos() < u128::from(self.calls) {
             return Err(out("at most one call per nanosecond"));
@@ -127,6 +166,26 @@ mod tests {
         for rate in ["100/s", "600/m", "5000/h", "10/500ms", "7/1m30s"] {
             assert_eq!(format(parse(rate).unwrap()), rate);
         }
+    }
+
+    #[test]
+    fn bounds_what_would_overflow_or_wait_for_ever() {
+        let hourly = parse("1/h").unwrap();
+        assert_eq!(burst(hourly, 24 * 365), Ok(24 * 365));
+        assert_eq!(
+            burst(hourly, 24 * 366).unwrap_err().to_string(),
+            "`burst` must be no more calls than the rate allows in a year"
+        );
+        assert!(burst(parse("1/5s").unwrap(), 4_294_967_295).is_err());
+        assert_eq!(
+            max_wait(Duration::from_secs(86_401))
+                .unwrap_err()
+                .to_string(),
+            "`max_wait` must be at most a day"
+        );
+        // Rounded up: never more than the rate.
+        assert_eq!(parse("3/1s").unwrap().interval_nanos(), 333_333_334);
+        assert_eq!(parse("600000000/s").unwrap().interval_nanos(), 2);
     }
 
     #[test]

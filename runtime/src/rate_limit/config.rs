@@ -138,17 +138,15 @@ impl RateLimiterBuilder {
     ///
     /// # Errors
     /// [`ConfigError::OutOfRange`] for a rate of no calls, a period of zero, more than one call
-    /// per nanosecond, a `burst` of 0, or an empty name.
+    /// per nanosecond, a `burst` of 0 or of more calls than the rate allows in a year, a
+    /// `max_wait` over a day, or an empty name.
     pub fn config(self) -> Result<RateLimitConfig, ConfigError> {
-        use staunch_options::rate_limit::{BURST, MAX_WAIT, NAME};
+        use staunch_options::rate_limit::{self as options, NAME};
         checked(NAME.check(self.name), self.name)?;
-        let rate = checked(
-            self.rate.check(),
-            staunch_options::rate_limit::format(self.rate),
-        )?;
+        let rate = checked(self.rate.check(), options::format(self.rate))?;
         let burst = self.burst.unwrap_or_else(|| rate.default_burst());
-        checked(BURST.check(burst), burst)?;
-        checked(MAX_WAIT.check(self.max_wait), self.max_wait)?;
+        checked(options::burst(rate, burst), burst)?;
+        checked(options::max_wait(self.max_wait), self.max_wait)?;
         Ok(RateLimitConfig {
             name: self.name,
             rate,

@@ -132,12 +132,7 @@ impl RateLimiter {
         Fut: Future<Output = Result<T, E>>,
         E: From<Rejected>,
     {
-        if let Err(Busy(wait)) = self.take(0) {
-            if self.max_wait == 0 {
-                return Err(E::from(self.refuse(wait)));
-            }
-            self.acquire().await?;
-        }
+        self.acquire().await?;
         f().await
     }
 
@@ -194,7 +189,8 @@ impl RateLimiter {
     }
 
     /// Takes a turn that comes within `max_wait` nanoseconds: one clock read and one
-    /// compare-and-swap when the limiter is not saturated.
+    /// compare-and-swap when the limiter is not contended. (No sum overflows: the settings
+    /// bound `tolerance` to a year and `max_wait` to a day.)
     #[inline]
     fn take(&self, max_wait: u64) -> Result<Turn, Busy> {
         let now = clock::now();
@@ -250,7 +246,8 @@ enum Turn {
 }
 
 /// A caller sleeping until its reserved turn. Dropped before the turn (the caller cancelled),
-/// it gives the turn back if no later caller reserved one since.
+/// it gives the turn back if no later caller reserved one since (else the turn is lost: the
+/// limiter errs on the side of fewer calls).
 struct Waiting<'a> {
     limiter: &'a RateLimiter,
     arrival: u64,
