@@ -103,12 +103,11 @@ pub fn publish() {
         match instance.detail {
             Detail::CircuitBreaker(metrics) => {
                 let keys = Keys::of(instance.name);
+                // Found before the lock (the registry's lock is never taken under it), read
+                // again under it: a transition since the snapshot set the gauges already.
+                let breaker = crate::registry().breaker(instance.name);
                 let _states = states_lock();
-                // Read again under the lock: a transition since the snapshot set them already.
-                let state = crate::registry()
-                    .breaker(instance.name)
-                    .map_or(metrics.state, CircuitBreaker::state);
-                set_states(keys, state);
+                set_states(keys, breaker.map_or(metrics.state, CircuitBreaker::state));
                 keys.failure_rate.set(metrics.failure_rate.unwrap_or(-1.0));
             }
             Detail::Bulkhead(metrics) => {

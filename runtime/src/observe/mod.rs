@@ -144,16 +144,15 @@ pub(crate) fn rejected(
     rejected: impl FnOnce() -> Rejected,
 ) {
     call_ended(own, kind, name, CallOutcome::Rejected);
-    if hub::anybody_listens() {
-        rejected_slow(own, name, rejected());
-    }
+    refused(own, name, rejected);
 }
 
-/// Rate limiter `name` refused a call. Like the other rejections, no `tracing` event: one can
-/// come once per call.
-pub(crate) fn rate_limited(own: &Hub, name: &'static str, rejected: &Rejected) {
+/// `name` refused a call: the event alone, for a rate limiter (no series counts its calls
+/// yet) and as the end of [`rejected`].
+#[inline]
+pub(crate) fn refused(own: &Hub, name: &'static str, rejected: impl FnOnce() -> Rejected) {
     if hub::anybody_listens() {
-        rejected_slow(own, name, rejected.clone());
+        rejected_slow(own, name, rejected());
     }
 }
 

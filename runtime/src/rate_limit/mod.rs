@@ -37,7 +37,6 @@ pub use self::config::{RateLimitConfig, RateLimiterBuilder};
 /// ```
 #[derive(Debug)]
 pub struct RateLimiter {
-    name: &'static str,
     /// The theoretical arrival time, in clock nanoseconds: the one word calls write.
     arrival: AtomicU64,
     /// Nanoseconds between two calls at the rate.
@@ -70,7 +69,6 @@ impl RateLimiter {
     pub fn with_config(config: RateLimitConfig) -> Self {
         let interval = config.rate.interval_nanos();
         Self {
-            name: config.name,
             arrival: AtomicU64::new(0),
             interval,
             tolerance: interval.saturating_mul(config.burst),
@@ -84,7 +82,7 @@ impl RateLimiter {
     /// The limiter's name.
     #[must_use]
     pub fn name(&self) -> &'static str {
-        self.name
+        self.config.name
     }
 
     /// Its settings.
@@ -225,12 +223,12 @@ impl RateLimiter {
     #[inline(never)]
     fn refuse(&self, wait: u64) -> Rejected {
         self.rejected.fetch_add(1, Ordering::Relaxed);
-        let rejected = Rejected::RateLimited {
-            name: self.name,
+        let rejected = || Rejected::RateLimited {
+            name: self.config.name,
             retry_in: Duration::from_nanos(wait),
         };
-        observe::rate_limited(&self.hub, self.name, &rejected);
-        rejected
+        observe::refused(&self.hub, self.config.name, rejected);
+        rejected()
     }
 }
 
