@@ -57,10 +57,12 @@
 //! `build()` for an instance of its own or `build_shared()` for the named instance that
 //! attributes naming it share.
 
-pub use staunch_macros::{Problem, bulkhead, circuit_breaker, fallback, retry, timeout};
+pub use staunch_macros::{
+    Problem, bulkhead, circuit_breaker, fallback, rate_limit, retry, timeout,
+};
 pub use staunch_runtime::{
     Bulkhead, CircuitBreaker, CircuitState, Classify, ConfigError, Problem, RateLimiter, Registry,
-    Rejected, Retry, RetryBudget, breaker, bulkhead, registry, timeout,
+    Rejected, Retry, RetryBudget, breaker, bulkhead, rate_limiter, registry, timeout,
 };
 
 pub mod retry {
@@ -91,11 +93,11 @@ pub mod bulkhead {
 }
 
 pub mod rate_limit {
-    //! A rate limiter: [`RateLimiter::builder`] makes one, GCRA on one atomic word, with its
-    //! settings and counts.
+    //! `#[rate_limit]` without the macro: [`RateLimiter::builder`] makes one, GCRA on one
+    //! atomic word, with its settings and counts.
 
     pub use staunch_runtime::{
-        RateLimitConfig, RateLimiter, RateLimiterBuilder, RateLimiterMetrics,
+        Acquire, Rate, RateLimitConfig, RateLimiter, RateLimiterBuilder, RateLimiterMetrics,
     };
 }
 

@@ -36,6 +36,16 @@ async fn bulkhead_wait(x: u64) -> Result<u64, Error> {
     Ok(x)
 }
 
+#[staunch::rate_limit(rate = "1000000/s", name = "alloc-rate-limit")]
+async fn rate_limit(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[staunch::rate_limit(rate = "1/h", name = "alloc-rate-limited")]
+async fn rate_limited(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
 #[staunch::timeout("1s")]
 async fn timeout(x: u64) -> Result<u64, Error> {
     Ok(x)
@@ -54,6 +64,7 @@ async fn fallback(x: u64) -> Result<u64, Error> {
 #[staunch::fallback(fallback_answer)]
 #[staunch::retry(max = 4, backoff = "exp", jitter = "full")]
 #[staunch::circuit_breaker(name = "alloc-stack", fail_max = 5, reset = "30s")]
+#[staunch::rate_limit(rate = "1000000/s", name = "alloc-stack")]
 #[staunch::bulkhead(name = "alloc-stack", limit = 10)]
 #[staunch::timeout("2s")]
 async fn stack(x: u64) -> Result<u64, Error> {
@@ -97,10 +108,19 @@ fn no_layer_allocates_per_call() {
         0,
         "bulkhead with max_wait"
     );
+    assert_eq!(allocations(&rt, || rate_limit(1)), 0, "rate limit");
     assert_eq!(allocations(&rt, || timeout(1)), 0, "timeout");
     assert_eq!(allocations(&rt, || fallback(1)), 0, "fallback");
     assert_eq!(allocations(&rt, || fallback(0)), 0, "fallback answering");
-    assert_eq!(allocations(&rt, || stack(1)), 0, "all five stacked");
+    assert_eq!(allocations(&rt, || stack(1)), 0, "all six stacked");
+    rt.block_on(rate_limited(1)).unwrap();
+    assert_eq!(
+        allocations(&rt, || rate_limited(1)),
+        0,
+        "rejection by a rate limiter"
+    );
+    let limited = staunch::rate_limiter("alloc-rate-limited").unwrap();
+    assert_eq!(limited.metrics().rejected, 11);
 
     rt.block_on(open_breaker(1)).unwrap();
     staunch::breaker("alloc-open").unwrap().force_open();
@@ -189,7 +209,9 @@ async fn allocations_inside<F: Future>(mut f: impl FnMut() -> F) -> u64 {
 /// success path, nor when an open breaker turns a call away.
 #[test]
 fn no_tower_layer_allocates_per_call() {
-    use staunch::tower::{BulkheadLayer, CircuitBreakerLayer, RetryLayer, TimeoutLayer};
+    use staunch::tower::{
+        BulkheadLayer, CircuitBreakerLayer, RateLimitLayer, RetryLayer, TimeoutLayer,
+    };
     use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 
     #[derive(Debug)]
@@ -223,6 +245,11 @@ fn no_tower_layer_allocates_per_call() {
         ))
         .layer(CircuitBreakerLayer::new(breaker))
         .layer(BulkheadLayer::new(staunch::Bulkhead::new(10).unwrap()))
+        .layer(RateLimitLayer::new(
+            staunch::RateLimiter::builder(1_000_000, std::time::Duration::from_secs(1))
+                .build()
+                .unwrap(),
+        ))
         .layer(TimeoutLayer::new(std::time::Duration::from_secs(2)))
         .service(inner);
     let mut service = stack.clone();

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use staunch::{Bulkhead, CircuitBreaker, CircuitState, Retry, RetryBudget};
+use staunch::{Bulkhead, CircuitBreaker, CircuitState, RateLimiter, Retry, RetryBudget};
 
 mod support;
 use support::browser::Browser;
@@ -62,6 +62,10 @@ fn the_page_shows_every_instance_and_a_breaker_opening_live() {
         .build_shared()
         .unwrap();
     let budget = RetryBudget::builder("dash-budget").build_shared().unwrap();
+    let limiter = RateLimiter::builder(2, Duration::from_secs(60))
+        .name("dash-limiter")
+        .build_shared()
+        .unwrap();
     let retry = Retry::exponential()
         .name("dash-retry")
         .base(Duration::from_millis(1))
@@ -81,6 +85,7 @@ fn the_page_shows_every_instance_and_a_breaker_opening_live() {
                 .unwrap();
             search.call(|| async { Ok::<_, Error>(()) }).await.unwrap();
             pool.call(|| async { Ok::<_, Error>(()) }).await.unwrap();
+            let _ = limiter.call(|| async { Ok::<_, Error>(()) }).await;
         }
         let _ = retry.call(|| async { Err::<(), _>(Error::Down) }).await;
         assert!(budget.metrics().balance >= 0.0);
@@ -120,7 +125,15 @@ fn the_page_shows_every_instance_and_a_breaker_opening_live() {
             ("bulkhead".into(), "dash-pool".into(), None),
             ("retry".into(), "dash-retry".into(), None),
             ("retry_budget".into(), "dash-budget".into(), None),
+            ("rate_limit".into(), "dash-limiter".into(), None),
         ]
+    );
+    let limited = page.eval("document.querySelector('.card[data-name=dash-limiter]').innerText");
+    assert!(
+        limited
+            .as_str()
+            .is_some_and(|t| t.contains("2/m") && t.contains("refused in all 3")),
+        "the limiter's card shows its rate and refusals: {limited}"
     );
     assert!(seen.iter().all(|(kind, _, state)| kind != "circuit_breaker"
         || state.as_deref() == Some("closed")));

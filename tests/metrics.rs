@@ -525,6 +525,34 @@ async fn a_bulkhead_counts_what_it_let_in_and_turned_away() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_rate_limiter_counts_what_it_let_in_and_refused() {
+    install();
+    let name = "metrics-rate-limit";
+    let limiter = staunch::RateLimiter::builder(3, secs(60))
+        .name(name)
+        .build_shared()
+        .unwrap();
+    for _ in 0..5 {
+        let _ = limiter.call(|| async { Ok::<_, Error>(()) }).await;
+    }
+    {
+        let recorded = recorded();
+        assert_eq!(recorded.calls(name, "rate_limit", "success"), 3);
+        assert_eq!(recorded.calls(name, "rate_limit", "rejected"), 2);
+        assert_eq!(
+            recorded.gauge("staunch_rate_limit_available", &[("name", name)]),
+            Some(0.0)
+        );
+    }
+    tokio::time::advance(secs(40)).await;
+    assert_eq!(
+        recorded().gauge("staunch_rate_limit_available", &[("name", name)]),
+        Some(2.0),
+        "two turns back after 40 s at 3/m"
+    );
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 enum Lookup {
     #[error("upstream busy")]
@@ -788,6 +816,7 @@ fn every_series_is_described_with_its_unit() {
         ("staunch_retry_attempts_total", "counter", Some("count")),
         ("staunch_bulkhead_available", "gauge", Some("count")),
         ("staunch_bulkhead_max", "gauge", Some("count")),
+        ("staunch_rate_limit_available", "gauge", Some("count")),
         (
             "staunch_call_duration_seconds",
             "histogram",

@@ -27,7 +27,7 @@ fn handle() -> &'static PrometheusHandle {
 }
 
 /// Calls that make every series: successes, failures, a transition and rejections, a timed
-/// call, a bulkhead's refusal, retries.
+/// call, a bulkhead's and a rate limiter's refusals, retries.
 async fn scenario() {
     let breaker = CircuitBreaker::builder("prometheus-breaker")
         .fail_max(2)
@@ -55,6 +55,12 @@ async fn scenario() {
         })
         .await
         .unwrap();
+    let limiter = staunch::RateLimiter::builder(1, std::time::Duration::from_secs(60))
+        .name("prometheus-rate-limit")
+        .build_shared()
+        .unwrap();
+    limiter.try_acquire().unwrap();
+    assert!(limiter.try_acquire().is_err());
     let retry = Retry::exponential()
         .name("prometheus-retry")
         .max_attempts(2)

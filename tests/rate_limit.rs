@@ -307,3 +307,247 @@ fn bad_settings_are_refused_with_the_words_of_the_attribute() {
         "`name` must be a non-empty string, got \" \""
     );
 }
+
+// The attribute: the same limiter behind a function, shared by name, tuned at run time.
+
+use staunch::settings::{InstanceSettings, RateLimitSettings, Settings};
+use support::Error;
+
+#[staunch::rate_limit(rate = "10/s", burst = 2, name = "rl-attr-search")]
+async fn search(query: &str) -> Result<usize, Error> {
+    Ok(query.len())
+}
+
+/// A second function naming the same limiter: the two share its turns.
+#[staunch::rate_limit(rate = "10/s", burst = 2, name = "rl-attr-search")]
+async fn suggest(prefix: String) -> Result<String, Error> {
+    Ok(prefix)
+}
+
+#[staunch::rate_limit(rate = "1/s", max_wait = "2s")]
+async fn paced(n: u32) -> Result<u32, Error> {
+    Ok(n)
+}
+
+#[staunch::retry(max = 3, base = "1ms", max_delay = "1s", jitter = "none")]
+#[staunch::rate_limit(rate = "1/500ms", burst = 1, name = "rl-attr-retried")]
+async fn retried() -> Result<(), Rejected> {
+    Ok(())
+}
+
+fn refusal(result: Result<impl std::fmt::Debug, Error>) -> Option<Duration> {
+    match result {
+        Ok(_) => None,
+        Err(Error::Rejected(Rejected::RateLimited { retry_in, .. })) => Some(retry_in),
+        Err(other) => panic!("not a rate limit: {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_attribute_admits_its_burst_then_refuses_with_the_time_to_wait() {
+    tokio::time::advance(secs(10)).await;
+    assert_eq!(search("a").await.unwrap(), 1);
+    assert_eq!(search("ab").await.unwrap(), 2);
+    assert_eq!(refusal(search("abc").await), Some(ms(100)));
+    // The other function spends the same turns.
+    assert_eq!(refusal(suggest("x".into()).await), Some(ms(100)));
+    tokio::time::advance(ms(100)).await;
+    assert_eq!(suggest("x".into()).await.unwrap(), "x");
+    assert_eq!(refusal(search("a").await), Some(ms(100)));
+    let limiter = staunch::rate_limiter("rl-attr-search").expect("registered by name");
+    assert_eq!(limiter.metrics().rejected, 3);
+    assert_eq!(limiter.config().burst(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_attribute_waits_up_to_max_wait_for_a_turn() {
+    let started = tokio::time::Instant::now();
+    assert_eq!(paced(1).await.unwrap(), 1);
+    assert_eq!(paced(2).await.unwrap(), 2);
+    assert_eq!(paced(3).await.unwrap(), 3);
+    assert_eq!(started.elapsed(), secs(2), "one turn a second, waited for");
+    // Two callers at once: the first waits a second, the second's turn is 2 s away, the
+    // third's 3 s: refused.
+    let (a, b, c) = tokio::join!(paced(4), paced(5), paced(6));
+    assert_eq!((a.unwrap(), b.unwrap()), (4, 5));
+    assert_eq!(refusal(c), Some(secs(3)));
+    let name = concat!(module_path!(), "::paced");
+    assert!(
+        staunch::rate_limiter(name).is_some(),
+        "named after the function"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_outside_the_attribute_waits_the_turn_out() {
+    let started = tokio::time::Instant::now();
+    retried().await.unwrap();
+    retried().await.unwrap();
+    assert_eq!(
+        started.elapsed(),
+        ms(500),
+        "the second call retried once, after the turn it was told"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_at_run_time_reaches_the_attribute_and_keeps_the_calls_owed() {
+    #[staunch::rate_limit(rate = "2/s", name = "rl-attr-tuned")]
+    async fn tuned() -> Result<(), Error> {
+        Ok(())
+    }
+    tokio::time::advance(secs(10)).await;
+    tuned().await.unwrap();
+    tuned().await.unwrap();
+    assert_eq!(refusal(tuned().await), Some(ms(500)));
+
+    let mut settings = Settings::new();
+    let faster = RateLimitSettings {
+        rate: Some(staunch::rate_limit::Rate {
+            calls: 20,
+            per: secs(1),
+        }),
+        burst: Some(4),
+        ..RateLimitSettings::default()
+    };
+    settings.insert("rl-attr-tuned", faster);
+    staunch::registry().change(settings).unwrap();
+    let limiter = staunch::rate_limiter("rl-attr-tuned").unwrap();
+    assert_eq!(
+        (limiter.config().calls(), limiter.config().burst()),
+        (20, 4)
+    );
+    // The two calls made are owed at the new rate: two of the four remain.
+    assert_eq!(limiter.metrics().available, 2);
+    tuned().await.unwrap();
+    tuned().await.unwrap();
+    assert_eq!(refusal(tuned().await), Some(ms(50)));
+
+    let in_force = staunch::registry()
+        .settings_in_force(staunch::InstanceKind::RateLimit, "rl-attr-tuned")
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&in_force).unwrap(),
+        r#"{"rate":"20/s","burst":4,"max_wait":"0s"}"#
+    );
+    let bad: staunch::settings::Table =
+        serde_json::from_str(r#"{"rate": "20 a second", "burst": 0}"#).unwrap();
+    let error = staunch::registry()
+        .change_instance("rl-attr-tuned", &bad)
+        .unwrap_err();
+    assert_eq!(error.errors().len(), 2, "{error}");
+    assert_eq!(limiter.config().calls(), 20, "nothing changed");
+}
+
+#[test]
+fn settings_read_the_attributes_words() {
+    let settings: RateLimitSettings =
+        serde_json::from_str(r#"{"rate": "5000/h", "max_wait": "1s"}"#).unwrap();
+    let limiter = RateLimiter::builder(1, secs(1))
+        .name("rl-settings-words")
+        .build_shared()
+        .unwrap();
+    let mut all = Settings::new();
+    all.insert("rl-settings-words", settings);
+    staunch::registry().change(all).unwrap();
+    let config = limiter.config();
+    assert_eq!(
+        (
+            config.calls(),
+            config.period(),
+            config.burst(),
+            config.max_wait()
+        ),
+        (5000, secs(3600), 5000, secs(1)),
+        "a new rate brings its own default burst"
+    );
+    for (bad, says) in [
+        (r#"{"rate": 100}"#, "rate: takes calls per period"),
+        (
+            r#"{"rate": "0/s"}"#,
+            "rate: `rate` must be at least 1 call per period",
+        ),
+        (r#"{"burst": 0}"#, "burst: must be at least 1, got 0"),
+        (r#"{"max_wait": "25h"}"#, "max_wait: must be at most a day"),
+        (
+            r#"{"brust": 3}"#,
+            "brust: unknown key `brust`; did you mean `burst`?",
+        ),
+    ] {
+        let error = serde_json::from_str::<RateLimitSettings>(bad).unwrap_err();
+        assert!(error.to_string().starts_with(says), "{bad}: {error}");
+    }
+}
+
+#[test]
+fn the_snapshot_shows_a_named_limiter_with_its_settings() {
+    let limiter = RateLimiter::builder(3, secs(1))
+        .name("rl-snapshot")
+        .build_shared()
+        .unwrap();
+    limiter.try_acquire().unwrap();
+    let snapshot = staunch::registry().snapshot();
+    let entry = snapshot
+        .instances
+        .iter()
+        .find(|i| i.name == "rl-snapshot")
+        .unwrap();
+    let json = serde_json::to_value(entry).unwrap();
+    assert_eq!(json["kind"], "rate_limit");
+    assert_eq!(json["rejected"], 0);
+    assert!(json["available"].as_u64().unwrap() <= 2);
+    assert!(matches!(entry.settings, InstanceSettings::RateLimit(_)));
+    assert_eq!(json["settings"]["rate"], "3/s");
+    // A builder naming it again gets the same limiter.
+    let again = RateLimiter::builder(3, secs(1))
+        .name("rl-snapshot")
+        .build_shared()
+        .unwrap();
+    assert!(std::ptr::eq(limiter, again));
+}
+
+#[test]
+fn a_settings_file_tunes_a_limiter_under_its_attributes_name() {
+    #[staunch::rate_limit(rate = "10/s", name = "rl-file-search")]
+    async fn filed() -> Result<(), Error> {
+        Ok(())
+    }
+    let settings = Settings::from_toml(
+        "[rate_limit.rl-file-search]\nrate = \"600/m\"\nburst = 20\nmax_wait = \"50ms\"\n",
+        "staunch.toml",
+    )
+    .unwrap();
+    staunch::registry().configure(settings).unwrap();
+    let limiter = staunch::rate_limiter("rl-file-search").expect("declared, made at startup");
+    let config = limiter.config();
+    assert_eq!(
+        (
+            config.calls(),
+            config.period(),
+            config.burst(),
+            config.max_wait()
+        ),
+        (600, secs(60), 20, ms(50))
+    );
+    let bad = Settings::from_toml(
+        "[rate_limit.rl-file-search]\nrate = \"fast\"\n",
+        "staunch.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad.contains("staunch.toml") && bad.contains("invalid rate \"fast\""),
+        "{bad}"
+    );
+    let unknown = Settings::from_toml(
+        "[rate_limit.rl-file-serach]\nrate = \"1/s\"\n",
+        "staunch.toml",
+    )
+    .map(|s| staunch::registry().configure(s));
+    let message = format!("{unknown:?}");
+    assert!(
+        message.contains("did you mean `rl-file-search`?"),
+        "{message}"
+    );
+    let _ = filed;
+}

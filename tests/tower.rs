@@ -874,3 +874,97 @@ async fn an_outer_breaker_ignores_a_rejection_wrapped_in_error() {
         "the rejection was counted as a success"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limited_router_answers_429_with_retry_after_and_its_routes_share_the_rate() {
+    use staunch::RateLimiter;
+    use staunch::tower::RateLimitLayer;
+    let limiter = RateLimiter::builder(2, Duration::from_secs(1))
+        .name("tower-rate-router")
+        .build_shared()
+        .unwrap();
+    let app = Router::new()
+        .route("/a", get(|| async { "a" }))
+        .route("/b", get(|| async { "b" }))
+        .layer(RateLimitLayer::new(limiter));
+    assert_eq!(
+        app.clone()
+            .oneshot(get_request("/a"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.clone()
+            .oneshot(get_request("/b"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let limited = app.clone().oneshot(get_request("/a")).await.unwrap();
+    assert_eq!(limited.status(), 429);
+    assert_eq!(limited.headers()["content-type"], staunch::PROBLEM_JSON);
+    assert_eq!(limited.headers()["retry-after"], "1", "500 ms, rounded up");
+    let problem = body_json(limited).await;
+    assert_eq!(problem["status"], 429);
+    assert_eq!(problem["title"], "Too Many Requests");
+    tokio::time::advance(Duration::from_millis(500)).await;
+    assert_eq!(app.oneshot(get_request("/b")).await.unwrap().status(), 200);
+    assert_eq!(limiter.metrics().rejected, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limit_layer_spends_nothing_in_poll_ready_and_a_waiting_call_gives_its_turn_back() {
+    use staunch::RateLimiter;
+    use staunch::tower::RateLimitLayer;
+    let limiter = Arc::new(
+        RateLimiter::builder(1, Duration::from_secs(1))
+            .max_wait(Duration::from_secs(5))
+            .build()
+            .unwrap(),
+    );
+    let reached = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&reached);
+    let service = RateLimitLayer::new(Arc::clone(&limiter)).layer(service_fn(move |n: u32| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        async move { Ok::<_, Fault>(n) }
+    }));
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    for mut checked in (0..10).map(|_| service.clone()) {
+        assert!(matches!(checked.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+    }
+    assert_eq!(limiter.metrics().available, 1, "readiness spent no turn");
+
+    let started = Instant::now();
+    assert_eq!(service.clone().oneshot(1).await.unwrap(), 1);
+    // The second waits a second for its turn, the inner service untouched until then.
+    assert_eq!(service.clone().oneshot(2).await.unwrap(), 2);
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+    // A caller that gives up while waiting hands its turn back: the next gets it.
+    let mut abandoned = service.clone();
+    let future = abandoned.call(3);
+    drop(future);
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        2,
+        "the abandoned call never reached it"
+    );
+    let before = Instant::now();
+    assert_eq!(service.clone().oneshot(4).await.unwrap(), 4);
+    assert_eq!(
+        before.elapsed(),
+        Duration::from_secs(1),
+        "the turn given back, not lost"
+    );
+    // A turn beyond `max_wait` is refused at once.
+    let mut caller = service.clone();
+    let queued: Vec<_> = (0..5).map(|n| caller.call(n)).collect();
+    let refused = service.clone().oneshot(9).await;
+    assert!(matches!(
+        refused,
+        Err(Fault::Rejected(Rejected::RateLimited { retry_in, .. })) if retry_in > Duration::from_secs(5)
+    ));
+    drop(queued);
+}

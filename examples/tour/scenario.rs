@@ -510,6 +510,10 @@ fn print_summary(total: usize, upstream_calls: u64, elapsed: Duration) {
             Detail::RetryBudget(m) => {
                 format!("retry budget     spent {}  refused {}", m.spent, m.refused)
             }
+            Detail::RateLimit(m) => format!(
+                "rate limiter     available {}  refused {}",
+                m.available, m.rejected
+            ),
         };
         let name = instance.name.rsplit("::").next().unwrap_or(instance.name);
         println!("   {name:<12} {detail}");

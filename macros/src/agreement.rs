@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
-use staunch_runtime::{Bulkhead, CircuitBreaker, CircuitBreakerBuilder, ConfigError, Retry};
+use staunch_runtime::{
+    Bulkhead, CircuitBreaker, CircuitBreakerBuilder, ConfigError, RateLimiter, Retry,
+};
 
 use crate::layer::{self, Kind};
 
@@ -145,4 +147,41 @@ fn bulkhead_options() {
     }
     bulkhead(r#"limit = 1, max_wait = "50ms""#, 1, ms(50), "agreement");
     bulkhead(r#"limit = 1, name = " ""#, 1, Duration::ZERO, " ");
+}
+
+#[test]
+fn rate_limit_options() {
+    let limit = |args: &str, builder: staunch_runtime::RateLimiterBuilder| {
+        agree(Kind::RateLimit, args, builder.build());
+    };
+    let per_second = |calls| RateLimiter::builder(calls, Duration::from_secs(1));
+    limit(r#"rate = "100/s""#, per_second(100));
+    limit(r#"rate = "0/s""#, per_second(0));
+    limit(r#"rate = "2000000000/s""#, per_second(2_000_000_000));
+    limit(
+        r#"rate = "10/0s""#,
+        RateLimiter::builder(10, Duration::ZERO),
+    );
+    limit(
+        r#"rate = "1/400d""#,
+        RateLimiter::builder(1, Duration::from_secs(400 * 86_400)),
+    );
+    for burst in [0, 1, 20, 3_153_600_000, 3_153_600_001] {
+        limit(
+            &format!(r#"rate = "100/s", burst = {burst}"#),
+            per_second(100).burst(burst),
+        );
+    }
+    for (wait, value) in [
+        ("0s", Duration::ZERO),
+        ("50ms", ms(50)),
+        ("1d", Duration::from_secs(86_400)),
+        ("25h", Duration::from_secs(90_000)),
+    ] {
+        limit(
+            &format!(r#"rate = "100/s", max_wait = "{wait}""#),
+            per_second(100).max_wait(value),
+        );
+    }
+    limit(r#"rate = "100/s", name = " ""#, per_second(100).name(" "));
 }

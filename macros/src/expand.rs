@@ -191,6 +191,16 @@ pub(crate) fn function(
                 let slot = plan.slot("__STAUNCH_BULKHEAD", config.name.is_some());
                 plan.bulkhead(expr, &slot, layer.span)
             }
+            Config::RateLimit(config) => {
+                statics.extend(plan.rate_limit_static(config));
+                statics.extend(plan.declare(
+                    "RateLimit",
+                    "__STAUNCH_RATE_LIMIT",
+                    config.name.is_some(),
+                ));
+                let slot = plan.slot("__STAUNCH_RATE_LIMIT", config.name.is_some());
+                plan.rate_limit(expr, &slot, layer.span)
+            }
             Config::CircuitBreaker(config) => {
                 statics.extend(plan.breaker_static(config));
                 statics.extend(plan.declare(
@@ -370,6 +380,7 @@ impl Plan<'_> {
             match variant {
                 "CircuitBreaker" => "BreakerSlot",
                 "Bulkhead" => "BulkheadSlot",
+                "RateLimit" => "RateLimiterSlot",
                 "Retry" => "RetryPolicy",
                 _ => "BudgetSlot",
             }
@@ -396,6 +407,16 @@ impl Plan<'_> {
         let inner = inner.lifted_future();
         Expr {
             tokens: quote!(::staunch::__private::bulkhead(#slot, #inner)),
+            level: Level::Lifted { rejecting },
+            future: Some(self.ret_span),
+        }
+    }
+
+    fn rate_limit(&self, inner: Expr, slot: &TokenStream, span: Span) -> Expr {
+        let rejecting = Some(span);
+        let inner = inner.lifted_future();
+        Expr {
+            tokens: quote!(::staunch::__private::rate_limit(#slot, #inner)),
             level: Level::Lifted { rejecting },
             future: Some(self.ret_span),
         }
@@ -632,6 +653,30 @@ impl Plan<'_> {
                 ::staunch::__private::BreakerSlot::#slot(
                     ::staunch::__private::BreakerConfig::__validated(
                         #name, #trip, #slow, #reset, #half_open,
+                    ),
+                );
+        }
+    }
+
+    fn rate_limit_static(&self, config: &layer::RateLimit) -> TokenStream {
+        let name = config
+            .name
+            .as_ref()
+            .map_or_else(|| self.default_name.clone(), |n| quote!(#n));
+        let calls = config.rate.calls;
+        let per = duration(config.rate.per);
+        let burst = config.burst;
+        let max_wait = duration(config.max_wait);
+        let slot = if config.name.is_none() {
+            quote!(unnamed)
+        } else {
+            quote!(new)
+        };
+        quote! {
+            static __STAUNCH_RATE_LIMIT: ::staunch::__private::RateLimiterSlot =
+                ::staunch::__private::RateLimiterSlot::#slot(
+                    ::staunch::__private::RateLimitConfig::__validated(
+                        #name, #calls, #per, #burst, #max_wait,
                     ),
                 );
         }

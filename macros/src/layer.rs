@@ -1,4 +1,4 @@
-//! The five attributes: their options, checked and turned into validated settings.
+//! The attributes: their options, checked and turned into validated settings.
 
 use std::time::Duration;
 
@@ -18,15 +18,17 @@ pub(crate) enum Kind {
     Bulkhead,
     Timeout,
     Fallback,
+    RateLimit,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 5] = [
+    pub(crate) const ALL: [Kind; 6] = [
         Kind::Retry,
         Kind::CircuitBreaker,
         Kind::Bulkhead,
         Kind::Timeout,
         Kind::Fallback,
+        Kind::RateLimit,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -36,6 +38,7 @@ impl Kind {
             Kind::Bulkhead => "bulkhead",
             Kind::Timeout => "timeout",
             Kind::Fallback => "fallback",
+            Kind::RateLimit => "rate_limit",
         }
     }
 
@@ -46,6 +49,7 @@ impl Kind {
             Kind::Bulkhead => options::bulkhead::KEYS,
             Kind::Timeout => options::timeout::KEYS,
             Kind::Fallback => options::fallback::KEYS,
+            Kind::RateLimit => options::rate_limit::KEYS,
         }
     }
 }
@@ -80,6 +84,13 @@ pub(crate) struct Bulkhead {
     pub(crate) max_wait: Duration,
 }
 
+pub(crate) struct RateLimit {
+    pub(crate) name: Option<String>,
+    pub(crate) rate: options::rate_limit::Rate,
+    pub(crate) burst: u64,
+    pub(crate) max_wait: Duration,
+}
+
 pub(crate) struct Fallback {
     pub(crate) path: ExprPath,
     pub(crate) when: Option<ExprPath>,
@@ -91,6 +102,7 @@ pub(crate) enum Config {
     Bulkhead(Bulkhead),
     Timeout(Duration),
     Fallback(Fallback),
+    RateLimit(RateLimit),
 }
 
 /// One parsed attribute of the stack.
@@ -244,6 +256,7 @@ pub(crate) fn parse(kind: Kind, span: Span, tokens: TokenStream) -> syn::Result<
         Kind::Bulkhead => bulkhead(&options, span, &mut errors).map(Config::Bulkhead),
         Kind::Timeout => timeout(&options, span, &mut errors).map(Config::Timeout),
         Kind::Fallback => fallback(&options, span, &mut errors).map(Config::Fallback),
+        Kind::RateLimit => rate_limit(&options, span, &mut errors).map(Config::RateLimit),
     };
     errors.finish()?;
     let config = config.ok_or_else(|| syn::Error::new(span, "invalid options"))?;
@@ -411,6 +424,49 @@ fn bulkhead(options: &Options, span: Span, errors: &mut Errors) -> Option<Bulkhe
     Some(Bulkhead {
         name,
         limit: limit?,
+        max_wait: max_wait?,
+    })
+}
+
+fn rate_limit(options: &Options, span: Span, errors: &mut Errors) -> Option<RateLimit> {
+    use options::rate_limit::{self as rl, BURST, MAX_WAIT, NAME, RATE};
+    options.no_positional_after(0, errors);
+    let name = name(options, &NAME, errors);
+    let rate = match options.get(RATE) {
+        Some(expr) => errors
+            .keep(args::string(RATE, "100/s", expr))
+            .and_then(|text| {
+                rl::parse(&text.value)
+                    .map_err(|message| errors.add(text.span, message))
+                    .ok()
+            }),
+        None => {
+            errors.add(
+                span,
+                "`#[staunch::rate_limit]` needs `rate = \"N/period\"`, like `rate = \"100/s\"`",
+            );
+            None
+        }
+    };
+    let burst = match options.get(BURST.name) {
+        Some(expr) => errors
+            .keep(args::int(BURST.name, expr))
+            .and_then(|burst| match rate {
+                Some(rate) => checked(rl::burst(rate, burst.value), burst.span, errors),
+                None => checked(BURST.check(burst.value), burst.span, errors),
+            }),
+        None => rate.map(|rate| rate.default_burst()),
+    };
+    let max_wait = match options.get(MAX_WAIT.name) {
+        Some(expr) => errors
+            .keep(args::duration(MAX_WAIT.name, expr))
+            .and_then(|wait| checked(rl::max_wait(wait.value), wait.span, errors)),
+        None => MAX_WAIT.default,
+    };
+    Some(RateLimit {
+        name,
+        rate: rate?,
+        burst: burst?,
         max_wait: max_wait?,
     })
 }

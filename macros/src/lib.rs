@@ -43,6 +43,12 @@ pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::expand(Kind::Bulkhead, args.into(), item.into()).into()
 }
 
+/// Admits at most `rate` calls per period, `burst` at once. See the `staunch` crate.
+#[proc_macro_attribute]
+pub fn rate_limit(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::expand(Kind::RateLimit, args.into(), item.into()).into()
+}
+
 /// Abandons a call that takes too long. See the `staunch` crate.
 #[proc_macro_attribute]
 pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -55,7 +55,7 @@ impl Written {
     /// Whether the layer can reject a call (a retry can, with a budget).
     fn can_reject(&self) -> bool {
         match self.kind {
-            Kind::CircuitBreaker | Kind::Bulkhead | Kind::Timeout => true,
+            Kind::CircuitBreaker | Kind::Bulkhead | Kind::Timeout | Kind::RateLimit => true,
             Kind::Retry => parse_layer(self).is_ok_and(
                 |layer| matches!(layer.config, Config::Retry(retry) if retry.budget.is_some()),
             ),

@@ -8,11 +8,13 @@ pub use crate::bulkhead::guard as bulkhead;
 pub use crate::outcome::{
     Attempt, Crossing, Failure, ReturnsResult, clear_crossing, finish, finish_crossing, lift, widen,
 };
-pub use crate::registry::{BreakerSlot, BudgetSlot, BulkheadSlot, Site};
+pub use crate::rate_limit::guard as rate_limit;
+pub use crate::registry::{BreakerSlot, BudgetSlot, BulkheadSlot, RateLimiterSlot, Site};
 pub use crate::retry::{Attempts, Next, Verdict};
 pub use crate::timeout::guard as timeout;
 pub use crate::{
-    Backoff, BreakerConfig, BudgetConfig, BulkheadConfig, Jitter, RetryPolicy, SlowCalls, Trip,
+    Backoff, BreakerConfig, BudgetConfig, BulkheadConfig, Jitter, RateLimitConfig, RetryPolicy,
+    SlowCalls, Trip,
 };
 pub use inventory;
 pub use tokio::time::sleep;

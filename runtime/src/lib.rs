@@ -60,12 +60,15 @@ pub use problem::{
     Chain, GENERIC_DETAIL, MAX_RETRY_AFTER, PROBLEM_JSON, Problem, ProblemDetails, ProblemResponse,
     parse_retry_after, reason_phrase, status_is_failure, status_is_transient,
 };
-pub use rate_limit::{RateLimitConfig, RateLimiter, RateLimiterBuilder, RateLimiterMetrics};
-pub use registry::{Detail, Instance, Registry, Snapshot, breaker, bulkhead};
+pub use rate_limit::{
+    Acquire, RateLimitConfig, RateLimiter, RateLimiterBuilder, RateLimiterMetrics,
+};
+pub use registry::{Detail, Instance, Registry, Snapshot, breaker, bulkhead, rate_limiter};
 pub use retry::{
     Backoff, BudgetConfig, BudgetMetrics, Jitter, Retry, RetryBudget, RetryBudgetBuilder,
     RetryConfig, RetryMetrics, RetryPolicy, seed_thread_jitter,
 };
+pub use staunch_options::rate_limit::Rate;
 pub use timeout::timeout;
 
 /// The process-wide registry of named instances.

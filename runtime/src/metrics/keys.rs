@@ -30,7 +30,11 @@ fn retry_label(outcome: RetryOutcome) -> &'static str {
 }
 
 /// The layers that count calls, as the `layer` label and the attribute spell them.
-const LAYERS: [InstanceKind; 2] = [InstanceKind::CircuitBreaker, InstanceKind::Bulkhead];
+const LAYERS: [InstanceKind; 3] = [
+    InstanceKind::CircuitBreaker,
+    InstanceKind::Bulkhead,
+    InstanceKind::RateLimit,
+];
 
 const OUTCOMES: [CallOutcome; 4] = [
     CallOutcome::Success,
@@ -130,7 +134,7 @@ impl Series<Histogram> {
 /// Every series of the instances named `name`, made once per name.
 #[derive(Debug)]
 pub(crate) struct Keys {
-    calls: [[Series<Counter>; 4]; 2],
+    calls: [[Series<Counter>; 4]; 3],
     durations: [Series<Histogram>; 4],
     retry_calls: [Series<Counter>; 4],
     pub(super) retry_attempts: Series<Counter>,
@@ -138,6 +142,7 @@ pub(crate) struct Keys {
     transitions: [[Series<Counter>; 4]; 4],
     pub(super) failure_rate: Series<Gauge>,
     pub(super) bulkhead_available: Series<Gauge>,
+    pub(super) rate_limit_available: Series<Gauge>,
     pub(super) bulkhead_max: Series<Gauge>,
 }
 
@@ -190,13 +195,18 @@ impl Keys {
             }),
             failure_rate: labelled(super::CIRCUIT_FAILURE_RATE, name, []),
             bulkhead_available: labelled(super::BULKHEAD_AVAILABLE, name, []),
+            rate_limit_available: labelled(super::RATE_LIMIT_AVAILABLE, name, []),
             bulkhead_max: labelled(super::BULKHEAD_MAX, name, []),
         }
     }
 
-    /// A call of the breaker or bulkhead (`layer`) of this name.
+    /// A call of the breaker, bulkhead or rate limiter (`layer`) of this name.
     pub(crate) fn call(&self, layer: InstanceKind, outcome: CallOutcome) -> &Series<Counter> {
-        let layer = usize::from(layer == InstanceKind::Bulkhead);
+        let layer = match layer {
+            InstanceKind::Bulkhead => 1,
+            InstanceKind::RateLimit => 2,
+            _ => 0,
+        };
         &self.calls[layer][outcome as usize]
     }
 

@@ -4,7 +4,7 @@
 //!
 //! | series | kind | labels |
 //! |---|---|---|
-//! | `staunch_calls_total` | counter | `name`, `layer` (`circuit_breaker`, `bulkhead`), `outcome` (`success`, `failure`, `rejected`, `ignored`) |
+//! | `staunch_calls_total` | counter | `name`, `layer` (`circuit_breaker`, `bulkhead`, `rate_limit`), `outcome` (`success`, `failure`, `rejected`, `ignored`) |
 //! | `staunch_circuit_state` | gauge | `name`, `state`: one series per state (`closed`, `open`, `half_open`, `forced_open`), 1 for the current one |
 //! | `staunch_circuit_transitions_total` | counter | `name`, `from`, `to` |
 //! | `staunch_circuit_failure_rate` | gauge, percent | `name`: -1 until the breaker judges a rate (`min_calls`; always under `fail_max`) |
@@ -12,10 +12,11 @@
 //! | `staunch_retry_attempts_total` | counter | `name`: every attempt, first ones included |
 //! | `staunch_bulkhead_available` | gauge | `name`: free slots |
 //! | `staunch_bulkhead_max` | gauge | `name`: its limit |
+//! | `staunch_rate_limit_available` | gauge | `name`: calls a rate limiter could let in at once |
 //! | `staunch_call_duration_seconds` | histogram, seconds | `name`, `layer`, `outcome`: calls of breakers that track slow calls |
 //!
 //! A breaker counts its calls (`success` for a call it let through that succeeded), a bulkhead
-//! the calls it let in (`success`) and turned away (`rejected`). What happens on every
+//! and a rate limiter the calls they let in (`success`) and turned away (`rejected`). What happens on every
 //! healthy call (a breaker's or bulkhead's `success`, a retry's `success_without_retry` and its
 //! attempt) is counted per thread, with no write another thread shares, and reaches the facade
 //! when [`publish`] runs; everything else (failures, rejections, transitions, retried calls)
@@ -61,6 +62,8 @@ pub(crate) const RETRY_ATTEMPTS: &str = "staunch_retry_attempts_total";
 pub(crate) const BULKHEAD_AVAILABLE: &str = "staunch_bulkhead_available";
 /// `staunch_bulkhead_max`.
 pub(crate) const BULKHEAD_MAX: &str = "staunch_bulkhead_max";
+/// `staunch_rate_limit_available`.
+pub(crate) const RATE_LIMIT_AVAILABLE: &str = "staunch_rate_limit_available";
 /// `staunch_call_duration_seconds`.
 pub(crate) const CALL_DURATION: &str = "staunch_call_duration_seconds";
 
@@ -69,7 +72,7 @@ pub(crate) const CALL_DURATION: &str = "staunch_call_duration_seconds";
 /// ```
 /// assert!(staunch::metrics::NAMES.contains(&"staunch_circuit_state"));
 /// ```
-pub const NAMES: [&str; 9] = [
+pub const NAMES: [&str; 10] = [
     CALLS,
     CIRCUIT_STATE,
     CIRCUIT_TRANSITIONS,
@@ -78,6 +81,7 @@ pub const NAMES: [&str; 9] = [
     RETRY_ATTEMPTS,
     BULKHEAD_AVAILABLE,
     BULKHEAD_MAX,
+    RATE_LIMIT_AVAILABLE,
     CALL_DURATION,
 ];
 
@@ -119,6 +123,12 @@ pub fn publish() {
                     keys.bulkhead_max.set(metrics.limit as f64);
                 }
             }
+            Detail::RateLimit(metrics) => {
+                #[allow(clippy::cast_precision_loss)] // bursts are below 2^32
+                Keys::of(instance.name)
+                    .rate_limit_available
+                    .set(metrics.available as f64);
+            }
             Detail::Retry(_) | Detail::RetryBudget(_) => {}
         }
     }
@@ -153,7 +163,7 @@ fn describe() {
         let counters = [
             (
                 CALLS,
-                "Calls through a circuit breaker or a bulkhead, by what it did with them",
+                "Calls through a circuit breaker, a bulkhead or a rate limiter, by what it did with them",
             ),
             (CIRCUIT_TRANSITIONS, "Changes of state of a circuit breaker"),
             (
@@ -188,6 +198,11 @@ fn describe() {
                 BULKHEAD_MAX,
                 Some(Unit::Count),
                 "Slots of a bulkhead: its limit",
+            ),
+            (
+                RATE_LIMIT_AVAILABLE,
+                Some(Unit::Count),
+                "Calls a rate limiter could let in at once",
             ),
         ];
         for (name, unit, help) in gauges {
@@ -261,6 +276,13 @@ pub(crate) fn breaker_successes(name: &'static str, increase: u64) {
 pub(crate) fn bulkhead_admissions(name: &'static str, increase: u64) {
     let keys = Keys::of(name);
     keys.call(InstanceKind::Bulkhead, CallOutcome::Success)
+        .increment(increase);
+}
+
+/// Calls a rate limiter let in.
+pub(crate) fn rate_limit_admissions(name: &'static str, increase: u64) {
+    let keys = Keys::of(name);
+    keys.call(InstanceKind::RateLimit, CallOutcome::Success)
         .increment(increase);
 }
 

@@ -60,6 +60,8 @@ tallies! {
     breaker_successes;
     /// The calls bulkhead `name` let in.
     bulkhead_admissions;
+    /// The calls rate limiter `name` let in.
+    rate_limit_admissions;
     /// The calls of retry policy `name` that succeeded at their first attempt.
     first_successes;
 }

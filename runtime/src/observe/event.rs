@@ -31,15 +31,18 @@ pub enum InstanceKind {
     Retry,
     /// A retry budget.
     RetryBudget,
+    /// A rate limiter.
+    RateLimit,
 }
 
 impl InstanceKind {
     /// Every kind, in the snapshot's order.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::CircuitBreaker,
         Self::Bulkhead,
         Self::Retry,
         Self::RetryBudget,
+        Self::RateLimit,
     ];
 
     /// The kind as the attribute (and the snapshot) spells it.
@@ -50,6 +53,7 @@ impl InstanceKind {
             Self::Bulkhead => "bulkhead",
             Self::Retry => "retry",
             Self::RetryBudget => "retry_budget",
+            Self::RateLimit => "rate_limit",
         }
     }
 }
@@ -91,7 +95,7 @@ pub enum Event {
         /// The state it entered.
         to: CircuitState,
     },
-    /// A breaker or a bulkhead refused a call.
+    /// A breaker, a bulkhead or a rate limiter refused a call.
     Rejected {
         /// The breaker or bulkhead.
         name: &'static str,

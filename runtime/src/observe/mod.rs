@@ -21,6 +21,7 @@ use std::time::Duration;
 
 pub(crate) use self::counts::{
     CallOutcome, RetryOutcome, Tally, breaker_successes, bulkhead_admissions, first_successes,
+    rate_limit_admissions,
 };
 pub(crate) use self::event::millis;
 pub use self::event::{CircuitState, Event, InstanceKind};
@@ -133,7 +134,7 @@ pub(crate) fn transition(own: &Hub, name: &'static str, from: CircuitState, to: 
     publish_rare(own, || Event::Transition { name, from, to });
 }
 
-/// Breaker or bulkhead `name` (of `kind`) refused a call. No `tracing` event, as a rejection
+/// Breaker, bulkhead or rate limiter `name` (of `kind`) refused a call. No `tracing` event, as a rejection
 /// can come once per call; and until somebody subscribes anywhere, one load (and the count of
 /// the metrics sink).
 #[inline]
@@ -144,13 +145,6 @@ pub(crate) fn rejected(
     rejected: impl FnOnce() -> Rejected,
 ) {
     call_ended(own, kind, name, CallOutcome::Rejected);
-    refused(own, name, rejected);
-}
-
-/// `name` refused a call: the event alone, for a rate limiter (no series counts its calls
-/// yet) and as the end of [`rejected`].
-#[inline]
-pub(crate) fn refused(own: &Hub, name: &'static str, rejected: impl FnOnce() -> Rejected) {
     if hub::anybody_listens() {
         rejected_slow(own, name, rejected());
     }
@@ -276,6 +270,7 @@ pub(crate) fn settings_conflict(
         InstanceKind::Bulkhead => conflict!(bulkhead, "bulkhead"),
         InstanceKind::Retry => conflict!(retry, "retry policy"),
         InstanceKind::RetryBudget => conflict!(budget, "retry budget"),
+        InstanceKind::RateLimit => conflict!(rate_limit, "rate limiter"),
     }
     publish_rare(own, || Event::SettingsConflict {
         kind,

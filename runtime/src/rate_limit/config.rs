@@ -66,6 +66,10 @@ impl RateLimitConfig {
     pub fn max_wait(&self) -> Duration {
         self.max_wait
     }
+
+    pub(crate) fn with_name(self, name: &'static str) -> Self {
+        Self { name, ..self }
+    }
 }
 
 /// Builder of a [`RateLimiter`]; every option of `#[rate_limit]` has a method here.

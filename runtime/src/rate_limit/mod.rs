@@ -8,15 +8,22 @@
 //! drive it.
 
 use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use crate::observe::{self, Hub};
+use crate::config::ConfigError;
+use crate::observe::{self, Hub, InstanceKind, Tally};
 use crate::sync::{AtomicU64, Ordering};
 use crate::{Event, Rejected, clock};
 
 mod config;
+mod guard;
 
 pub use self::config::{RateLimitConfig, RateLimiterBuilder};
+pub use self::guard::guard;
 
 /// At most `rate` calls per period on average, with up to `burst` at once after a quiet
 /// period; a caller waits up to `max_wait` for its turn, else it is refused with
@@ -39,14 +46,21 @@ pub use self::config::{RateLimitConfig, RateLimiterBuilder};
 pub struct RateLimiter {
     /// The theoretical arrival time, in clock nanoseconds: the one word calls write.
     arrival: AtomicU64,
-    /// Nanoseconds between two calls at the rate.
-    interval: u64,
+    /// Nanoseconds between two calls at the rate (settings in force: read by every call,
+    /// written by a change).
+    interval: AtomicU64,
     /// How far ahead of now the arrival time may run: `burst` intervals.
-    tolerance: u64,
+    tolerance: AtomicU64,
     /// How long a caller may wait for its turn, in nanoseconds.
-    max_wait: u64,
+    max_wait: AtomicU64,
     rejected: AtomicU64,
-    config: RateLimitConfig,
+    /// Calls let in, for metrics: counted per thread.
+    admissions: Tally,
+    name: &'static str,
+    /// The settings in force; its lock serializes changes.
+    in_force: Mutex<RateLimitConfig>,
+    /// The settings it was created with: other call sites naming it are checked against them.
+    created: RateLimitConfig,
     hub: Hub,
 }
 
@@ -57,6 +71,9 @@ pub struct RateLimiterMetrics {
     pub available: u64,
     /// Calls refused since creation.
     pub rejected: u64,
+    /// Calls let in since creation, as each thread last counted them (with the `metrics` or
+    /// `axum` feature).
+    pub admitted: Option<u64>,
 }
 
 /// A turn not free now: how long until it is, in nanoseconds.
@@ -67,14 +84,17 @@ impl RateLimiter {
     /// A limiter with validated settings.
     #[must_use]
     pub fn with_config(config: RateLimitConfig) -> Self {
-        let interval = config.rate.interval_nanos();
+        let (interval, tolerance) = spacing(&config);
         Self {
             arrival: AtomicU64::new(0),
-            interval,
-            tolerance: interval.saturating_mul(config.burst),
-            max_wait: clock::nanos(config.max_wait),
+            interval: AtomicU64::new(interval),
+            tolerance: AtomicU64::new(tolerance),
+            max_wait: AtomicU64::new(clock::nanos(config.max_wait)),
             rejected: AtomicU64::new(0),
-            config,
+            admissions: observe::rate_limit_admissions(config.name),
+            name: config.name,
+            in_force: Mutex::new(config),
+            created: config,
             hub: Hub::new(),
         }
     }
@@ -82,13 +102,82 @@ impl RateLimiter {
     /// The limiter's name.
     #[must_use]
     pub fn name(&self) -> &'static str {
-        self.config.name
+        self.name
     }
 
-    /// Its settings.
+    /// The settings in force.
     #[must_use]
     pub fn config(&self) -> RateLimitConfig {
-        self.config
+        *self.lock()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RateLimitConfig> {
+        self.in_force.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Puts `config` in force from the next call on, and returns the settings it replaced.
+    /// The calls the limiter owes keep their count: a limiter that has just let its burst
+    /// through is, under a new rate, as many calls ahead of it (at most its new burst), so a
+    /// change neither forgives the calls made nor grants a second burst. Callers already
+    /// waiting keep the turns they reserved.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::RateLimiter;
+    ///
+    /// let search = RateLimiter::builder(10, Duration::from_secs(1)).name("docs-retuned").build().unwrap();
+    /// let faster = RateLimiter::builder(100, Duration::from_secs(1)).name("docs-retuned").config().unwrap();
+    /// let old = search.reconfigure(faster).unwrap();
+    /// assert_eq!((old.calls(), search.config().calls(), search.config().burst()), (10, 100, 100));
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::Conflict`] for another name; nothing changes.
+    pub fn reconfigure(&self, config: RateLimitConfig) -> Result<RateLimitConfig, ConfigError> {
+        let mut in_force = self.lock();
+        let old = *in_force;
+        crate::config::same_name(self.name, config.name)?;
+        let (interval, tolerance) = spacing(&config);
+        let old_interval = self.interval.load(Ordering::Relaxed);
+        let now = clock::now();
+        let _ = self
+            .arrival
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |arrival| {
+                let ahead = arrival.checked_sub(now).filter(|ahead| *ahead > 0)?;
+                let owed = u128::from(ahead) * u128::from(interval) / u128::from(old_interval);
+                let ahead = u64::try_from(owed).unwrap_or(u64::MAX).min(tolerance);
+                Some(now + ahead)
+            });
+        self.interval.store(interval, Ordering::Relaxed);
+        self.tolerance.store(tolerance, Ordering::Relaxed);
+        self.max_wait
+            .store(clock::nanos(config.max_wait), Ordering::Relaxed);
+        *in_force = config;
+        drop(in_force);
+        if config != old {
+            observe::settings_changed(&self.hub, InstanceKind::RateLimit, self.name, &old, &config);
+        }
+        Ok(old)
+    }
+
+    /// Whether `config` can replace the settings in force: the same name (every setting of
+    /// a rate limiter can change while it runs).
+    pub(crate) fn fits(&self, config: &RateLimitConfig) -> Result<(), ConfigError> {
+        crate::config::same_name(self.name, config.name)
+    }
+
+    /// The limiter with `created` as the settings other call sites are checked against.
+    pub(crate) fn created_as(mut self, created: RateLimitConfig) -> Self {
+        self.created = created;
+        self
+    }
+
+    pub(crate) fn created_config(&self) -> RateLimitConfig {
+        self.created
+    }
+
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.hub
     }
 
     /// A receiver of every [`Event`] of this limiter from now on: its rejections.
@@ -113,9 +202,11 @@ impl RateLimiter {
             .arrival
             .load(Ordering::Relaxed)
             .saturating_sub(clock::now());
+        let interval = self.interval.load(Ordering::Relaxed);
         RateLimiterMetrics {
-            available: self.tolerance.saturating_sub(ahead) / self.interval,
+            available: self.tolerance.load(Ordering::Relaxed).saturating_sub(ahead) / interval,
             rejected: self.rejected.load(Ordering::Relaxed),
+            admitted: self.admissions.total(),
         }
     }
 
@@ -175,15 +266,8 @@ impl RateLimiter {
     ///
     /// # Errors
     /// [`Rejected::RateLimited`] when no turn comes within `max_wait`.
-    pub async fn acquire(&self) -> Result<(), Rejected> {
-        match self.take(self.max_wait) {
-            Ok(Turn::Now) => Ok(()),
-            Ok(Turn::After { wait, arrival }) => {
-                Waiting::new(self, arrival).sleep(wait).await;
-                Ok(())
-            }
-            Err(Busy(wait)) => Err(self.refuse(wait)),
-        }
+    pub fn acquire(&self) -> Acquire<&Self> {
+        Acquire::new(self)
     }
 
     /// Takes a turn that comes within `max_wait` nanoseconds: one clock read and one
@@ -192,11 +276,13 @@ impl RateLimiter {
     #[inline]
     fn take(&self, max_wait: u64) -> Result<Turn, Busy> {
         let now = clock::now();
+        let interval = self.interval.load(Ordering::Relaxed);
+        let tolerance = self.tolerance.load(Ordering::Relaxed);
         let mut arrival = self.arrival.load(Ordering::Relaxed);
         loop {
-            let next = arrival.max(now).saturating_add(self.interval);
+            let next = arrival.max(now).saturating_add(interval);
             let ahead = next - now;
-            let wait = ahead.saturating_sub(self.tolerance);
+            let wait = ahead.saturating_sub(tolerance);
             if wait > max_wait {
                 return Err(Busy(wait));
             }
@@ -206,16 +292,33 @@ impl RateLimiter {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) if wait == 0 => return Ok(Turn::Now),
                 Ok(_) => {
-                    return Ok(Turn::After {
-                        wait,
-                        arrival: next,
+                    self.admissions.add();
+                    return Ok(if wait == 0 {
+                        Turn::Now
+                    } else {
+                        Turn::After {
+                            wait,
+                            arrival: next,
+                        }
                     });
                 }
                 Err(current) => arrival = current,
             }
         }
+    }
+
+    /// Gives back the turn reserved by advancing the arrival time to `arrival`, if no later
+    /// caller reserved one since (else the turn is lost: the limiter errs on the side of
+    /// fewer calls).
+    fn give_back(&self, arrival: u64) {
+        let interval = self.interval.load(Ordering::Relaxed);
+        let _ = self.arrival.compare_exchange(
+            arrival,
+            arrival.saturating_sub(interval),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
 
     /// Counts and reports a call turned away, `wait` nanoseconds before a turn is free.
@@ -224,12 +327,19 @@ impl RateLimiter {
     fn refuse(&self, wait: u64) -> Rejected {
         self.rejected.fetch_add(1, Ordering::Relaxed);
         let rejected = || Rejected::RateLimited {
-            name: self.config.name,
+            name: self.name,
             retry_in: Duration::from_nanos(wait),
         };
-        observe::refused(&self.hub, self.config.name, rejected);
+        observe::rejected(&self.hub, InstanceKind::RateLimit, self.name, rejected);
         rejected()
     }
+}
+
+/// The nanoseconds between two calls at the rate of `config`, and how far ahead of now its
+/// burst lets the arrival time run.
+fn spacing(config: &RateLimitConfig) -> (u64, u64) {
+    let interval = config.rate.interval_nanos();
+    (interval, interval.saturating_mul(config.burst))
 }
 
 /// A turn taken.
@@ -243,39 +353,113 @@ enum Turn {
     },
 }
 
-/// A caller sleeping until its reserved turn. Dropped before the turn (the caller cancelled),
-/// it gives the turn back if no later caller reserved one since (else the turn is lost: the
-/// limiter errs on the side of fewer calls).
-struct Waiting<'a> {
-    limiter: &'a RateLimiter,
-    arrival: u64,
-    done: bool,
+pin_project_lite::pin_project! {
+    /// The future of [`RateLimiter::acquire`]: a turn, taken at its first poll; when the turn
+    /// is ahead, a sleep until it comes. Dropped before its turn (the caller cancelled), it
+    /// gives the turn back.
+    ///
+    /// `H` is a handle of the limiter: a reference, or one that owns it (an `Arc`), so that
+    /// a `'static` future can wait.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Acquire<H>
+    where
+        H: Deref<Target = RateLimiter>,
+    {
+        limiter: H,
+        #[pin]
+        stage: Stage,
+    }
+
+    impl<H> PinnedDrop for Acquire<H>
+    where
+        H: Deref<Target = RateLimiter>,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let StageProj::Waiting { arrival, .. } = this.stage.project() {
+                this.limiter.give_back(*arrival);
+            }
+        }
+    }
 }
 
-impl<'a> Waiting<'a> {
-    fn new(limiter: &'a RateLimiter, arrival: u64) -> Self {
+pin_project_lite::pin_project! {
+    #[project = StageProj]
+    enum Stage {
+        Unpolled,
+        Waiting {
+            arrival: u64,
+            #[pin]
+            sleep: tokio::time::Sleep,
+        },
+        Done,
+    }
+}
+
+impl<H: Deref<Target = RateLimiter>> Acquire<H> {
+    pub(crate) fn new(limiter: H) -> Self {
         Self {
             limiter,
-            arrival,
-            done: false,
+            stage: Stage::Unpolled,
         }
     }
 
-    async fn sleep(mut self, wait: u64) {
-        tokio::time::sleep(Duration::from_nanos(wait)).await;
-        self.done = true;
+    /// Takes a turn now: `None` when it is free at once, the wait for it when it is ahead,
+    /// or the refusal. (A tower service takes its turn in `call`, without a future at all on
+    /// the fast path.)
+    #[cfg(feature = "tower")]
+    #[inline]
+    pub(crate) fn start(limiter: H) -> Result<Option<Self>, Rejected> {
+        let max_wait = limiter.max_wait.load(Ordering::Relaxed);
+        match limiter.take(max_wait) {
+            Ok(Turn::Now) => Ok(None),
+            Ok(Turn::After { wait, arrival }) => Ok(Some(Self {
+                limiter,
+                stage: Stage::waiting(wait, arrival),
+            })),
+            Err(Busy(wait)) => Err(limiter.refuse(wait)),
+        }
     }
 }
 
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = self.limiter.arrival.compare_exchange(
-                self.arrival,
-                self.arrival - self.limiter.interval,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
+impl Stage {
+    fn waiting(wait: u64, arrival: u64) -> Self {
+        Self::Waiting {
+            arrival,
+            sleep: tokio::time::sleep(Duration::from_nanos(wait)),
+        }
+    }
+}
+
+impl<H: Deref<Target = RateLimiter>> Future for Acquire<H> {
+    type Output = Result<(), Rejected>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let StageProj::Unpolled = this.stage.as_mut().project() {
+            let max_wait = this.limiter.max_wait.load(Ordering::Relaxed);
+            match this.limiter.take(max_wait) {
+                Ok(Turn::Now) => {
+                    this.stage.set(Stage::Done);
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(Turn::After { wait, arrival }) => this.stage.set(Stage::waiting(wait, arrival)),
+                Err(Busy(wait)) => {
+                    this.stage.set(Stage::Done);
+                    return Poll::Ready(Err(this.limiter.refuse(wait)));
+                }
+            }
+        }
+        match this.stage.as_mut().project() {
+            StageProj::Waiting { sleep, .. } => {
+                ready!(sleep.poll(cx));
+                this.stage.set(Stage::Done);
+                Poll::Ready(Ok(()))
+            }
+            StageProj::Unpolled | StageProj::Done => {
+                panic!("`Acquire` polled after it completed")
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ use super::{Instances, Registry, global, sites};
 use crate::config::ConfigError;
 use crate::observe::InstanceKind;
 use crate::settings::{Entry, InstanceSettings, SettingError, Settings, SettingsError, Table};
-use crate::{Bulkhead, CircuitBreaker, RetryBudget, RetryPolicy};
+use crate::{Bulkhead, CircuitBreaker, RateLimiter, RetryBudget, RetryPolicy};
 
 /// Which layer settings go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +141,7 @@ impl Registry {
             InstanceKind::Bulkhead => layers::in_force(*instances.bulkheads.get(name)?),
             InstanceKind::Retry => layers::in_force(*instances.retries.get(name)?.first()?),
             InstanceKind::RetryBudget => layers::in_force(*instances.budgets.get(name)?),
+            InstanceKind::RateLimit => layers::in_force(*instances.rate_limiters.get(name)?),
         })
     }
 
@@ -264,6 +265,7 @@ impl Instances {
                 InstanceKind::Bulkhead => names.extend(self.bulkheads.keys()),
                 InstanceKind::Retry => names.extend(self.retries.keys()),
                 InstanceKind::RetryBudget => names.extend(self.budgets.keys()),
+                InstanceKind::RateLimit => names.extend(self.rate_limiters.keys()),
             }
             if declared {
                 names.extend(sites::declared_names(k));
@@ -284,12 +286,14 @@ impl Instances {
             InstanceKind::Bulkhead => self.bulkheads.get_key_value(name).map(|(k, _)| *k),
             InstanceKind::Retry => self.retries.get_key_value(name).map(|(k, _)| *k),
             InstanceKind::RetryBudget => self.budgets.get_key_value(name).map(|(k, _)| *k),
+            InstanceKind::RateLimit => self.rate_limiters.get_key_value(name).map(|(k, _)| *k),
         };
         held.or_else(|| match kind {
             InstanceKind::CircuitBreaker => sites::declared_breaker(name).map(|c| c.name()),
             InstanceKind::Bulkhead => sites::declared_bulkhead(name).map(|c| c.name()),
             InstanceKind::Retry => sites::declared_retries(name).first().map(|p| p.name()),
             InstanceKind::RetryBudget => sites::declared_budget(name).map(|c| c.name()),
+            InstanceKind::RateLimit => sites::declared_rate_limiter(name).map(|c| c.name()),
         })
     }
 
@@ -343,6 +347,14 @@ impl Instances {
                 None => sites::declared_budget(name)
                     .map_or(Ok(()), |c| {
                         layers::over::<RetryBudget>(&c, layers).map(drop)
+                    })
+                    .map(|()| Vec::new()),
+            },
+            InstanceKind::RateLimit => match self.rate_limiters.get(name) {
+                Some(limiter) => one(*limiter, layers),
+                None => sites::declared_rate_limiter(name)
+                    .map_or(Ok(()), |c| {
+                        layers::over::<RateLimiter>(&c, layers).map(drop)
                     })
                     .map(|()| Vec::new()),
             },

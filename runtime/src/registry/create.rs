@@ -8,8 +8,8 @@ use super::layers::{self, Layers, Named};
 use super::{Instances, Registry};
 use crate::observe;
 use crate::{
-    BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, RetryBudget,
-    RetryConfig, RetryPolicy,
+    BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, RateLimitConfig,
+    RateLimiter, RetryBudget, RetryConfig, RetryPolicy,
 };
 
 /// Who names an instance.
@@ -42,6 +42,15 @@ impl Registry {
         source: Source,
     ) -> &'static Bulkhead {
         self.named(config, source, |i| &mut i.bulkheads)
+    }
+
+    /// The rate limiter named in `config`, created on first use.
+    pub(crate) fn rate_limiter_or_insert(
+        &self,
+        config: &RateLimitConfig,
+        source: Source,
+    ) -> &'static RateLimiter {
+        self.named(config, source, |i| &mut i.rate_limiters)
     }
 
     /// The retry budget named in `config`, created on first use.

@@ -8,12 +8,12 @@ use super::create::Source;
 use crate::config::ConfigError;
 use crate::observe::{Hub, InstanceKind};
 use crate::settings::{
-    BreakerSettings, BulkheadSettings, Entry, InstanceSettings, RetryBudgetSettings, RetrySettings,
-    SettingError,
+    BreakerSettings, BulkheadSettings, Entry, InstanceSettings, RateLimitSettings,
+    RetryBudgetSettings, RetrySettings, SettingError,
 };
 use crate::{
-    BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, RetryBudget,
-    RetryConfig, RetryPolicy,
+    BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, RateLimitConfig,
+    RateLimiter, RetryBudget, RetryConfig, RetryPolicy,
 };
 
 /// The layers above an instance's own settings.
@@ -212,4 +212,11 @@ named!(
     RetryBudgetSettings,
     RetryBudget,
     RetryBudget::new
+);
+named!(
+    RateLimiter,
+    RateLimitConfig,
+    RateLimitSettings,
+    RateLimit,
+    RateLimiter::with_config
 );

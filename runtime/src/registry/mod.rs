@@ -1,4 +1,4 @@
-//! Registries of named breakers, bulkheads, retry policies and budgets: the process-wide one
+//! Registries of named breakers, bulkheads, retry policies and budgets, and rate limiters: the process-wide one
 //! that the attributes use, and any a program makes for itself (tests, tenants).
 
 mod apply;
@@ -15,6 +15,7 @@ use self::layers::Layers;
 use crate::breaker::{BreakerMetrics, CircuitBreaker};
 use crate::bulkhead::{Bulkhead, BulkheadMetrics};
 use crate::observe::{self, Event, InstanceKind};
+use crate::rate_limit::{RateLimiter, RateLimiterMetrics};
 use crate::retry::{BudgetMetrics, RetryBudget, RetryMetrics, RetryPolicy};
 use crate::settings::InstanceSettings;
 use tokio::sync::broadcast;
@@ -22,7 +23,7 @@ use tokio::sync::broadcast;
 #[cfg(feature = "config")]
 pub(crate) use self::apply::known_names;
 pub use self::sites::Site;
-pub use self::slots::{BreakerSlot, BudgetSlot, BulkheadSlot};
+pub use self::slots::{BreakerSlot, BudgetSlot, BulkheadSlot, RateLimiterSlot};
 
 /// Named instances. The attributes use the process-wide one, [`crate::registry()`]; a program
 /// can keep others, in `static`s, for instances apart from it (a test's, a tenant's), filled
@@ -52,6 +53,7 @@ struct Instances {
     /// Every policy of a name: each `#[retry]` function keeps its own.
     retries: BTreeMap<&'static str, Vec<&'static RetryPolicy>>,
     budgets: BTreeMap<&'static str, &'static RetryBudget>,
+    rate_limiters: BTreeMap<&'static str, &'static RateLimiter>,
     /// The settings over each named instance's own.
     layers: BTreeMap<(InstanceKind, &'static str), Layers>,
     /// The call site holding each default name, by kind.
@@ -98,6 +100,21 @@ pub fn bulkhead(name: &str) -> Option<&'static Bulkhead> {
     global().bulkhead(name)
 }
 
+/// The rate limiter named `name`, if one was created: [`Registry::rate_limiter`] of the
+/// process-wide registry.
+///
+/// ```
+/// use std::time::Duration;
+/// use staunch::RateLimiter;
+///
+/// RateLimiter::builder(100, Duration::from_secs(1)).name("docs-search").build_shared().unwrap();
+/// assert_eq!(staunch::rate_limiter("docs-search").unwrap().config().calls(), 100);
+/// ```
+#[must_use]
+pub fn rate_limiter(name: &str) -> Option<&'static RateLimiter> {
+    global().rate_limiter(name)
+}
+
 impl Registry {
     /// An empty registry.
     #[must_use]
@@ -108,6 +125,7 @@ impl Registry {
                 bulkheads: BTreeMap::new(),
                 retries: BTreeMap::new(),
                 budgets: BTreeMap::new(),
+                rate_limiters: BTreeMap::new(),
                 layers: BTreeMap::new(),
                 sites: BTreeMap::new(),
                 generation: 0,
@@ -126,6 +144,12 @@ impl Registry {
     #[must_use]
     pub fn bulkhead(&self, name: &str) -> Option<&'static Bulkhead> {
         self.lock().bulkheads.get(name).copied()
+    }
+
+    /// The rate limiter named `name`, if one was created here.
+    #[must_use]
+    pub fn rate_limiter(&self, name: &str) -> Option<&'static RateLimiter> {
+        self.lock().rate_limiters.get(name).copied()
     }
 
     /// The retry budget named `name`, if one was created here.
@@ -237,11 +261,17 @@ impl Registry {
             detail: Detail::RetryBudget(b.metrics()),
             settings: layers::in_force(*b),
         });
+        let rate_limiters = instances.rate_limiters.iter().map(|(name, r)| Instance {
+            name,
+            detail: Detail::RateLimit(r.metrics()),
+            settings: layers::in_force(*r),
+        });
         Snapshot {
             instances: breakers
                 .chain(bulkheads)
                 .chain(retries)
                 .chain(budgets)
+                .chain(rate_limiters)
                 .collect(),
         }
     }
@@ -260,7 +290,7 @@ impl Registry {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Snapshot {
     /// Breakers, bulkheads, retry policies (a `#[retry]` function's once settings were
-    /// applied or it has failed), then retry budgets.
+    /// applied or it has failed), retry budgets, then rate limiters.
     pub instances: Vec<Instance>,
 }
 
@@ -288,4 +318,6 @@ pub enum Detail {
     Retry(RetryMetrics),
     /// A retry budget.
     RetryBudget(BudgetMetrics),
+    /// A rate limiter.
+    RateLimit(RateLimiterMetrics),
 }

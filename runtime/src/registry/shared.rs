@@ -6,8 +6,8 @@ use super::create::Source;
 use super::{Registry, global};
 use crate::retry::Attempts;
 use crate::{
-    Bulkhead, BulkheadBuilder, CircuitBreaker, CircuitBreakerBuilder, ConfigError, Retry,
-    RetryBudget, RetryBudgetBuilder, RetryPolicy,
+    Bulkhead, BulkheadBuilder, CircuitBreaker, CircuitBreakerBuilder, ConfigError, RateLimiter,
+    RateLimiterBuilder, Retry, RetryBudget, RetryBudgetBuilder, RetryPolicy,
 };
 
 impl CircuitBreakerBuilder {
@@ -105,6 +105,39 @@ impl BulkheadBuilder {
     ) -> Result<&'static Bulkhead, ConfigError> {
         self.config()
             .map(|config| registry.bulkhead_or_insert(&config, Source::Builder))
+    }
+}
+
+impl RateLimiterBuilder {
+    /// The process-wide rate limiter of this name, created with these settings if it does not
+    /// exist yet (as `#[rate_limit(name = ...)]` does): every caller naming it shares its
+    /// rate.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::RateLimiter;
+    ///
+    /// let first = RateLimiter::builder(5, Duration::from_secs(1)).name("docs-shared-limit").build_shared().unwrap();
+    /// let again = RateLimiter::builder(5, Duration::from_secs(1)).name("docs-shared-limit").build_shared().unwrap();
+    /// assert!(std::ptr::eq(first, again));
+    /// ```
+    ///
+    /// # Errors
+    /// See [`config`](Self::config).
+    pub fn build_shared(self) -> Result<&'static RateLimiter, ConfigError> {
+        self.build_shared_in(global())
+    }
+
+    /// Like [`build_shared`](Self::build_shared), in `registry` rather than the process's.
+    ///
+    /// # Errors
+    /// See [`config`](Self::config).
+    pub fn build_shared_in(
+        self,
+        registry: &'static Registry,
+    ) -> Result<&'static RateLimiter, ConfigError> {
+        self.config()
+            .map(|config| registry.rate_limiter_or_insert(&config, Source::Builder))
     }
 }
 

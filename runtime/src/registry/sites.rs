@@ -7,9 +7,9 @@
 
 use super::Registry;
 use super::create::Source;
-use super::slots::{BreakerSlot, BudgetSlot, BulkheadSlot};
+use super::slots::{BreakerSlot, BudgetSlot, BulkheadSlot, RateLimiterSlot};
 use crate::observe::InstanceKind;
-use crate::{BreakerConfig, BudgetConfig, BulkheadConfig, RetryPolicy};
+use crate::{BreakerConfig, BudgetConfig, BulkheadConfig, RateLimitConfig, RetryPolicy};
 
 /// A call site of an attribute, as generated code declares it: a function returning its
 /// static (holding the static's address in the declaration's data measurably slows the calls
@@ -24,6 +24,8 @@ pub enum Site {
     Retry(fn() -> &'static RetryPolicy),
     /// `#[retry(budget = "...")]`: the budget it spends.
     RetryBudget(fn() -> &'static BudgetSlot),
+    /// `#[rate_limit]`.
+    RateLimit(fn() -> &'static RateLimiterSlot),
 }
 
 inventory::collect!(Site);
@@ -48,6 +50,9 @@ pub(super) fn materialize(registry: &Registry) {
             Site::RetryBudget(slot) => {
                 slot().get();
             }
+            Site::RateLimit(slot) => {
+                slot().get();
+            }
         }
     }
 }
@@ -69,6 +74,16 @@ pub(super) fn declared_bulkhead(name: &str) -> Option<BulkheadConfig> {
         .into_iter()
         .find_map(|site| match site {
             Site::Bulkhead(slot) if slot().config().name() == name => Some(*slot().config()),
+            _ => None,
+        })
+}
+
+/// A declared rate limiter named `name`.
+pub(super) fn declared_rate_limiter(name: &str) -> Option<RateLimitConfig> {
+    inventory::iter::<Site>
+        .into_iter()
+        .find_map(|site| match site {
+            Site::RateLimit(slot) if slot().config().name() == name => Some(*slot().config()),
             _ => None,
         })
 }
@@ -105,6 +120,7 @@ pub(super) fn declared_names(kind: InstanceKind) -> Vec<&'static str> {
             (Site::Bulkhead(slot), InstanceKind::Bulkhead) => Some(slot().config().name()),
             (Site::Retry(policy), InstanceKind::Retry) => Some(policy().name()),
             (Site::RetryBudget(slot), InstanceKind::RetryBudget) => Some(slot().config().name()),
+            (Site::RateLimit(slot), InstanceKind::RateLimit) => Some(slot().config().name()),
             _ => None,
         })
         .collect()

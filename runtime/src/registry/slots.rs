@@ -6,7 +6,10 @@ use std::sync::OnceLock;
 use super::create::Source;
 use super::global;
 use crate::observe::InstanceKind;
-use crate::{BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, RetryBudget};
+use crate::{
+    BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, RateLimitConfig,
+    RateLimiter, RetryBudget,
+};
 
 /// How a call site names its instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +184,65 @@ impl BulkheadSlot {
 
     /// The settings the site was written with.
     pub(crate) fn config(&self) -> &BulkheadConfig {
+        &self.config
+    }
+}
+
+/// A call site's rate limiter, resolved like [`BreakerSlot`].
+#[derive(Debug)]
+pub struct RateLimiterSlot {
+    config: RateLimitConfig,
+    naming: Naming,
+    limiter: OnceLock<&'static RateLimiter>,
+}
+
+impl RateLimiterSlot {
+    /// A slot for `#[rate_limit(name = "...", ...)]`.
+    #[must_use]
+    pub const fn new(config: RateLimitConfig) -> Self {
+        Self {
+            config,
+            naming: Naming::Named,
+            limiter: OnceLock::new(),
+        }
+    }
+
+    /// A slot for `#[rate_limit]` without `name`: a limiter of its own.
+    #[must_use]
+    pub const fn unnamed(config: RateLimitConfig) -> Self {
+        Self {
+            config,
+            naming: Naming::Unnamed,
+            limiter: OnceLock::new(),
+        }
+    }
+
+    #[inline]
+    pub fn get(&self) -> &'static RateLimiter {
+        self.limiter
+            .get_or_init(|| self.resolve(self.config.name()))
+    }
+
+    /// The limiter of an unnamed method's call site, named as [`BreakerSlot::get_in`] says.
+    #[inline]
+    pub fn get_in(&self, owner: fn() -> &'static str) -> &'static RateLimiter {
+        self.limiter
+            .get_or_init(|| self.resolve(qualified(self.config.name(), owner())))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resolve(&self, name: &'static str) -> &'static RateLimiter {
+        let registry = global();
+        let name = match self.naming {
+            Naming::Unnamed => registry.claim(InstanceKind::RateLimit, name, site(self)),
+            Naming::Named | Naming::ByName => name,
+        };
+        registry.rate_limiter_or_insert(&self.config.with_name(name), self.naming.source())
+    }
+
+    /// The settings the site was written with.
+    pub(crate) fn config(&self) -> &RateLimitConfig {
         &self.config
     }
 }

@@ -172,9 +172,11 @@ impl<P: Deref<Target = RetryPolicy>, B: Deref<Target = RetryBudget>> Attempts<P,
         };
         let verdict = match failure {
             Failure::Error(e) => verdict(e),
+            // A layer inside that says when to come back (a rate limiter's turn) is waited
+            // for, as a dependency's Retry-After is.
             Failure::Rejected(r) => Verdict {
                 retry: r.as_rejected().is_transient(),
-                after: None,
+                after: r.as_rejected().retry_after(),
             },
         };
         let decision = self.decide(verdict, &Shown(failure, &describe));

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use staunch_options::circuit_breaker as cb;
+use staunch_options::rate_limit::{self as rl, Rate};
 use staunch_options::{bulkhead as bh, retry as rt, retry_budget as rb};
 
 use super::literal::{self, Literal};
 use crate::config::ConfigError;
 use crate::{
     Backoff, BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, Jitter, Mode,
-    Retry, RetryBudget, RetryConfig, Trip,
+    RateLimitConfig, RateLimiter, Retry, RetryBudget, RetryConfig, Trip,
 };
 
 /// A value as settings write it.
@@ -29,7 +30,13 @@ macro_rules! written_as_is {
         }
     )*};
 }
-written_as_is!(u8, u16, u32, usize, f64, bool, &'static str);
+written_as_is!(u8, u16, u32, u64, usize, f64, bool, &'static str);
+
+impl Written for Rate {
+    fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&rl::format(*self))
+    }
+}
 
 impl Written for Duration {
     fn write<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -239,6 +246,28 @@ settings! {
         max_balance: u32 = |l| literal::count(&rb::MAX_BALANCE, l),
         /// Whether a retry refused ends the call with `Rejected::BudgetExhausted`.
         reject_when_exhausted: bool = |l| literal::boolean("reject_when_exhausted", l),
+    }
+}
+
+settings! {
+    /// The settings of a rate limiter: `[rate_limit.NAME]`, the options of `#[rate_limit]`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::settings::RateLimitSettings;
+    ///
+    /// let settings: RateLimitSettings = serde_json::from_str(r#"{"rate": "600/m", "burst": 20}"#).unwrap();
+    /// assert_eq!(settings.rate.map(|rate| rate.per), Some(Duration::from_secs(60)));
+    /// assert_eq!(serde_json::to_string(&settings).unwrap(), r#"{"rate":"600/m","burst":20}"#);
+    /// ```
+    RateLimitSettings {
+        /// Calls per period on average: `"100/s"`, `"600/m"`, `"10/500ms"`.
+        rate: Rate = literal::rate,
+        /// Calls allowed at once after a quiet period.
+        burst: u64 = |l| literal::count(&rl::BURST, l),
+        /// How long a caller waits for its turn.
+        max_wait: Duration = |l| literal::period(&rl::MAX_WAIT, l)
+            .and_then(|wait| rl::max_wait(wait).map_err(|v| literal::got(&v, wait))),
     }
 }
 
@@ -484,6 +513,57 @@ impl RetryBudgetSettings {
     }
 }
 
+impl RateLimitSettings {
+    /// Every setting of `config`; `burst` is left out when it is its default, one period's
+    /// worth, so that a rate written alone brings its own.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::RateLimiter;
+    /// use staunch::settings::RateLimitSettings;
+    ///
+    /// let config = RateLimiter::builder(100, Duration::from_secs(1)).config().unwrap();
+    /// assert_eq!(serde_json::to_string(&RateLimitSettings::of(&config)).unwrap(),
+    ///     r#"{"rate":"100/s","max_wait":"0s"}"#);
+    /// ```
+    #[must_use]
+    pub fn of(config: &RateLimitConfig) -> Self {
+        let rate = Rate {
+            calls: config.calls(),
+            per: config.period(),
+        };
+        Self {
+            rate: Some(rate),
+            burst: (config.burst() != rate.default_burst()).then_some(config.burst()),
+            max_wait: Some(config.max_wait()),
+        }
+    }
+
+    /// `upper`'s keys over these: a rate written above without a burst brings its own
+    /// default burst.
+    pub(crate) fn overlay(&mut self, upper: &Self) {
+        if upper.rate.is_some() && upper.burst.is_none() {
+            self.burst = None;
+        }
+        self.replace_with(upper);
+    }
+
+    pub(crate) fn config(&self, base: &RateLimitConfig) -> Result<RateLimitConfig, ConfigError> {
+        let rate = self.rate.unwrap_or(Rate {
+            calls: base.calls(),
+            per: base.period(),
+        });
+        let mut builder = RateLimiter::builder(rate.calls, rate.per).name(base.name());
+        if let Some(burst) = self.burst {
+            builder = builder.burst(burst);
+        }
+        if let Some(max_wait) = self.max_wait {
+            builder = builder.max_wait(max_wait);
+        }
+        builder.config()
+    }
+}
+
 /// A configuration serializes as the settings it amounts to, under the options' names: what
 /// events and the snapshot show, and what a file takes back.
 macro_rules! serialized_as_settings {
@@ -499,5 +579,6 @@ serialized_as_settings!(
     BreakerConfig => BreakerSettings,
     BulkheadConfig => BulkheadSettings,
     RetryConfig => RetrySettings,
-    BudgetConfig => RetryBudgetSettings
+    BudgetConfig => RetryBudgetSettings,
+    RateLimitConfig => RateLimitSettings
 );

@@ -170,6 +170,18 @@ pub(crate) fn choice(definition: &Choice, literal: &Literal) -> Result<&'static 
     definition.parse(text).map_err(|v| v.to_string())
 }
 
+/// A rate written as a string, `"100/s"`.
+pub(crate) fn rate(literal: &Literal) -> Result<staunch_options::rate_limit::Rate, String> {
+    match literal {
+        Literal::Text(text) => staunch_options::rate_limit::parse(text),
+        other => Err(format!(
+            "takes {} as a string, like `rate = \"100/s\"`, not {}",
+            staunch_options::rate_limit::EXPECTED,
+            other.what()
+        )),
+    }
+}
+
 /// `true` or `false`.
 pub(crate) fn boolean(name: &str, literal: &Literal) -> Result<bool, String> {
     match literal {

@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 pub use self::error::{SettingError, SettingsError};
 #[cfg(feature = "config")]
 pub use self::file::{ENV_PREFIX, MAX_FILE_BYTES};
-pub use self::kinds::{BreakerSettings, BulkheadSettings, RetryBudgetSettings, RetrySettings};
+pub use self::kinds::{
+    BreakerSettings, BulkheadSettings, RateLimitSettings, RetryBudgetSettings, RetrySettings,
+};
 pub(crate) use self::literal::Literal;
 use crate::observe::InstanceKind;
 
@@ -39,6 +41,8 @@ pub enum InstanceSettings {
     Retry(RetrySettings),
     /// A retry budget's.
     RetryBudget(RetryBudgetSettings),
+    /// A rate limiter's.
+    RateLimit(RateLimitSettings),
 }
 
 impl InstanceSettings {
@@ -50,6 +54,7 @@ impl InstanceSettings {
             InstanceKind::Bulkhead => Self::Bulkhead(BulkheadSettings::default()),
             InstanceKind::Retry => Self::Retry(RetrySettings::default()),
             InstanceKind::RetryBudget => Self::RetryBudget(RetryBudgetSettings::default()),
+            InstanceKind::RateLimit => Self::RateLimit(RateLimitSettings::default()),
         }
     }
 
@@ -61,6 +66,7 @@ impl InstanceSettings {
             Self::Bulkhead(_) => InstanceKind::Bulkhead,
             Self::Retry(_) => InstanceKind::Retry,
             Self::RetryBudget(_) => InstanceKind::RetryBudget,
+            Self::RateLimit(_) => InstanceKind::RateLimit,
         }
     }
 
@@ -70,6 +76,7 @@ impl InstanceSettings {
             Self::Bulkhead(s) => s.set(key, value),
             Self::Retry(s) => s.set(key, value),
             Self::RetryBudget(s) => s.set(key, value),
+            Self::RateLimit(s) => s.set(key, value),
         }
     }
 
@@ -80,6 +87,7 @@ impl InstanceSettings {
             (Self::Bulkhead(s), Self::Bulkhead(u)) => s.overlay(u),
             (Self::Retry(s), Self::Retry(u)) => s.overlay(u),
             (Self::RetryBudget(s), Self::RetryBudget(u)) => s.overlay(u),
+            (Self::RateLimit(s), Self::RateLimit(u)) => s.overlay(u),
             _ => {}
         }
     }
@@ -91,6 +99,7 @@ impl InstanceSettings {
             Self::Bulkhead(s) => s.written(),
             Self::Retry(s) => s.written(),
             Self::RetryBudget(s) => s.written(),
+            Self::RateLimit(s) => s.written(),
         }
     }
 }
@@ -108,7 +117,8 @@ instance_settings_from!(
     BreakerSettings => CircuitBreaker,
     BulkheadSettings => Bulkhead,
     RetrySettings => Retry,
-    RetryBudgetSettings => RetryBudget
+    RetryBudgetSettings => RetryBudget,
+    RateLimitSettings => RateLimit
 );
 
 /// One instance's settings as written, with where each key was written.

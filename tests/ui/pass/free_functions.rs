@@ -1,4 +1,4 @@
-//! Each attribute alone on a free function, every option spelled out, and all five stacked.
+//! Each attribute alone on a free function, every option spelled out, and all of them stacked.
 #![deny(warnings)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -77,6 +77,16 @@ async fn bounded() -> Result<(), ApiError> {
     Ok(())
 }
 
+#[staunch::rate_limit(rate = "100/s", burst = 20, max_wait = "50ms", name = "ui-search")]
+async fn paced() -> Result<(), ApiError> {
+    Ok(())
+}
+
+#[staunch::rate_limit(rate = "10/500ms")]
+async fn paced_alone() -> Result<(), ApiError> {
+    Ok(())
+}
+
 #[staunch::timeout("2s")]
 async fn short() -> Result<(), ApiError> {
     Ok(())
@@ -99,6 +109,7 @@ fn is_not_found(error: &ApiError) -> bool {
 #[staunch::fallback(cached)]
 #[staunch::retry(max = 4, backoff = "exp", jitter = "full")]
 #[staunch::circuit_breaker(name = "ui-products", fail_max = 5, reset = "30s")]
+#[staunch::rate_limit(rate = "1000/s")]
 #[staunch::bulkhead(limit = 10)]
 #[staunch::timeout("2s")]
 async fn stacked(id: u64) -> Result<u64, ApiError> {
@@ -119,6 +130,8 @@ async fn main() {
     consecutive().await.unwrap();
     rate_based().await.unwrap();
     bounded().await.unwrap();
+    paced().await.unwrap();
+    paced_alone().await.unwrap();
     short().await.unwrap();
     named_after().await.unwrap();
     assert_eq!(guarded(1).await.unwrap(), 0);

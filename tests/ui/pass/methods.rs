@@ -49,6 +49,11 @@ impl Client {
     async fn associated(value: u32) -> Result<u32, Error> {
         Ok(value)
     }
+
+    #[staunch::rate_limit(rate = "5/s")]
+    async fn paced(&self) -> Result<usize, Error> {
+        Ok(self.base.len())
+    }
 }
 
 #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -61,4 +66,5 @@ async fn main() {
     assert_eq!(client.by_mut().await.unwrap(), 3);
     assert_eq!(client.clone().by_value("x".into()).await.unwrap(), "cached x 3");
     assert_eq!(Client::associated(4).await.unwrap(), 4);
+    assert_eq!(client.paced().await.unwrap(), 9);
 }

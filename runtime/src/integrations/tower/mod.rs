@@ -29,7 +29,7 @@
 //! `E: From<Rejected>` (`tower::BoxError` is one), so a stack of layers has one error type; a
 //! retry without a budget, which never rejects, keeps any error type. A
 //! service whose error is `Infallible` and whose response is an `http::Response` (an axum
-//! router or handler) answers a rejection as its problem response (503, 504, with
+//! router or handler) answers a rejection as its problem response (503, 504, 429, with
 //! `Retry-After`), so every layer goes into `Router::layer` as it is. Any other error type is
 //! kept in an [`Error`] with `.wrap_errors()` on the layer.
 //!
@@ -44,14 +44,16 @@
 //! holding one, an [`Error::Rejected`], the problem response of one, or an error whose
 //! [`Classify::rejection`] returns it.
 //!
-//! **Readiness**: an open breaker or a full bulkhead never fails `poll_ready`, which reports the
-//! inner service's readiness; `call` answers the rejection at once, without calling the inner
-//! service. So `Buffer`, axum and hyper keep working while a dependency is down.
+//! **Readiness**: an open breaker, a full bulkhead or a saturated rate limiter never fails
+//! `poll_ready`, which reports the inner service's readiness; `call` answers the rejection at
+//! once, without calling the inner service. So `Buffer`, axum and hyper keep working while a
+//! dependency is down.
 
 mod body;
 mod breaker;
 mod bulkhead;
 mod classify;
+mod rate_limit;
 mod retry;
 mod timeout;
 
@@ -67,6 +69,7 @@ pub use self::body::BufferedRetryFuture;
 pub use self::breaker::{CircuitBreakerFuture, CircuitBreakerLayer, CircuitBreakerService};
 pub use self::bulkhead::{BulkheadFuture, BulkheadLayer, BulkheadService};
 pub use self::classify::{ByError, Class, Classifier, ClassifyResponse, Standard};
+pub use self::rate_limit::{RateLimitFuture, RateLimitLayer, RateLimitService};
 pub use self::retry::{Buffered, Cloned, RetryFuture, RetryLayer, RetryService};
 pub use self::timeout::{TimeoutFuture, TimeoutLayer, TimeoutService};
 use tower_service::Service;

@@ -1,0 +1,6 @@
+#[staunch::rate_limit(rate = "100 per second")]
+async fn search() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[staunch::rate_limit(rate = "0/s")]
+async fn search() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[staunch::rate_limit(rate = "100/s")]
+#[staunch::rate_limit(rate = "5/s")]
+async fn search() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}
