@@ -1,5 +1,6 @@
 //! Model checking of the lock-free parts with loom: every interleaving of a few threads (up to
-//! a preemption bound) through the breaker's word and the bulkhead's counter.
+//! a preemption bound) through the breaker's word, the bulkhead's counter and the rate
+//! limiter's arrival time.
 //!
 //! ```sh
 //! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
@@ -20,7 +21,7 @@ use std::time::Duration;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
-use staunch_runtime::{__loom, Bulkhead, CircuitBreaker, CircuitState, Rejected};
+use staunch_runtime::{__loom, Bulkhead, CircuitBreaker, CircuitState, RateLimiter, Rejected};
 use tokio::sync::broadcast::error::TryRecvError;
 
 #[derive(Debug)]
@@ -406,5 +407,71 @@ fn a_threshold_lowered_while_calls_fail_opens_the_breaker_once() {
         }
         assert_eq!(breaker.state(), CircuitState::Open);
         assert_eq!(breaker.metrics().transitions, 1, "opened exactly once");
+    });
+}
+
+/// A limiter of 10 calls a second, `burst` at once, on the model's standing clock.
+fn limiter(burst: u64) -> Arc<RateLimiter> {
+    __loom::set_clock(3_600_000_000_000);
+    let limiter = RateLimiter::builder(10, Duration::from_secs(1))
+        .name("loom-limiter")
+        .burst(burst)
+        .build()
+        .unwrap();
+    Arc::new(limiter)
+}
+
+/// Callers taking turns of `limiter` at once: how many were let in.
+fn race_for_turns(limiter: &Arc<RateLimiter>, callers: usize) -> usize {
+    let threads: Vec<_> = (0..callers)
+        .map(|_| {
+            let limiter = limiter.clone();
+            thread::spawn(move || limiter.try_acquire())
+        })
+        .collect();
+    let mut admitted = 0;
+    for thread in threads {
+        match thread.join().unwrap() {
+            Ok(()) => admitted += 1,
+            Err(Rejected::RateLimited { retry_in, .. }) => {
+                assert!(retry_in > Duration::ZERO && retry_in <= Duration::from_millis(100));
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    admitted
+}
+
+/// Three callers at once on a burst of two: exactly two get a turn, whatever the order of
+/// their compare-and-swaps, and the third is told when the next comes.
+#[test]
+fn a_burst_admits_exactly_its_size_to_racing_callers() {
+    model(|| {
+        let limiter = limiter(2);
+        assert_eq!(race_for_turns(&limiter, 3), 2);
+        assert_eq!(limiter.metrics().available, 0);
+        assert_eq!(limiter.metrics().rejected, 1);
+    });
+}
+
+/// A change of burst racing two callers: neither burst is exceeded, the calls made stay owed
+/// (no change hands out a second burst), and the limiter ends with no turn free.
+#[test]
+fn a_burst_shrunk_while_callers_race_admits_no_more_than_either_burst() {
+    model(|| {
+        let limiter = limiter(2);
+        let smaller = RateLimiter::builder(10, Duration::from_secs(1))
+            .name("loom-limiter")
+            .burst(1)
+            .config()
+            .unwrap();
+        let change = {
+            let limiter = limiter.clone();
+            thread::spawn(move || limiter.reconfigure(smaller).map(drop))
+        };
+        let admitted = race_for_turns(&limiter, 2);
+        change.join().unwrap().unwrap();
+        assert!((1..=2).contains(&admitted), "{admitted} admitted");
+        assert_eq!(limiter.metrics().available, 0);
     });
 }
