@@ -60,6 +60,11 @@ async fn bulkhead(x: u64) -> Result<u64, Error> {
     Ok(x)
 }
 
+#[staunch::rate_limit(rate = "1000000000/s", name = "bench-rate-attribute")]
+async fn rate_limited(x: u64) -> Result<u64, Error> {
+    direct(x).await
+}
+
 #[staunch::bulkhead(name = "bench-bulkhead-wait", limit = 10, max_wait = "50ms")]
 async fn bulkhead_wait(x: u64) -> Result<u64, Error> {
     Ok(x)
@@ -424,6 +429,9 @@ pub fn visit(rt: &Runtime, visitor: &mut impl Visitor) {
     v.case("staunch", true, &staunch_limiter, async |limiter, x| {
         limiter.call(|| direct(x)).await.ok()
     });
+    v.case("staunch_attribute", true, (), async |(), x| {
+        rate_limited(x).await.ok()
+    });
     v.case(
         "staunch_try_acquire",
         true,
@@ -521,6 +529,40 @@ pub fn visit(rt: &Runtime, visitor: &mut impl Visitor) {
         true,
         layer.layer(tower_direct()),
         ready_call,
+    );
+
+    v.group("tower_rate_limit");
+    v.case("direct", true, tower_direct(), ready_call);
+    let limiter = staunch::RateLimiter::builder(1_000_000_000, Duration::from_secs(1))
+        .build()
+        .expect("valid staunch config");
+    v.case(
+        "staunch",
+        true,
+        staunch::tower::RateLimitLayer::new(limiter).layer(tower_direct()),
+        ready_call,
+    );
+    // tower's is not `Clone` (it holds its sleep): shared through a `RefCell`, which costs a
+    // borrow flag's check.
+    // (It arms its sleep when made: in the runtime.)
+    let tower_limit = {
+        let _in_runtime = rt.enter();
+        std::rc::Rc::new(std::cell::RefCell::new(tower::limit::RateLimit::new(
+            tower_direct(),
+            tower::limit::rate::Rate::new(u64::MAX, Duration::from_secs(1)),
+        )))
+    };
+    v.case(
+        "tower_rate_limit",
+        true,
+        tower_limit,
+        async |limit: &mut std::rc::Rc<std::cell::RefCell<_>>, x| {
+            std::future::poll_fn(|cx| tower::Service::poll_ready(&mut *limit.borrow_mut(), cx))
+                .await
+                .ok()?;
+            let future = tower::Service::call(&mut *limit.borrow_mut(), x);
+            future.await.ok()
+        },
     );
 
     v.group("tower_timeout");

@@ -17,15 +17,23 @@ use crate::outcome::{Failure, widen};
 #[inline]
 pub fn guard<H, T, E, R, F>(limiter: H, attempt: F) -> Guard<H, F>
 where
-    H: Deref<Target = RateLimiter>,
+    H: Deref<Target = RateLimiter> + Clone,
     F: Future<Output = Result<T, Failure<E, R>>>,
     R: Into<Rejected>,
 {
     Guard {
-        turn: Acquire::new(limiter),
+        limiter,
+        turn: None,
         attempt,
-        admitted: false,
+        stage: Stage::Unpolled,
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Unpolled,
+    Waiting,
+    Running,
 }
 
 pin_project_lite::pin_project! {
@@ -35,17 +43,19 @@ pin_project_lite::pin_project! {
     where
         H: Deref<Target = RateLimiter>,
     {
+        limiter: H,
+        // Only a turn ahead is waited for through a future.
         #[pin]
-        turn: Acquire<H>,
+        turn: Option<Acquire<H>>,
         #[pin]
         attempt: F,
-        admitted: bool,
+        stage: Stage,
     }
 }
 
 impl<H, T, E, R, F> Future for Guard<H, F>
 where
-    H: Deref<Target = RateLimiter>,
+    H: Deref<Target = RateLimiter> + Clone,
     F: Future<Output = Result<T, Failure<E, R>>>,
     R: Into<Rejected>,
 {
@@ -53,13 +63,29 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        if !*this.admitted {
-            match this.turn.poll(cx) {
-                Poll::Ready(Ok(())) => *this.admitted = true,
-                Poll::Ready(Err(rejected)) => return Poll::Ready(Err(Failure::Rejected(rejected))),
-                Poll::Pending => return Poll::Pending,
+        let mut this = self.project();
+        if *this.stage != Stage::Running {
+            if *this.stage == Stage::Unpolled {
+                *this.stage = Stage::Waiting;
+                match this.limiter.turn() {
+                    Ok(None) => {}
+                    Ok(Some(reserved)) => {
+                        let turn = Acquire::reserved(this.limiter.clone(), reserved);
+                        this.turn.set(Some(turn));
+                    }
+                    Err(rejected) => return Poll::Ready(Err(Failure::Rejected(rejected))),
+                }
             }
+            if let Some(turn) = this.turn.as_mut().as_pin_mut() {
+                match turn.poll(cx) {
+                    Poll::Ready(Ok(())) => this.turn.set(None),
+                    Poll::Ready(Err(rejected)) => {
+                        return Poll::Ready(Err(Failure::Rejected(rejected)));
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            *this.stage = Stage::Running;
         }
         this.attempt.poll(cx).map(widen)
     }

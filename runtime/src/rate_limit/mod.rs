@@ -221,7 +221,11 @@ impl RateLimiter {
         Fut: Future<Output = Result<T, E>>,
         E: From<Rejected>,
     {
-        self.acquire().await?;
+        // The turn taken here, not through `acquire`'s future: a free turn (the common case)
+        // makes no future at all.
+        if let Some(reserved) = self.turn()? {
+            Acquire::reserved(self, reserved).await?;
+        }
         f().await
     }
 
@@ -268,6 +272,18 @@ impl RateLimiter {
     /// [`Rejected::RateLimited`] when no turn comes within `max_wait`.
     pub fn acquire(&self) -> Acquire<&Self> {
         Acquire::new(self)
+    }
+
+    /// Takes a turn now: `None` when it is free at once, the turn reserved when it is ahead
+    /// (to wait for with [`Acquire::reserved`]), or the refusal. A free turn, the common case,
+    /// makes no future at all: `call` and the layers take theirs this way.
+    #[inline]
+    pub(crate) fn turn(&self) -> Result<Option<Reserved>, Rejected> {
+        match self.take(self.max_wait.load(Ordering::Relaxed)) {
+            Ok(Turn::Now) => Ok(None),
+            Ok(Turn::After { wait, arrival }) => Ok(Some(Reserved { wait, arrival })),
+            Err(Busy(wait)) => Err(self.refuse(wait)),
+        }
     }
 
     /// Takes a turn that comes within `max_wait` nanoseconds: one clock read and one
@@ -342,6 +358,14 @@ fn spacing(config: &RateLimitConfig) -> (u64, u64) {
     (interval, interval.saturating_mul(config.burst))
 }
 
+/// A turn ahead, reserved: `wait` nanoseconds away, by advancing the arrival time to
+/// `arrival`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reserved {
+    wait: u64,
+    arrival: u64,
+}
+
 /// A turn taken.
 #[derive(Debug, Clone, Copy)]
 enum Turn {
@@ -404,20 +428,11 @@ impl<H: Deref<Target = RateLimiter>> Acquire<H> {
         }
     }
 
-    /// Takes a turn now: `None` when it is free at once, the wait for it when it is ahead,
-    /// or the refusal. (A tower service takes its turn in `call`, without a future at all on
-    /// the fast path.)
-    #[cfg(feature = "tower")]
-    #[inline]
-    pub(crate) fn start(limiter: H) -> Result<Option<Self>, Rejected> {
-        let max_wait = limiter.max_wait.load(Ordering::Relaxed);
-        match limiter.take(max_wait) {
-            Ok(Turn::Now) => Ok(None),
-            Ok(Turn::After { wait, arrival }) => Ok(Some(Self {
-                limiter,
-                stage: Stage::waiting(wait, arrival),
-            })),
-            Err(Busy(wait)) => Err(limiter.refuse(wait)),
+    /// Waits for the turn `reserved` (taken by [`RateLimiter::turn`]) to come.
+    pub(crate) fn reserved(limiter: H, reserved: Reserved) -> Self {
+        Self {
+            limiter,
+            stage: Stage::waiting(reserved.wait, reserved.arrival),
         }
     }
 }

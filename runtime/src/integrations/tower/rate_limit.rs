@@ -16,9 +16,9 @@ use crate::{RateLimiter, Rejected};
 /// The turn is taken in `call`, never in `poll_ready` (which is the inner service's), so a
 /// readiness check that is never followed by a call spends nothing. A call whose turn is
 /// free goes straight to the inner service; one whose turn is ahead, within the limiter's
-/// `max_wait`, sleeps until it comes before the inner service sees the request (the inner
-/// service is cloned for it, as axum's routes and most clients can be; wrap one that is not in
-/// `tower::buffer::Buffer`); any other is answered `Rejected::RateLimited` at once: for an
+/// `max_wait`, sleeps until it comes before the inner service sees the request (the only path
+/// that allocates: the wait is boxed, and the inner service is cloned for it, as axum's routes
+/// and most clients can be; wrap one that is not in `tower::buffer::Buffer`); any other is answered `Rejected::RateLimited` at once: for an
 /// axum router, a 429 problem with `Retry-After`.
 ///
 /// ```
@@ -124,11 +124,12 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        let state = match Acquire::start(self.limiter.clone()) {
+        let state = match self.limiter.turn() {
             Ok(None) => State::Running {
                 future: self.inner.call(request),
             },
-            Ok(Some(turn)) => {
+            Ok(Some(reserved)) => {
+                let turn = Box::pin(Acquire::reserved(self.limiter.clone(), reserved));
                 // The service made ready goes with the call; this one stays for the next.
                 let clone = self.inner.clone();
                 State::Waiting {
@@ -172,9 +173,9 @@ pin_project_lite::pin_project! {
             future: S::Future,
         },
         Waiting {
-            // Dropped before its turn (the caller gave up), it gives the turn back.
-            #[pin]
-            turn: Acquire<Handle<RateLimiter>>,
+            // Dropped before its turn (the caller gave up), it gives the turn back. Boxed, so
+            // that the future of a free turn stays small.
+            turn: Pin<Box<Acquire<Handle<RateLimiter>>>>,
             service: Option<S>,
             request: Option<Req>,
         },
@@ -204,7 +205,7 @@ where
                     service,
                     request,
                 } => {
-                    if let Err(rejected) = std::task::ready!(turn.poll(cx)) {
+                    if let Err(rejected) = std::task::ready!(turn.as_mut().poll(cx)) {
                         return Poll::Ready(M::rejected(rejected));
                     }
                     let (Some(mut service), Some(request)) = (service.take(), request.take())
