@@ -58,11 +58,12 @@
 //! attributes naming it share.
 
 pub use staunch_macros::{
-    Problem, bulkhead, circuit_breaker, fallback, rate_limit, retry, timeout,
+    Problem, bulkhead, circuit_breaker, fallback, hedge, rate_limit, retry, timeout,
 };
 pub use staunch_runtime::{
-    Bulkhead, CircuitBreaker, CircuitState, Classify, ConfigError, Problem, RateLimiter, Registry,
-    Rejected, Retry, RetryBudget, breaker, bulkhead, rate_limiter, registry, timeout,
+    Bulkhead, CircuitBreaker, CircuitState, Classify, ConfigError, Hedge, Problem, RateLimiter,
+    Registry, Rejected, Retry, RetryBudget, breaker, bulkhead, hedge, rate_limiter, registry,
+    timeout,
 };
 
 pub mod retry {
@@ -99,6 +100,13 @@ pub mod rate_limit {
     pub use staunch_runtime::{
         Acquire, Rate, RateLimitConfig, RateLimiter, RateLimiterBuilder, RateLimiterMetrics,
     };
+}
+
+pub mod hedge {
+    //! `#[hedge]` without the macro: [`Hedge::builder`] makes one, with its settings and
+    //! counts.
+
+    pub use staunch_runtime::{Hedge, HedgeBuilder, HedgeConfig, HedgeMetrics, Hedging};
 }
 
 pub mod timeout {

@@ -46,6 +46,11 @@ async fn rate_limited(x: u64) -> Result<u64, Error> {
     Ok(x)
 }
 
+#[staunch::hedge(delay = "50ms", max = 3, name = "alloc-hedge")]
+async fn hedged(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
 #[staunch::timeout("1s")]
 async fn timeout(x: u64) -> Result<u64, Error> {
     Ok(x)
@@ -109,6 +114,7 @@ fn no_layer_allocates_per_call() {
         "bulkhead with max_wait"
     );
     assert_eq!(allocations(&rt, || rate_limit(1)), 0, "rate limit");
+    assert_eq!(allocations(&rt, || hedged(1)), 0, "hedge answered at once");
     assert_eq!(allocations(&rt, || timeout(1)), 0, "timeout");
     assert_eq!(allocations(&rt, || fallback(1)), 0, "fallback");
     assert_eq!(allocations(&rt, || fallback(0)), 0, "fallback answering");

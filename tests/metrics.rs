@@ -553,6 +553,32 @@ async fn a_rate_limiter_counts_what_it_let_in_and_refused() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_hedge_counts_the_attempts_it_starts_beside_slow_ones() {
+    install();
+    let name = "metrics-hedge";
+    let hedge = staunch::Hedge::builder()
+        .name(name)
+        .delay(ms(10))
+        .max(3)
+        .build_shared()
+        .unwrap();
+    hedge.call(|| async { Ok::<_, Error>(()) }).await.unwrap();
+    hedge
+        .call(|| async {
+            tokio::time::sleep(ms(25)).await;
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
+    let recorded = recorded();
+    assert_eq!(
+        recorded.counter("staunch_hedged_attempts_total", &[("name", name)]),
+        2
+    );
+    assert_eq!(hedge.metrics().hedged, 2);
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 enum Lookup {
     #[error("upstream busy")]
@@ -817,6 +843,7 @@ fn every_series_is_described_with_its_unit() {
         ("staunch_bulkhead_available", "gauge", Some("count")),
         ("staunch_bulkhead_max", "gauge", Some("count")),
         ("staunch_rate_limit_available", "gauge", Some("count")),
+        ("staunch_hedged_attempts_total", "counter", Some("count")),
         (
             "staunch_call_duration_seconds",
             "histogram",

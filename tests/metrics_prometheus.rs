@@ -27,7 +27,7 @@ fn handle() -> &'static PrometheusHandle {
 }
 
 /// Calls that make every series: successes, failures, a transition and rejections, a timed
-/// call, a bulkhead's and a rate limiter's refusals, retries.
+/// call, a bulkhead's and a rate limiter's refusals, a hedged attempt, retries.
 async fn scenario() {
     let breaker = CircuitBreaker::builder("prometheus-breaker")
         .fail_max(2)
@@ -61,6 +61,18 @@ async fn scenario() {
         .unwrap();
     limiter.try_acquire().unwrap();
     assert!(limiter.try_acquire().is_err());
+    let hedge = staunch::Hedge::builder()
+        .name("prometheus-hedge")
+        .delay(ms(1))
+        .build()
+        .unwrap();
+    hedge
+        .call(|| async {
+            tokio::time::sleep(ms(5)).await;
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
     let retry = Retry::exponential()
         .name("prometheus-retry")
         .max_attempts(2)

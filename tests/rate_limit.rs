@@ -551,3 +551,130 @@ fn a_settings_file_tunes_a_limiter_under_its_attributes_name() {
     );
     let _ = filed;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_change_while_callers_wait_gives_none_of_their_turns_again() {
+    let limiter = RateLimiter::builder(1, secs(1))
+        .name("rl-change-waiting")
+        .max_wait(secs(10))
+        .build_shared()
+        .unwrap();
+    limiter.try_acquire().unwrap();
+    // Five callers reserve the next five turns (1 s to 5 s away).
+    let waiting: Vec<_> = (0..5)
+        .map(|_| tokio::spawn(async move { limiter.acquire().await }))
+        .collect();
+    tokio::task::yield_now().await;
+    let mut settings = Settings::new();
+    settings.insert(
+        "rl-change-waiting",
+        RateLimitSettings {
+            max_wait: Some(secs(5)),
+            ..RateLimitSettings::default()
+        },
+    );
+    staunch::registry().change(settings).unwrap();
+    assert!(
+        limiter.try_acquire().is_err(),
+        "the reserved turns are not free"
+    );
+    for caller in waiting {
+        caller.await.unwrap().unwrap();
+    }
+    assert!(
+        limiter.try_acquire().is_err(),
+        "the next turn is a second after the last"
+    );
+    tokio::time::advance(secs(1)).await;
+    assert!(limiter.try_acquire().is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_rate_keeps_a_burst_chosen_and_follows_a_default_one() {
+    let chosen = RateLimiter::builder(10, secs(1))
+        .name("rl-burst-chosen")
+        .burst(3)
+        .build_shared()
+        .unwrap();
+    let default = RateLimiter::builder(10, secs(1))
+        .name("rl-burst-default")
+        .build_shared()
+        .unwrap();
+    let table: staunch::settings::Table = serde_json::from_str(r#"{"rate": "100/s"}"#).unwrap();
+    staunch::registry()
+        .change_instance("rl-burst-chosen", &table)
+        .unwrap();
+    staunch::registry()
+        .change_instance("rl-burst-default", &table)
+        .unwrap();
+    assert_eq!(chosen.config().burst(), 3);
+    assert_eq!(default.config().burst(), 100);
+}
+
+#[staunch::rate_limit(rate = "1/s", max_wait = "5s", name = "rl-attr-cancelled")]
+async fn queued() -> Result<(), Error> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_of_the_attribute_dropped_while_waiting_gives_its_turn_back() {
+    queued().await.unwrap();
+    let mut waiting = Box::pin(queued());
+    assert!(poll_once(&mut waiting).await.is_pending());
+    drop(waiting);
+    let started = tokio::time::Instant::now();
+    queued().await.unwrap();
+    assert_eq!(
+        started.elapsed(),
+        secs(1),
+        "the turn given back, the next caller's"
+    );
+}
+
+#[staunch::circuit_breaker(name = "rl-outer-breaker", fail_max = 1)]
+#[staunch::rate_limit(rate = "1/h", name = "rl-inner-of-breaker")]
+async fn limited_behind_a_breaker() -> Result<(), Error> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_outside_counts_a_refusal_as_neither_failure_nor_success() {
+    limited_behind_a_breaker().await.unwrap();
+    for _ in 0..3 {
+        assert!(refusal(limited_behind_a_breaker().await).is_some());
+    }
+    let breaker = staunch::breaker("rl-outer-breaker").unwrap();
+    assert_eq!(
+        breaker.state(),
+        staunch::CircuitState::Closed,
+        "fail_max = 1, yet closed"
+    );
+    assert_eq!(breaker.metrics().failures, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_name_used_again_with_other_settings_is_reported_and_changes_nothing() {
+    let limiter = RateLimiter::builder(5, secs(1))
+        .name("rl-conflict")
+        .build_shared()
+        .unwrap();
+    let mut events = limiter.subscribe();
+    let again = RateLimiter::builder(50, secs(1))
+        .name("rl-conflict")
+        .build_shared()
+        .unwrap();
+    assert!(std::ptr::eq(limiter, again));
+    let conflict = events.try_recv().unwrap();
+    assert!(
+        matches!(
+            &conflict,
+            staunch::Event::SettingsConflict {
+                kind: staunch::InstanceKind::RateLimit,
+                name: "rl-conflict",
+                ..
+            }
+        ),
+        "{conflict:?}"
+    );
+    assert_eq!(limiter.config().calls(), 5);
+}

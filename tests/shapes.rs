@@ -72,6 +72,14 @@ async fn generic<T: Display + Clone + Send>(
     Ok(format!("{value}{}", suffix.as_ref()))
 }
 
+/// Hedged and rate-limited, a generic function with owned and borrowed arguments.
+#[staunch::hedge(delay = "10ms", max = 3)]
+#[staunch::rate_limit(rate = "100/s")]
+#[staunch::timeout("1s")]
+async fn hedged<T: Display + Clone + Send + Sync>(value: T, suffix: &str) -> Result<String, Error> {
+    Ok(format!("{value}{suffix}"))
+}
+
 #[staunch::retry(max = 2)]
 async fn destructured((a, b): (u32, u32), &c: &u32) -> io::Result<u32> {
     Ok(a + b + c)
@@ -101,6 +109,7 @@ async fn methods_generics_and_trait_impls() {
     assert_eq!(client.fetch(1).await.unwrap(), 10);
     assert_eq!(generic(5, "s").await.unwrap(), "5s");
     assert_eq!(destructured((1, 2), &3).await.unwrap(), 6);
+    assert_eq!(hedged(1, "x").await.unwrap(), "1x");
     assert_eq!(instrumented(4).await.unwrap(), 4);
 }
 
@@ -115,4 +124,6 @@ async fn futures_stay_send() {
     assert_eq!(handle.await.unwrap(), 2);
     let handle = tokio::spawn(assert_send(generic(String::from("a"), "b")));
     assert_eq!(handle.await.unwrap().unwrap(), "ab");
+    let handle = tokio::spawn(assert_send(hedged(String::from("c"), "d")));
+    assert_eq!(handle.await.unwrap().unwrap(), "cd");
 }

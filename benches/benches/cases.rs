@@ -60,6 +60,11 @@ async fn bulkhead(x: u64) -> Result<u64, Error> {
     Ok(x)
 }
 
+#[staunch::hedge(delay = "50ms", max = 2, name = "bench-hedge")]
+async fn hedged(x: u64) -> Result<u64, Error> {
+    direct(x).await
+}
+
 #[staunch::rate_limit(rate = "1000000000/s", name = "bench-rate-attribute")]
 async fn rate_limited(x: u64) -> Result<u64, Error> {
     direct(x).await
@@ -465,6 +470,18 @@ pub fn visit(rt: &Runtime, visitor: &mut impl Visitor) {
     v.case("tokio_instant_now", true, (), async |(), x| {
         std::hint::black_box(tokio::time::Instant::now());
         direct(x).await.ok()
+    });
+
+    // The first attempt answers at its first poll: no timer, no second attempt.
+    v.group("hedge_ready");
+    v.case("direct", true, (), floor);
+    v.case("staunch", true, (), async |(), x| hedged(x).await.ok());
+    let hedge = staunch::Hedge::builder()
+        .delay(Duration::from_millis(50))
+        .build()
+        .expect("valid settings");
+    v.case("staunch_builder", true, &hedge, async |hedge, x| {
+        hedge.call(|| direct(x)).await.ok()
     });
 
     v.group("stack");

@@ -514,6 +514,10 @@ fn print_summary(total: usize, upstream_calls: u64, elapsed: Duration) {
                 "rate limiter     available {}  refused {}",
                 m.available, m.rejected
             ),
+            Detail::Hedge(m) => format!(
+                "hedge            hedged {}  won by a hedge {}",
+                m.hedged, m.won_by_hedge
+            ),
         };
         let name = instance.name.rsplit("::").next().unwrap_or(instance.name);
         println!("   {name:<12} {detail}");

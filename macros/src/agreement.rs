@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
 use staunch_runtime::{
-    Bulkhead, CircuitBreaker, CircuitBreakerBuilder, ConfigError, RateLimiter, Retry,
+    Bulkhead, CircuitBreaker, CircuitBreakerBuilder, ConfigError, Hedge, RateLimiter, Retry,
 };
 
 use crate::layer::{self, Kind};
@@ -163,8 +163,12 @@ fn rate_limit_options() {
         RateLimiter::builder(10, Duration::ZERO),
     );
     limit(
-        r#"rate = "1/400d""#,
+        r#"rate = "1/9600h""#,
         RateLimiter::builder(1, Duration::from_secs(400 * 86_400)),
+    );
+    limit(
+        r#"rate = "7/8760h""#,
+        RateLimiter::builder(7, Duration::from_secs(8760 * 3600)),
     );
     for burst in [0, 1, 20, 3_153_600_000, 3_153_600_001] {
         limit(
@@ -175,7 +179,7 @@ fn rate_limit_options() {
     for (wait, value) in [
         ("0s", Duration::ZERO),
         ("50ms", ms(50)),
-        ("1d", Duration::from_secs(86_400)),
+        ("24h", Duration::from_secs(86_400)),
         ("25h", Duration::from_secs(90_000)),
     ] {
         limit(
@@ -184,4 +188,20 @@ fn rate_limit_options() {
         );
     }
     limit(r#"rate = "100/s", name = " ""#, per_second(100).name(" "));
+}
+
+#[test]
+fn hedge_options() {
+    let hedge = |args: &str, builder: staunch_runtime::HedgeBuilder| {
+        agree(Kind::Hedge, args, builder.build());
+    };
+    for max in [0, 1, 2, 16, 17] {
+        hedge(&format!("max = {max}"), Hedge::builder().max(max));
+    }
+    hedge(r#"delay = "0s""#, Hedge::builder().delay(Duration::ZERO));
+    hedge(
+        r#"delay = "50ms", max = 3"#,
+        Hedge::builder().delay(ms(50)).max(3),
+    );
+    hedge(r#"name = " ""#, Hedge::builder().name(" "));
 }

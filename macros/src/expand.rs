@@ -139,7 +139,7 @@ pub(crate) fn function(
     let ret: &Type = &ret;
     let reinvoked = layers
         .iter()
-        .any(|l| matches!(l.kind, Kind::Retry | Kind::Fallback));
+        .any(|l| matches!(l.kind, Kind::Retry | Kind::Fallback | Kind::Hedge));
     let copies_self = params.receiver == Receiver::Owned && reinvoked;
     // The user's statements in a scope of the expansion's own: with the user's braces, a body
     // of one expression would warn as `unused_braces` once it sits at the end of another block.
@@ -162,6 +162,7 @@ pub(crate) fn function(
         default_name: &default_name,
         ret_span: ret.span(),
         crossing,
+        owned_attempts: layers.iter().any(|l| l.kind == Kind::Hedge),
     };
 
     let mut errors = Errors::default();
@@ -190,6 +191,18 @@ pub(crate) fn function(
                 ));
                 let slot = plan.slot("__STAUNCH_BULKHEAD", config.name.is_some());
                 plan.bulkhead(expr, &slot, layer.span)
+            }
+            Config::Hedge(config) => {
+                statics.extend(plan.hedge_static(config));
+                statics.extend(plan.declare("Hedge", "__STAUNCH_HEDGE", config.name.is_some()));
+                let slot = plan.slot("__STAUNCH_HEDGE", config.name.is_some());
+                match plan.hedge(expr, config, &slot) {
+                    Ok(expr) => expr,
+                    Err(error) => {
+                        errors.push(error);
+                        return errors.finish().map(|()| TokenStream::new());
+                    }
+                }
             }
             Config::RateLimit(config) => {
                 statics.extend(plan.rate_limit_static(config));
@@ -275,6 +288,9 @@ struct Plan<'a> {
     /// The return type's span, where the layers' futures are awaited: see [`Expr::future`].
     ret_span: Span,
     crossing: Crossing,
+    /// A hedge makes attempts that run side by side, each an owned future: the body moves
+    /// what it uses in (`async move`) rather than borrowing it from the closure that made it.
+    owned_attempts: bool,
 }
 
 impl Plan<'_> {
@@ -314,8 +330,9 @@ impl Plan<'_> {
                 return __staunch_fake_return;
             }
         };
+        let capture = self.owned_attempts.then(|| quote!(move));
         let body = quote! {
-            async {
+            async #capture {
                 #(#rebinds)*
                 #self_copy
                 #fake_return
@@ -381,6 +398,7 @@ impl Plan<'_> {
                 "CircuitBreaker" => "BreakerSlot",
                 "Bulkhead" => "BulkheadSlot",
                 "RateLimit" => "RateLimiterSlot",
+                "Hedge" => "HedgeSlot",
                 "Retry" => "RetryPolicy",
                 _ => "BudgetSlot",
             }
@@ -410,6 +428,60 @@ impl Plan<'_> {
             level: Level::Lifted { rejecting },
             future: Some(self.ret_span),
         }
+    }
+
+    /// Attempts side by side: each made by a closure from fresh copies of the arguments, as an
+    /// owned future (`async move`), so that several can be in flight at once.
+    fn hedge(&self, inner: Expr, config: &layer::Hedge, slot: &TokenStream) -> syn::Result<Expr> {
+        const SIDE_BY_SIDE: &str = "`#[staunch::hedge]` runs attempts side by side, so";
+        if self.params.receiver == Receiver::Unique {
+            return Err(syn::Error::new(
+                self.params.receiver_span,
+                format!("{SIDE_BY_SIDE} it cannot take `&mut self`: take `&self`"),
+            ));
+        }
+        if let Some(unique) = self
+            .params
+            .bindings()
+            .find(|b| b.holding == Holding::Unique)
+        {
+            return Err(syn::Error::new(
+                unique.ident.span(),
+                format!(
+                    "{SIDE_BY_SIDE} it cannot take `{}` by `&mut`: take it by `&` or by value",
+                    unique.ident
+                ),
+            ));
+        }
+        let rejecting = inner.rejecting();
+        // A future of the layers inside as it is (its body moves what it uses in); anything
+        // else, awaited in an `async move` block of its own.
+        let inner = if inner.future.is_some() {
+            inner.tokens
+        } else {
+            let value = inner.lifted();
+            quote!(async move { #value })
+        };
+        let copies = self.copies();
+        let error_type = self.error_type;
+        let when = match &config.when {
+            Some(path) => predicate(path, error_type, &quote!(__staunch_e)),
+            None => probe(&quote!(staunch_transient)),
+        };
+        Ok(Expr {
+            tokens: quote! {
+                ::staunch::__private::hedge(
+                    #slot,
+                    move || {
+                        #copies
+                        #inner
+                    },
+                    |__staunch_e: &#error_type| #when,
+                )
+            },
+            level: Level::Lifted { rejecting },
+            future: Some(self.ret_span),
+        })
     }
 
     fn rate_limit(&self, inner: Expr, slot: &TokenStream, span: Span) -> Expr {
@@ -654,6 +726,26 @@ impl Plan<'_> {
                     ::staunch::__private::BreakerConfig::__validated(
                         #name, #trip, #slow, #reset, #half_open,
                     ),
+                );
+        }
+    }
+
+    fn hedge_static(&self, config: &layer::Hedge) -> TokenStream {
+        let name = config
+            .name
+            .as_ref()
+            .map_or_else(|| self.default_name.clone(), |n| quote!(#n));
+        let delay = duration(config.delay);
+        let max = config.max;
+        let slot = if config.name.is_none() {
+            quote!(unnamed)
+        } else {
+            quote!(new)
+        };
+        quote! {
+            static __STAUNCH_HEDGE: ::staunch::__private::HedgeSlot =
+                ::staunch::__private::HedgeSlot::#slot(
+                    ::staunch::__private::HedgeConfig::__validated(#name, #delay, #max),
                 );
         }
     }

@@ -19,16 +19,18 @@ pub(crate) enum Kind {
     Timeout,
     Fallback,
     RateLimit,
+    Hedge,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 6] = [
+    pub(crate) const ALL: [Kind; 7] = [
         Kind::Retry,
         Kind::CircuitBreaker,
         Kind::Bulkhead,
         Kind::Timeout,
         Kind::Fallback,
         Kind::RateLimit,
+        Kind::Hedge,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -39,6 +41,7 @@ impl Kind {
             Kind::Timeout => "timeout",
             Kind::Fallback => "fallback",
             Kind::RateLimit => "rate_limit",
+            Kind::Hedge => "hedge",
         }
     }
 
@@ -50,6 +53,7 @@ impl Kind {
             Kind::Timeout => options::timeout::KEYS,
             Kind::Fallback => options::fallback::KEYS,
             Kind::RateLimit => options::rate_limit::KEYS,
+            Kind::Hedge => options::hedge::KEYS,
         }
     }
 }
@@ -91,6 +95,13 @@ pub(crate) struct RateLimit {
     pub(crate) max_wait: Duration,
 }
 
+pub(crate) struct Hedge {
+    pub(crate) name: Option<String>,
+    pub(crate) delay: Duration,
+    pub(crate) max: u32,
+    pub(crate) when: Option<ExprPath>,
+}
+
 pub(crate) struct Fallback {
     pub(crate) path: ExprPath,
     pub(crate) when: Option<ExprPath>,
@@ -103,6 +114,7 @@ pub(crate) enum Config {
     Timeout(Duration),
     Fallback(Fallback),
     RateLimit(RateLimit),
+    Hedge(Hedge),
 }
 
 /// One parsed attribute of the stack.
@@ -257,6 +269,7 @@ pub(crate) fn parse(kind: Kind, span: Span, tokens: TokenStream) -> syn::Result<
         Kind::Timeout => timeout(&options, span, &mut errors).map(Config::Timeout),
         Kind::Fallback => fallback(&options, span, &mut errors).map(Config::Fallback),
         Kind::RateLimit => rate_limit(&options, span, &mut errors).map(Config::RateLimit),
+        Kind::Hedge => hedge(&options, &mut errors).map(Config::Hedge),
     };
     errors.finish()?;
     let config = config.ok_or_else(|| syn::Error::new(span, "invalid options"))?;
@@ -468,6 +481,23 @@ fn rate_limit(options: &Options, span: Span, errors: &mut Errors) -> Option<Rate
         rate: rate?,
         burst: burst?,
         max_wait: max_wait?,
+    })
+}
+
+fn hedge(options: &Options, errors: &mut Errors) -> Option<Hedge> {
+    use options::hedge::{DELAY, MAX, NAME};
+    options.no_positional_after(0, errors);
+    let name = name(options, &NAME, errors);
+    let delay = period_or_default(options, &DELAY, errors);
+    let max = count_or_default(options, &MAX, errors);
+    let when = options
+        .get("when")
+        .and_then(|expr| errors.keep(args::path("when", expr)));
+    Some(Hedge {
+        name,
+        delay: delay?,
+        max: max?,
+        when,
     })
 }
 

@@ -49,6 +49,13 @@ pub fn rate_limit(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::expand(Kind::RateLimit, args.into(), item.into()).into()
 }
 
+/// Starts another attempt beside one that has not answered after `delay`. See the `staunch`
+/// crate.
+#[proc_macro_attribute]
+pub fn hedge(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::expand(Kind::Hedge, args.into(), item.into()).into()
+}
+
 /// Abandons a call that takes too long. See the `staunch` crate.
 #[proc_macro_attribute]
 pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -13,6 +13,7 @@ pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod duration;
 pub mod fallback;
+pub mod hedge;
 pub mod rate_limit;
 pub mod retry;
 pub mod retry_budget;

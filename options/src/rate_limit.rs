@@ -75,10 +75,14 @@ impl Rate {
         per.div_ceil(self.calls.max(1)).max(1)
     }
 
-    /// The default burst: one period's worth of calls (at most [`BURST`]'s maximum).
+    /// The default burst: one period's worth of calls (at most [`BURST`]'s maximum, and no
+    /// more than [`MAX_SPAN`] covers at the rate, which the rounded-up interval of a rate
+    /// per a year can exceed).
     #[must_use]
     pub fn default_burst(&self) -> u64 {
-        self.calls.min(BURST.max)
+        let fits = u64::try_from(MAX_SPAN.as_nanos() / u128::from(self.interval_nanos()))
+            .unwrap_or(u64::MAX);
+        self.calls.min(BURST.max).min(fits).max(1)
     }
 
     /// Checks a rate built in code: at least one call, a period above zero and at most a
@@ -183,6 +187,9 @@ mod tests {
                 .to_string(),
             "`max_wait` must be at most a day"
         );
+        // A year's rate, rounded up, defaults to the burst a year covers.
+        let yearly = parse("7/8760h").unwrap();
+        assert_eq!(burst(yearly, yearly.default_burst()), Ok(6));
         // Rounded up: never more than the rate.
         assert_eq!(parse("3/1s").unwrap().interval_nanos(), 333_333_334);
         assert_eq!(parse("600000000/s").unwrap().interval_nanos(), 2);

@@ -5,16 +5,19 @@ use std::time::Duration;
 
 pub use crate::breaker::guard as circuit_breaker;
 pub use crate::bulkhead::guard as bulkhead;
+pub use crate::hedge::guard as hedge;
 pub use crate::outcome::{
     Attempt, Crossing, Failure, ReturnsResult, clear_crossing, finish, finish_crossing, lift, widen,
 };
 pub use crate::rate_limit::guard as rate_limit;
-pub use crate::registry::{BreakerSlot, BudgetSlot, BulkheadSlot, RateLimiterSlot, Site};
+pub use crate::registry::{
+    BreakerSlot, BudgetSlot, BulkheadSlot, HedgeSlot, RateLimiterSlot, Site,
+};
 pub use crate::retry::{Attempts, Next, Verdict};
 pub use crate::timeout::guard as timeout;
 pub use crate::{
-    Backoff, BreakerConfig, BudgetConfig, BulkheadConfig, Jitter, RateLimitConfig, RetryPolicy,
-    SlowCalls, Trip,
+    Backoff, BreakerConfig, BudgetConfig, BulkheadConfig, HedgeConfig, Jitter, RateLimitConfig,
+    RetryPolicy, SlowCalls, Trip,
 };
 pub use inventory;
 pub use tokio::time::sleep;
@@ -114,9 +117,9 @@ impl<T: RetryAfterField> RetryAfterField for Option<T> {
 #[inline]
 pub const fn returns_result<R: ReturnsResult>() {}
 
-/// An argument that retry or fallback needs once more per call.
+/// An argument that retry, hedge or fallback needs once more per call.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` must be `Clone`: retry and fallback pass this argument again on each call",
+    message = "`{Self}` must be `Clone`: retry, hedge and fallback pass this argument again on each call",
     label = "owned argument that is not `Clone`",
     note = "derive or implement `Clone` for it, or take it by reference"
 )]

@@ -21,6 +21,7 @@ mod breaker;
 mod bulkhead;
 mod clock;
 mod config;
+mod hedge;
 pub mod integrations;
 #[cfg(feature = "metrics")]
 pub mod metrics;
@@ -54,6 +55,7 @@ pub use breaker::{
 };
 pub use bulkhead::{Bulkhead, BulkheadBuilder, BulkheadConfig, BulkheadMetrics};
 pub use config::ConfigError;
+pub use hedge::{Hedge, HedgeBuilder, HedgeConfig, HedgeMetrics, Hedging};
 pub use observe::{Event, InstanceKind};
 pub use outcome::{Classify, Rejected};
 pub use problem::{
@@ -63,7 +65,7 @@ pub use problem::{
 pub use rate_limit::{
     Acquire, RateLimitConfig, RateLimiter, RateLimiterBuilder, RateLimiterMetrics,
 };
-pub use registry::{Detail, Instance, Registry, Snapshot, breaker, bulkhead, rate_limiter};
+pub use registry::{Detail, Instance, Registry, Snapshot, breaker, bulkhead, hedge, rate_limiter};
 pub use retry::{
     Backoff, BudgetConfig, BudgetMetrics, Jitter, Retry, RetryBudget, RetryBudgetBuilder,
     RetryConfig, RetryMetrics, RetryPolicy, seed_thread_jitter,

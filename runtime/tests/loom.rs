@@ -434,7 +434,8 @@ fn race_for_turns(limiter: &Arc<RateLimiter>, callers: usize) -> usize {
         match thread.join().unwrap() {
             Ok(()) => admitted += 1,
             Err(Rejected::RateLimited { retry_in, .. }) => {
-                assert!(retry_in > Duration::ZERO && retry_in <= Duration::from_millis(100));
+                // At most three intervals: the turns owed under the larger burst.
+                assert!(retry_in > Duration::ZERO && retry_in <= Duration::from_millis(300));
             }
             Err(other) => panic!("{other:?}"),
         }
@@ -454,12 +455,15 @@ fn a_burst_admits_exactly_its_size_to_racing_callers() {
     });
 }
 
-/// A change of burst racing two callers: neither burst is exceeded, the calls made stay owed
-/// (no change hands out a second burst), and the limiter ends with no turn free.
+/// A burst shrunk from three to one while two callers race, two turns spent before: the
+/// change never lets through more than the larger burst allows (the old burst has one turn
+/// left), whatever the interleaving of the change's stores and the callers' swaps.
 #[test]
 fn a_burst_shrunk_while_callers_race_admits_no_more_than_either_burst() {
     model(|| {
-        let limiter = limiter(2);
+        let limiter = limiter(3);
+        limiter.try_acquire().unwrap();
+        limiter.try_acquire().unwrap();
         let smaller = RateLimiter::builder(10, Duration::from_secs(1))
             .name("loom-limiter")
             .burst(1)
@@ -471,7 +475,7 @@ fn a_burst_shrunk_while_callers_race_admits_no_more_than_either_burst() {
         };
         let admitted = race_for_turns(&limiter, 2);
         change.join().unwrap().unwrap();
-        assert!((1..=2).contains(&admitted), "{admitted} admitted");
+        assert!(admitted <= 1, "{admitted} admitted beside the two spent");
         assert_eq!(limiter.metrics().available, 0);
     });
 }

@@ -143,6 +143,7 @@ pub(crate) struct Keys {
     pub(super) failure_rate: Series<Gauge>,
     pub(super) bulkhead_available: Series<Gauge>,
     pub(super) rate_limit_available: Series<Gauge>,
+    pub(super) hedged_attempts: Series<Counter>,
     pub(super) bulkhead_max: Series<Gauge>,
 }
 
@@ -196,6 +197,7 @@ impl Keys {
             failure_rate: labelled(super::CIRCUIT_FAILURE_RATE, name, []),
             bulkhead_available: labelled(super::BULKHEAD_AVAILABLE, name, []),
             rate_limit_available: labelled(super::RATE_LIMIT_AVAILABLE, name, []),
+            hedged_attempts: labelled(super::HEDGED_ATTEMPTS, name, []),
             bulkhead_max: labelled(super::BULKHEAD_MAX, name, []),
         }
     }

@@ -13,6 +13,7 @@
 //! | `staunch_bulkhead_available` | gauge | `name`: free slots |
 //! | `staunch_bulkhead_max` | gauge | `name`: its limit |
 //! | `staunch_rate_limit_available` | gauge | `name`: calls a rate limiter could let in at once |
+//! | `staunch_hedged_attempts_total` | counter | `name`: attempts a hedge started beside a slow one |
 //! | `staunch_call_duration_seconds` | histogram, seconds | `name`, `layer`, `outcome`: calls of breakers that track slow calls |
 //!
 //! A breaker counts its calls (`success` for a call it let through that succeeded), a bulkhead
@@ -64,6 +65,8 @@ pub(crate) const BULKHEAD_AVAILABLE: &str = "staunch_bulkhead_available";
 pub(crate) const BULKHEAD_MAX: &str = "staunch_bulkhead_max";
 /// `staunch_rate_limit_available`.
 pub(crate) const RATE_LIMIT_AVAILABLE: &str = "staunch_rate_limit_available";
+/// `staunch_hedged_attempts_total`.
+pub(crate) const HEDGED_ATTEMPTS: &str = "staunch_hedged_attempts_total";
 /// `staunch_call_duration_seconds`.
 pub(crate) const CALL_DURATION: &str = "staunch_call_duration_seconds";
 
@@ -72,7 +75,7 @@ pub(crate) const CALL_DURATION: &str = "staunch_call_duration_seconds";
 /// ```
 /// assert!(staunch::metrics::NAMES.contains(&"staunch_circuit_state"));
 /// ```
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 11] = [
     CALLS,
     CIRCUIT_STATE,
     CIRCUIT_TRANSITIONS,
@@ -82,6 +85,7 @@ pub const NAMES: [&str; 10] = [
     BULKHEAD_AVAILABLE,
     BULKHEAD_MAX,
     RATE_LIMIT_AVAILABLE,
+    HEDGED_ATTEMPTS,
     CALL_DURATION,
 ];
 
@@ -129,7 +133,7 @@ pub fn publish() {
                     .rate_limit_available
                     .set(metrics.available as f64);
             }
-            Detail::Retry(_) | Detail::RetryBudget(_) => {}
+            Detail::Retry(_) | Detail::RetryBudget(_) | Detail::Hedge(_) => {}
         }
     }
 }
@@ -173,6 +177,10 @@ fn describe() {
             (
                 RETRY_ATTEMPTS,
                 "Attempts of a retry policy's calls, first attempts included",
+            ),
+            (
+                HEDGED_ATTEMPTS,
+                "Attempts a hedge started beside a slow one",
             ),
         ];
         for (name, help) in counters {
@@ -250,6 +258,11 @@ pub(crate) fn transition(keys: &Keys, from: CircuitState, to: CircuitState) {
     keys.transition(from, to).increment(1);
     let _states = states_lock();
     set_states(keys, to);
+}
+
+/// A hedge started another attempt.
+pub(crate) fn hedged(keys: &Keys) {
+    keys.hedged_attempts.increment(1);
 }
 
 /// A failed attempt of a retry policy is retried.

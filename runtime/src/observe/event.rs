@@ -33,16 +33,19 @@ pub enum InstanceKind {
     RetryBudget,
     /// A rate limiter.
     RateLimit,
+    /// A hedge.
+    Hedge,
 }
 
 impl InstanceKind {
     /// Every kind, in the snapshot's order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::CircuitBreaker,
         Self::Bulkhead,
         Self::Retry,
         Self::RetryBudget,
         Self::RateLimit,
+        Self::Hedge,
     ];
 
     /// The kind as the attribute (and the snapshot) spells it.
@@ -54,6 +57,7 @@ impl InstanceKind {
             Self::Retry => "retry",
             Self::RetryBudget => "retry_budget",
             Self::RateLimit => "rate_limit",
+            Self::Hedge => "hedge",
         }
     }
 }
@@ -76,6 +80,16 @@ pub enum Event {
         delay: Duration,
         /// The error, displayed.
         error: String,
+    },
+    /// A hedge started another attempt beside a slow one.
+    Hedged {
+        /// The hedge (the function's name for `#[hedge]`).
+        name: &'static str,
+        /// The attempt started, the first being 1.
+        attempt: u32,
+        /// How long the attempts before it had gone unanswered (the hedge's `delay`).
+        #[serde(serialize_with = "millis")]
+        after: Duration,
     },
     /// A retry budget refused a retry.
     BudgetSpent {
@@ -136,6 +150,7 @@ impl Event {
     pub fn name(&self) -> &'static str {
         match self {
             Self::RetryScheduled { name, .. }
+            | Self::Hedged { name, .. }
             | Self::BudgetSpent { name, .. }
             | Self::Transition { name, .. }
             | Self::Rejected { name, .. }

@@ -67,6 +67,25 @@ fn publish(own: &Hub, event: impl FnOnce() -> Event) {
     }
 }
 
+/// Hedge `name` started attempt number `attempt` beside one unanswered for `after` (or
+/// failed). At DEBUG: a slow dependency makes one per slow call.
+pub(crate) fn hedged(own: &Hub, name: &'static str, attempt: u32, after: Duration) {
+    tracing::debug!(
+        target: "staunch",
+        hedge = name,
+        attempt,
+        after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+        "hedging: another attempt beside a slow one"
+    );
+    #[cfg(feature = "metrics")]
+    crate::metrics::hedged(own.keys(name));
+    publish(own, || Event::Hedged {
+        name,
+        attempt,
+        after,
+    });
+}
+
 /// A failed attempt of `name` will be retried after `delay`.
 pub(crate) fn retry_scheduled(
     own: &Hub,
@@ -271,6 +290,7 @@ pub(crate) fn settings_conflict(
         InstanceKind::Retry => conflict!(retry, "retry policy"),
         InstanceKind::RetryBudget => conflict!(budget, "retry budget"),
         InstanceKind::RateLimit => conflict!(rate_limit, "rate limiter"),
+        InstanceKind::Hedge => conflict!(hedge, "hedge"),
     }
     publish_rare(own, || Event::SettingsConflict {
         kind,

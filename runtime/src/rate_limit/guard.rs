@@ -34,6 +34,8 @@ enum Stage {
     Unpolled,
     Waiting,
     Running,
+    /// Refused: polled again, it answers nothing more.
+    Refused,
 }
 
 pin_project_lite::pin_project! {
@@ -73,9 +75,16 @@ where
                         let turn = Acquire::reserved(this.limiter.clone(), reserved);
                         this.turn.set(Some(turn));
                     }
-                    Err(rejected) => return Poll::Ready(Err(Failure::Rejected(rejected))),
+                    Err(rejected) => {
+                        *this.stage = Stage::Refused;
+                        return Poll::Ready(Err(Failure::Rejected(rejected)));
+                    }
                 }
             }
+            assert!(
+                *this.stage != Stage::Refused,
+                "a rate limiter's guard polled after it refused the call"
+            );
             if let Some(turn) = this.turn.as_mut().as_pin_mut() {
                 match turn.poll(cx) {
                     Poll::Ready(Ok(())) => this.turn.set(None),

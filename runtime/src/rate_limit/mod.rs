@@ -119,7 +119,8 @@ impl RateLimiter {
     /// The calls the limiter owes keep their count: a limiter that has just let its burst
     /// through is, under a new rate, as many calls ahead of it (at most its new burst), so a
     /// change neither forgives the calls made nor grants a second burst. Callers already
-    /// waiting keep the turns they reserved.
+    /// waiting keep the turns they reserved, and no caller is given one of them again. A
+    /// call racing the change is judged by the stricter of the two settings.
     ///
     /// ```
     /// use std::time::Duration;
@@ -139,19 +140,29 @@ impl RateLimiter {
         crate::config::same_name(self.name, config.name)?;
         let (interval, tolerance) = spacing(&config);
         let old_interval = self.interval.load(Ordering::Relaxed);
+        let old_tolerance = self.tolerance.load(Ordering::Relaxed);
+        // While the arrival time is rescaled, calls judge it by the smaller of the two bursts
+        // (the word is released after these stores, and calls acquire it before reading
+        // them): a change in flight lets no more through than either setting would.
+        self.tolerance
+            .store(old_tolerance.min(tolerance), Ordering::Release);
+        self.interval.store(interval, Ordering::Release);
+        self.max_wait
+            .store(clock::nanos(config.max_wait), Ordering::Release);
         let now = clock::now();
         let _ = self
             .arrival
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |arrival| {
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |arrival| {
                 let ahead = arrival.checked_sub(now).filter(|ahead| *ahead > 0)?;
-                let owed = u128::from(ahead) * u128::from(interval) / u128::from(old_interval);
-                let ahead = u64::try_from(owed).unwrap_or(u64::MAX).min(tolerance);
-                Some(now + ahead)
+                // The calls owed within the burst count again at the new rate; the turns
+                // reserved beyond it by callers waiting stay where they are.
+                let owed = ahead.min(old_tolerance);
+                let reserved = ahead - owed;
+                let owed = u128::from(owed) * u128::from(interval) / u128::from(old_interval);
+                let owed = u64::try_from(owed).unwrap_or(u64::MAX).min(tolerance);
+                Some(now + owed + reserved)
             });
-        self.interval.store(interval, Ordering::Relaxed);
-        self.tolerance.store(tolerance, Ordering::Relaxed);
-        self.max_wait
-            .store(clock::nanos(config.max_wait), Ordering::Relaxed);
+        self.tolerance.store(tolerance, Ordering::Release);
         *in_force = config;
         drop(in_force);
         if config != old {
@@ -292,10 +303,12 @@ impl RateLimiter {
     #[inline]
     fn take(&self, max_wait: u64) -> Result<Turn, Busy> {
         let now = clock::now();
-        let interval = self.interval.load(Ordering::Relaxed);
-        let tolerance = self.tolerance.load(Ordering::Relaxed);
-        let mut arrival = self.arrival.load(Ordering::Relaxed);
+        // Acquired before the settings are read: a change's rescaled arrival time is read
+        // with the settings it was written for (or stricter ones).
+        let mut arrival = self.arrival.load(Ordering::Acquire);
         loop {
+            let interval = self.interval.load(Ordering::Relaxed);
+            let tolerance = self.tolerance.load(Ordering::Relaxed);
             let next = arrival.max(now).saturating_add(interval);
             let ahead = next - now;
             let wait = ahead.saturating_sub(tolerance);
@@ -306,7 +319,7 @@ impl RateLimiter {
                 arrival,
                 next,
                 Ordering::Relaxed,
-                Ordering::Relaxed,
+                Ordering::Acquire,
             ) {
                 Ok(_) => {
                     self.admissions.add();

@@ -8,7 +8,7 @@ use super::{Instances, Registry, global, sites};
 use crate::config::ConfigError;
 use crate::observe::InstanceKind;
 use crate::settings::{Entry, InstanceSettings, SettingError, Settings, SettingsError, Table};
-use crate::{Bulkhead, CircuitBreaker, RateLimiter, RetryBudget, RetryPolicy};
+use crate::{Bulkhead, CircuitBreaker, Hedge, RateLimiter, RetryBudget, RetryPolicy};
 
 /// Which layer settings go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +142,7 @@ impl Registry {
             InstanceKind::Retry => layers::in_force(*instances.retries.get(name)?.first()?),
             InstanceKind::RetryBudget => layers::in_force(*instances.budgets.get(name)?),
             InstanceKind::RateLimit => layers::in_force(*instances.rate_limiters.get(name)?),
+            InstanceKind::Hedge => layers::in_force(*instances.hedges.get(name)?),
         })
     }
 
@@ -266,6 +267,7 @@ impl Instances {
                 InstanceKind::Retry => names.extend(self.retries.keys()),
                 InstanceKind::RetryBudget => names.extend(self.budgets.keys()),
                 InstanceKind::RateLimit => names.extend(self.rate_limiters.keys()),
+                InstanceKind::Hedge => names.extend(self.hedges.keys()),
             }
             if declared {
                 names.extend(sites::declared_names(k));
@@ -287,6 +289,7 @@ impl Instances {
             InstanceKind::Retry => self.retries.get_key_value(name).map(|(k, _)| *k),
             InstanceKind::RetryBudget => self.budgets.get_key_value(name).map(|(k, _)| *k),
             InstanceKind::RateLimit => self.rate_limiters.get_key_value(name).map(|(k, _)| *k),
+            InstanceKind::Hedge => self.hedges.get_key_value(name).map(|(k, _)| *k),
         };
         held.or_else(|| match kind {
             InstanceKind::CircuitBreaker => sites::declared_breaker(name).map(|c| c.name()),
@@ -294,6 +297,7 @@ impl Instances {
             InstanceKind::Retry => sites::declared_retries(name).first().map(|p| p.name()),
             InstanceKind::RetryBudget => sites::declared_budget(name).map(|c| c.name()),
             InstanceKind::RateLimit => sites::declared_rate_limiter(name).map(|c| c.name()),
+            InstanceKind::Hedge => sites::declared_hedge(name).map(|c| c.name()),
         })
     }
 
@@ -356,6 +360,12 @@ impl Instances {
                     .map_or(Ok(()), |c| {
                         layers::over::<RateLimiter>(&c, layers).map(drop)
                     })
+                    .map(|()| Vec::new()),
+            },
+            InstanceKind::Hedge => match self.hedges.get(name) {
+                Some(hedge) => one(*hedge, layers),
+                None => sites::declared_hedge(name)
+                    .map_or(Ok(()), |c| layers::over::<Hedge>(&c, layers).map(drop))
                     .map(|()| Vec::new()),
             },
         }

@@ -8,8 +8,8 @@ use super::layers::{self, Layers, Named};
 use super::{Instances, Registry};
 use crate::observe;
 use crate::{
-    BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, RateLimitConfig,
-    RateLimiter, RetryBudget, RetryConfig, RetryPolicy,
+    BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, Hedge, HedgeConfig,
+    RateLimitConfig, RateLimiter, RetryBudget, RetryConfig, RetryPolicy,
 };
 
 /// Who names an instance.
@@ -51,6 +51,11 @@ impl Registry {
         source: Source,
     ) -> &'static RateLimiter {
         self.named(config, source, |i| &mut i.rate_limiters)
+    }
+
+    /// The hedge named in `config`, created on first use.
+    pub(crate) fn hedge_or_insert(&self, config: &HedgeConfig, source: Source) -> &'static Hedge {
+        self.named(config, source, |i| &mut i.hedges)
     }
 
     /// The retry budget named in `config`, created on first use.

@@ -1,4 +1,5 @@
-//! Registries of named breakers, bulkheads, retry policies and budgets, and rate limiters: the process-wide one
+//! Registries of named breakers, bulkheads, retry policies and budgets, rate limiters and
+//! hedges: the process-wide one
 //! that the attributes use, and any a program makes for itself (tests, tenants).
 
 mod apply;
@@ -14,6 +15,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use self::layers::Layers;
 use crate::breaker::{BreakerMetrics, CircuitBreaker};
 use crate::bulkhead::{Bulkhead, BulkheadMetrics};
+use crate::hedge::{Hedge, HedgeMetrics};
 use crate::observe::{self, Event, InstanceKind};
 use crate::rate_limit::{RateLimiter, RateLimiterMetrics};
 use crate::retry::{BudgetMetrics, RetryBudget, RetryMetrics, RetryPolicy};
@@ -23,7 +25,7 @@ use tokio::sync::broadcast;
 #[cfg(feature = "config")]
 pub(crate) use self::apply::known_names;
 pub use self::sites::Site;
-pub use self::slots::{BreakerSlot, BudgetSlot, BulkheadSlot, RateLimiterSlot};
+pub use self::slots::{BreakerSlot, BudgetSlot, BulkheadSlot, HedgeSlot, RateLimiterSlot};
 
 /// Named instances. The attributes use the process-wide one, [`crate::registry()`]; a program
 /// can keep others, in `static`s, for instances apart from it (a test's, a tenant's), filled
@@ -54,6 +56,7 @@ struct Instances {
     retries: BTreeMap<&'static str, Vec<&'static RetryPolicy>>,
     budgets: BTreeMap<&'static str, &'static RetryBudget>,
     rate_limiters: BTreeMap<&'static str, &'static RateLimiter>,
+    hedges: BTreeMap<&'static str, &'static Hedge>,
     /// The settings over each named instance's own.
     layers: BTreeMap<(InstanceKind, &'static str), Layers>,
     /// The call site holding each default name, by kind.
@@ -115,6 +118,20 @@ pub fn rate_limiter(name: &str) -> Option<&'static RateLimiter> {
     global().rate_limiter(name)
 }
 
+/// The hedge named `name`, if one was created: [`Registry::hedge`] of the process-wide
+/// registry.
+///
+/// ```
+/// use staunch::Hedge;
+///
+/// Hedge::builder().name("docs-hedged-search").max(3).build_shared().unwrap();
+/// assert_eq!(staunch::hedge("docs-hedged-search").unwrap().config().max(), 3);
+/// ```
+#[must_use]
+pub fn hedge(name: &str) -> Option<&'static Hedge> {
+    global().hedge(name)
+}
+
 impl Registry {
     /// An empty registry.
     #[must_use]
@@ -126,6 +143,7 @@ impl Registry {
                 retries: BTreeMap::new(),
                 budgets: BTreeMap::new(),
                 rate_limiters: BTreeMap::new(),
+                hedges: BTreeMap::new(),
                 layers: BTreeMap::new(),
                 sites: BTreeMap::new(),
                 generation: 0,
@@ -150,6 +168,12 @@ impl Registry {
     #[must_use]
     pub fn rate_limiter(&self, name: &str) -> Option<&'static RateLimiter> {
         self.lock().rate_limiters.get(name).copied()
+    }
+
+    /// The hedge named `name`, if one was created here.
+    #[must_use]
+    pub fn hedge(&self, name: &str) -> Option<&'static Hedge> {
+        self.lock().hedges.get(name).copied()
     }
 
     /// The retry budget named `name`, if one was created here.
@@ -266,12 +290,18 @@ impl Registry {
             detail: Detail::RateLimit(r.metrics()),
             settings: layers::in_force(*r),
         });
+        let hedges = instances.hedges.iter().map(|(name, h)| Instance {
+            name,
+            detail: Detail::Hedge(h.metrics()),
+            settings: layers::in_force(*h),
+        });
         Snapshot {
             instances: breakers
                 .chain(bulkheads)
                 .chain(retries)
                 .chain(budgets)
                 .chain(rate_limiters)
+                .chain(hedges)
                 .collect(),
         }
     }
@@ -290,7 +320,7 @@ impl Registry {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Snapshot {
     /// Breakers, bulkheads, retry policies (a `#[retry]` function's once settings were
-    /// applied or it has failed), retry budgets, then rate limiters.
+    /// applied or it has failed), retry budgets, rate limiters, then hedges.
     pub instances: Vec<Instance>,
 }
 
@@ -320,4 +350,6 @@ pub enum Detail {
     RetryBudget(BudgetMetrics),
     /// A rate limiter.
     RateLimit(RateLimiterMetrics),
+    /// A hedge.
+    Hedge(HedgeMetrics),
 }

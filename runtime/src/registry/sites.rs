@@ -7,9 +7,11 @@
 
 use super::Registry;
 use super::create::Source;
-use super::slots::{BreakerSlot, BudgetSlot, BulkheadSlot, RateLimiterSlot};
+use super::slots::{BreakerSlot, BudgetSlot, BulkheadSlot, HedgeSlot, RateLimiterSlot};
 use crate::observe::InstanceKind;
-use crate::{BreakerConfig, BudgetConfig, BulkheadConfig, RateLimitConfig, RetryPolicy};
+use crate::{
+    BreakerConfig, BudgetConfig, BulkheadConfig, HedgeConfig, RateLimitConfig, RetryPolicy,
+};
 
 /// A call site of an attribute, as generated code declares it: a function returning its
 /// static (holding the static's address in the declaration's data measurably slows the calls
@@ -26,6 +28,8 @@ pub enum Site {
     RetryBudget(fn() -> &'static BudgetSlot),
     /// `#[rate_limit]`.
     RateLimit(fn() -> &'static RateLimiterSlot),
+    /// `#[hedge]`.
+    Hedge(fn() -> &'static HedgeSlot),
 }
 
 inventory::collect!(Site);
@@ -51,6 +55,9 @@ pub(super) fn materialize(registry: &Registry) {
                 slot().get();
             }
             Site::RateLimit(slot) => {
+                slot().get();
+            }
+            Site::Hedge(slot) => {
                 slot().get();
             }
         }
@@ -88,6 +95,16 @@ pub(super) fn declared_rate_limiter(name: &str) -> Option<RateLimitConfig> {
         })
 }
 
+/// A declared hedge named `name`.
+pub(super) fn declared_hedge(name: &str) -> Option<HedgeConfig> {
+    inventory::iter::<Site>
+        .into_iter()
+        .find_map(|site| match site {
+            Site::Hedge(slot) if slot().config().name() == name => Some(*slot().config()),
+            _ => None,
+        })
+}
+
 /// The declared `#[retry]` policies named `name`.
 pub(super) fn declared_retries(name: &str) -> Vec<&'static RetryPolicy> {
     inventory::iter::<Site>
@@ -121,6 +138,7 @@ pub(super) fn declared_names(kind: InstanceKind) -> Vec<&'static str> {
             (Site::Retry(policy), InstanceKind::Retry) => Some(policy().name()),
             (Site::RetryBudget(slot), InstanceKind::RetryBudget) => Some(slot().config().name()),
             (Site::RateLimit(slot), InstanceKind::RateLimit) => Some(slot().config().name()),
+            (Site::Hedge(slot), InstanceKind::Hedge) => Some(slot().config().name()),
             _ => None,
         })
         .collect()

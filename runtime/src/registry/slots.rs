@@ -7,8 +7,8 @@ use super::create::Source;
 use super::global;
 use crate::observe::InstanceKind;
 use crate::{
-    BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, RateLimitConfig,
-    RateLimiter, RetryBudget,
+    BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, Hedge, HedgeConfig,
+    RateLimitConfig, RateLimiter, RetryBudget,
 };
 
 /// How a call site names its instance.
@@ -243,6 +243,64 @@ impl RateLimiterSlot {
 
     /// The settings the site was written with.
     pub(crate) fn config(&self) -> &RateLimitConfig {
+        &self.config
+    }
+}
+
+/// A call site's hedge, resolved like [`BreakerSlot`].
+#[derive(Debug)]
+pub struct HedgeSlot {
+    config: HedgeConfig,
+    naming: Naming,
+    hedge: OnceLock<&'static Hedge>,
+}
+
+impl HedgeSlot {
+    /// A slot for `#[hedge(name = "...", ...)]`.
+    #[must_use]
+    pub const fn new(config: HedgeConfig) -> Self {
+        Self {
+            config,
+            naming: Naming::Named,
+            hedge: OnceLock::new(),
+        }
+    }
+
+    /// A slot for `#[hedge]` without `name`: a hedge of its own.
+    #[must_use]
+    pub const fn unnamed(config: HedgeConfig) -> Self {
+        Self {
+            config,
+            naming: Naming::Unnamed,
+            hedge: OnceLock::new(),
+        }
+    }
+
+    #[inline]
+    pub fn get(&self) -> &'static Hedge {
+        self.hedge.get_or_init(|| self.resolve(self.config.name()))
+    }
+
+    /// The hedge of an unnamed method's call site, named as [`BreakerSlot::get_in`] says.
+    #[inline]
+    pub fn get_in(&self, owner: fn() -> &'static str) -> &'static Hedge {
+        self.hedge
+            .get_or_init(|| self.resolve(qualified(self.config.name(), owner())))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resolve(&self, name: &'static str) -> &'static Hedge {
+        let registry = global();
+        let name = match self.naming {
+            Naming::Unnamed => registry.claim(InstanceKind::Hedge, name, site(self)),
+            Naming::Named | Naming::ByName => name,
+        };
+        registry.hedge_or_insert(&self.config.with_name(name), self.naming.source())
+    }
+
+    /// The settings the site was written with.
+    pub(crate) fn config(&self) -> &HedgeConfig {
         &self.config
     }
 }

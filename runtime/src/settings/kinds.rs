@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use staunch_options::circuit_breaker as cb;
+use staunch_options::hedge as hg;
 use staunch_options::rate_limit::{self as rl, Rate};
 use staunch_options::{bulkhead as bh, retry as rt, retry_budget as rb};
 
 use super::literal::{self, Literal};
 use crate::config::ConfigError;
 use crate::{
-    Backoff, BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, Jitter, Mode,
-    RateLimitConfig, RateLimiter, Retry, RetryBudget, RetryConfig, Trip,
+    Backoff, BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, Hedge,
+    HedgeConfig, Jitter, Mode, RateLimitConfig, RateLimiter, Retry, RetryBudget, RetryConfig, Trip,
 };
 
 /// A value as settings write it.
@@ -271,6 +272,24 @@ settings! {
     }
 }
 
+settings! {
+    /// The settings of a hedge: `[hedge.NAME]`, the options of `#[hedge]` (its `when` is code,
+    /// not a setting).
+    ///
+    /// ```
+    /// use staunch::settings::HedgeSettings;
+    ///
+    /// let settings: HedgeSettings = serde_json::from_str(r#"{"delay": "50ms", "max": 3}"#).unwrap();
+    /// assert_eq!(settings.max, Some(3));
+    /// ```
+    HedgeSettings {
+        /// How long an attempt may go unanswered before the next starts.
+        delay: Duration = |l| literal::period(&hg::DELAY, l),
+        /// Attempts in all, the first included.
+        max: u32 = |l| literal::count(&hg::MAX, l),
+    }
+}
+
 fn mode_named(name: &str) -> Mode {
     Mode::parse(name).unwrap_or_default()
 }
@@ -514,8 +533,7 @@ impl RetryBudgetSettings {
 }
 
 impl RateLimitSettings {
-    /// Every setting of `config`; `burst` is left out when it is its default, one period's
-    /// worth, so that a rate written alone brings its own.
+    /// Every setting of `config`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -524,7 +542,7 @@ impl RateLimitSettings {
     ///
     /// let config = RateLimiter::builder(100, Duration::from_secs(1)).config().unwrap();
     /// assert_eq!(serde_json::to_string(&RateLimitSettings::of(&config)).unwrap(),
-    ///     r#"{"rate":"100/s","max_wait":"0s"}"#);
+    ///     r#"{"rate":"100/s","burst":100,"max_wait":"0s"}"#);
     /// ```
     #[must_use]
     pub fn of(config: &RateLimitConfig) -> Self {
@@ -534,15 +552,19 @@ impl RateLimitSettings {
         };
         Self {
             rate: Some(rate),
-            burst: (config.burst() != rate.default_burst()).then_some(config.burst()),
+            burst: Some(config.burst()),
             max_wait: Some(config.max_wait()),
         }
     }
 
-    /// `upper`'s keys over these: a rate written above without a burst brings its own
-    /// default burst.
+    /// `upper`'s keys over these: a rate written above without a burst brings its own default
+    /// burst when the burst below was its rate's default (a burst chosen is kept).
     pub(crate) fn overlay(&mut self, upper: &Self) {
-        if upper.rate.is_some() && upper.burst.is_none() {
+        if upper.rate.is_some()
+            && upper.burst.is_none()
+            && let (Some(rate), Some(burst)) = (self.rate, self.burst)
+            && burst == rate.default_burst()
+        {
             self.burst = None;
         }
         self.replace_with(upper);
@@ -564,6 +586,29 @@ impl RateLimitSettings {
     }
 }
 
+impl HedgeSettings {
+    /// Every setting of `config`.
+    #[must_use]
+    pub fn of(config: &HedgeConfig) -> Self {
+        Self {
+            delay: Some(config.delay()),
+            max: Some(config.max()),
+        }
+    }
+
+    pub(crate) fn overlay(&mut self, upper: &Self) {
+        self.replace_with(upper);
+    }
+
+    pub(crate) fn config(&self, base: &HedgeConfig) -> Result<HedgeConfig, ConfigError> {
+        Hedge::builder()
+            .name(base.name())
+            .delay(self.delay.unwrap_or(base.delay()))
+            .max(self.max.unwrap_or(base.max()))
+            .config()
+    }
+}
+
 /// A configuration serializes as the settings it amounts to, under the options' names: what
 /// events and the snapshot show, and what a file takes back.
 macro_rules! serialized_as_settings {
@@ -580,5 +625,6 @@ serialized_as_settings!(
     BulkheadConfig => BulkheadSettings,
     RetryConfig => RetrySettings,
     BudgetConfig => RetryBudgetSettings,
-    RateLimitConfig => RateLimitSettings
+    RateLimitConfig => RateLimitSettings,
+    HedgeConfig => HedgeSettings
 );

@@ -24,7 +24,8 @@ pub use self::error::{SettingError, SettingsError};
 #[cfg(feature = "config")]
 pub use self::file::{ENV_PREFIX, MAX_FILE_BYTES};
 pub use self::kinds::{
-    BreakerSettings, BulkheadSettings, RateLimitSettings, RetryBudgetSettings, RetrySettings,
+    BreakerSettings, BulkheadSettings, HedgeSettings, RateLimitSettings, RetryBudgetSettings,
+    RetrySettings,
 };
 pub(crate) use self::literal::Literal;
 use crate::observe::InstanceKind;
@@ -43,6 +44,8 @@ pub enum InstanceSettings {
     RetryBudget(RetryBudgetSettings),
     /// A rate limiter's.
     RateLimit(RateLimitSettings),
+    /// A hedge's.
+    Hedge(HedgeSettings),
 }
 
 impl InstanceSettings {
@@ -55,6 +58,7 @@ impl InstanceSettings {
             InstanceKind::Retry => Self::Retry(RetrySettings::default()),
             InstanceKind::RetryBudget => Self::RetryBudget(RetryBudgetSettings::default()),
             InstanceKind::RateLimit => Self::RateLimit(RateLimitSettings::default()),
+            InstanceKind::Hedge => Self::Hedge(HedgeSettings::default()),
         }
     }
 
@@ -67,6 +71,7 @@ impl InstanceSettings {
             Self::Retry(_) => InstanceKind::Retry,
             Self::RetryBudget(_) => InstanceKind::RetryBudget,
             Self::RateLimit(_) => InstanceKind::RateLimit,
+            Self::Hedge(_) => InstanceKind::Hedge,
         }
     }
 
@@ -77,6 +82,7 @@ impl InstanceSettings {
             Self::Retry(s) => s.set(key, value),
             Self::RetryBudget(s) => s.set(key, value),
             Self::RateLimit(s) => s.set(key, value),
+            Self::Hedge(s) => s.set(key, value),
         }
     }
 
@@ -88,6 +94,7 @@ impl InstanceSettings {
             (Self::Retry(s), Self::Retry(u)) => s.overlay(u),
             (Self::RetryBudget(s), Self::RetryBudget(u)) => s.overlay(u),
             (Self::RateLimit(s), Self::RateLimit(u)) => s.overlay(u),
+            (Self::Hedge(s), Self::Hedge(u)) => s.overlay(u),
             _ => {}
         }
     }
@@ -100,6 +107,7 @@ impl InstanceSettings {
             Self::Retry(s) => s.written(),
             Self::RetryBudget(s) => s.written(),
             Self::RateLimit(s) => s.written(),
+            Self::Hedge(s) => s.written(),
         }
     }
 }
@@ -118,7 +126,8 @@ instance_settings_from!(
     BulkheadSettings => Bulkhead,
     RetrySettings => Retry,
     RetryBudgetSettings => RetryBudget,
-    RateLimitSettings => RateLimit
+    RateLimitSettings => RateLimit,
+    HedgeSettings => Hedge
 );
 
 /// One instance's settings as written, with where each key was written.

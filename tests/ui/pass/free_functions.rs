@@ -87,6 +87,11 @@ async fn paced_alone() -> Result<(), ApiError> {
     Ok(())
 }
 
+#[staunch::hedge(delay = "20ms", max = 3, when = is_transient, name = "ui-hedged")]
+async fn hedged(id: u64, label: String) -> Result<String, ApiError> {
+    Ok(format!("{id}{label}"))
+}
+
 #[staunch::timeout("2s")]
 async fn short() -> Result<(), ApiError> {
     Ok(())
@@ -108,9 +113,10 @@ fn is_not_found(error: &ApiError) -> bool {
 
 #[staunch::fallback(cached)]
 #[staunch::retry(max = 4, backoff = "exp", jitter = "full")]
+#[staunch::bulkhead(limit = 10)]
+#[staunch::hedge(delay = "50ms")]
 #[staunch::circuit_breaker(name = "ui-products", fail_max = 5, reset = "30s")]
 #[staunch::rate_limit(rate = "1000/s")]
-#[staunch::bulkhead(limit = 10)]
 #[staunch::timeout("2s")]
 async fn stacked(id: u64) -> Result<u64, ApiError> {
     if id == 0 {
@@ -132,6 +138,7 @@ async fn main() {
     bounded().await.unwrap();
     paced().await.unwrap();
     paced_alone().await.unwrap();
+    assert_eq!(hedged(1, "a".into()).await.unwrap(), "1a");
     short().await.unwrap();
     named_after().await.unwrap();
     assert_eq!(guarded(1).await.unwrap(), 0);

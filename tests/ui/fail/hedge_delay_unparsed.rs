@@ -1,0 +1,6 @@
+#[staunch::hedge(delay = "soon")]
+async fn search() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}
