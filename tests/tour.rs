@@ -518,3 +518,37 @@ async fn unknown_paths_and_methods_are_answered_as_problems() {
     assert_eq!(wrong.body["detail"], "/resilience does not take DELETE");
     assert_eq!(wrong.headers["allow"], "GET,HEAD");
 }
+
+#[tokio::test]
+async fn the_search_is_rate_limited_and_the_prices_are_hedged() {
+    let s = start().await;
+    let mut answers = Vec::new();
+    for _ in 0..8 {
+        answers.push(s.get("/search").await);
+    }
+    let ok = answers.iter().filter(|a| a.status == 200).count();
+    let limited: Vec<_> = answers.iter().filter(|a| a.status == 429).collect();
+    // Five at once, then one each 50 ms: eight quick requests get five or six turns.
+    assert!((5..=6).contains(&ok), "{ok} let in");
+    assert_eq!(ok + limited.len(), 8);
+    let refused = limited[0];
+    assert_eq!(refused.content_type, PROBLEM);
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert_eq!(refused.body["status"], 429);
+    assert_eq!(refused.body["title"], "Too Many Requests");
+
+    s.chaos("tail").await;
+    for i in 0..8 {
+        let price = s.get(&format!("/prices_hedged/p{i}")).await;
+        assert_eq!(
+            (price.status, price.body["source"].as_str()),
+            (200, Some("live"))
+        );
+    }
+    s.chaos("healthy").await;
+    let hedge = staunch::hedge("prices").expect("the shop's hedge");
+    assert!(
+        hedge.metrics().hedged >= 1,
+        "a slow request of the tail was hedged"
+    );
+}

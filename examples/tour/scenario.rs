@@ -152,6 +152,8 @@ pub async fn run(shop_url: &str, upstream: &Arc<Upstream>, log_path: &str) -> Re
     }
     live_change(&client, shop_url).await?;
     server_limits(&client, shop_url).await?;
+    rate_limited(&client, shop_url).await?;
+    hedged(&client, shop_url).await?;
     print_summary(total, upstream.requests(), started.elapsed());
     Ok(())
 }
@@ -250,6 +252,96 @@ async fn server_limits(client: &reqwest::Client, shop_url: &str) -> Result<(), S
         ms(slowest(&let_in)),
         turned_away.len(),
         ms(slowest(&turned_away)),
+    );
+    println!();
+    Ok(())
+}
+
+/// A burst against the rate-limited search: the burst's worth let in, the rest answered at
+/// once with 429 problems saying when to come back.
+async fn rate_limited(client: &reqwest::Client, shop_url: &str) -> Result<(), String> {
+    const BURST: usize = 15;
+    println!(
+        "── rate limit ── /search runs under #[rate_limit(rate = \"20/s\", burst = 5)]: {BURST} requests at once"
+    );
+    let mut requests = JoinSet::new();
+    for _ in 0..BURST {
+        let request = client.get(format!("{shop_url}/search"));
+        requests.spawn(async move {
+            let response = request.send().await.ok()?;
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let problem = response
+                .headers()
+                .get("content-type")
+                .is_some_and(|v| v.as_bytes() == staunch::PROBLEM_JSON.as_bytes());
+            Some((response.status().as_u16(), problem, retry_after))
+        });
+    }
+    let answers: Vec<_> = requests.join_all().await.into_iter().flatten().collect();
+    let ok = answers.iter().filter(|(status, ..)| *status == 200).count();
+    let limited: Vec<_> = answers
+        .iter()
+        .filter(|(status, problem, _)| *status == 429 && *problem)
+        .collect();
+    let retry_after = limited.iter().find_map(|(.., after)| after.clone());
+    println!(
+        "   → {ok} answered 200, {} answered 429 problems with Retry-After: {} (s); the limiter refused {} in all",
+        limited.len(),
+        retry_after.as_deref().unwrap_or("-"),
+        staunch::rate_limiter("search").map_or(0, |l| l.metrics().rejected),
+    );
+    if ok + limited.len() != BURST {
+        return Err(format!("the rate-limited burst answered {answers:?}"));
+    }
+    println!();
+    Ok(())
+}
+
+/// A slow tail (one upstream request in four answers after 250 ms): the same prices fetched
+/// plainly and through a hedge, and the p95 of each.
+async fn hedged(client: &reqwest::Client, shop_url: &str) -> Result<(), String> {
+    const CALLS: usize = 40;
+    println!(
+        "── hedging ── one upstream request in four answers after {} ms; /prices_hedged runs under #[hedge(delay = \"40ms\", max = 2)]",
+        crate::upstream::TAIL_LATENCY.as_millis()
+    );
+    set_mode(client, shop_url, Mode::Tail).await?;
+    let mut rows = Vec::new();
+    for path in ["/prices", "/prices_hedged"] {
+        let mut latencies = Vec::with_capacity(CALLS);
+        for i in 0..CALLS {
+            let started = Instant::now();
+            let response = client
+                .get(format!("{shop_url}{path}/p{i}"))
+                .send()
+                .await
+                .map_err(|e| format!("GET {path}: {e}"))?;
+            if !response.status().is_success() {
+                return Err(format!("GET {path} answered {}", response.status()));
+            }
+            latencies.push(started.elapsed());
+        }
+        latencies.sort();
+        rows.push((path, latencies[CALLS / 2], latencies[CALLS * 95 / 100]));
+    }
+    set_mode(client, shop_url, Mode::Healthy).await?;
+    println!("   {:<16} {:>10} {:>10}", "endpoint", "p50", "p95");
+    for (path, p50, p95) in &rows {
+        println!(
+            "   {path:<16} {:>10} {:>10}",
+            ms(Some(*p50)),
+            ms(Some(*p95))
+        );
+    }
+    let hedged = staunch::hedge("prices").map_or(0, |h| h.metrics().hedged);
+    println!(
+        "   → the hedge sent {hedged} second requests beside slow ones and answered the p95 in {} instead of {}",
+        ms(Some(rows[1].2)),
+        ms(Some(rows[0].2))
     );
     println!();
     Ok(())

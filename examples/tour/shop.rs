@@ -177,6 +177,31 @@ impl Shop {
         Ok(json!({"id": id, "name": format!("Product {id}"), "price": 19.99, "source": "fallback"}))
     }
 
+    /// A product's price, hedged: when the upstream has not answered in 40 ms, a second request
+    /// goes out beside the first, and whichever answers first wins.
+    #[staunch::hedge(delay = "40ms", max = 2, name = "prices")]
+    #[staunch::timeout("1s")]
+    pub async fn price(&self, id: &str, correlation: &Correlation) -> Result<Value, ShopError> {
+        self.get(&format!("/products/{id}"), correlation).await
+    }
+
+    /// The same price, one request at a time: the tour's comparison.
+    #[staunch::timeout("1s")]
+    pub async fn price_unhedged(
+        &self,
+        id: &str,
+        correlation: &Correlation,
+    ) -> Result<Value, ShopError> {
+        self.get(&format!("/products/{id}"), correlation).await
+    }
+
+    /// A search of the catalogue, at most 20 a second (5 at once): a busier caller is told
+    /// when to come back, with a 429 problem and `Retry-After`.
+    #[staunch::rate_limit(rate = "20/s", burst = 5, name = "search")]
+    pub async fn search(&self, query: &str) -> Result<Value, ShopError> {
+        Ok(json!({"query": query, "hits": [], "source": "live"}))
+    }
+
     /// A user's profile, live when the upstream answers, else the last one seen (stale cache).
     #[staunch::fallback(Self::cached_profile)]
     #[staunch::circuit_breaker(name = "profiles")]
@@ -231,6 +256,9 @@ pub fn router(shop: Arc<Shop>) -> Result<Router, ConfigError> {
         .route("/fetch-data-resiliently", get(fetch_data))
         .route("/products_resilient/{id}", get(resilient_product))
         .route("/user_profile_page/{user_id}", get(profile_page))
+        .route("/prices/{id}", get(price))
+        .route("/prices_hedged/{id}", get(hedged_price))
+        .route("/search", get(search))
         .route("/user_info", get(user_info))
         .route("/resilience", get(resilience))
         .route("/resilience/{name}", put(change_settings))
@@ -424,6 +452,26 @@ async fn resilient_product(
     Extension(correlation): Extension<Correlation>,
 ) -> Result<axum::Json<Value>, ShopError> {
     shop.product(&id, &correlation).await.map(axum::Json)
+}
+
+async fn price(
+    State(shop): State<Arc<Shop>>,
+    Path(id): Path<String>,
+    Extension(correlation): Extension<Correlation>,
+) -> Result<axum::Json<Value>, ShopError> {
+    shop.price_unhedged(&id, &correlation).await.map(axum::Json)
+}
+
+async fn hedged_price(
+    State(shop): State<Arc<Shop>>,
+    Path(id): Path<String>,
+    Extension(correlation): Extension<Correlation>,
+) -> Result<axum::Json<Value>, ShopError> {
+    shop.price(&id, &correlation).await.map(axum::Json)
+}
+
+async fn search(State(shop): State<Arc<Shop>>) -> Result<axum::Json<Value>, ShopError> {
+    shop.search("shoes").await.map(axum::Json)
 }
 
 async fn profile_page(

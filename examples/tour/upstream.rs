@@ -25,11 +25,16 @@ pub enum Mode {
     Failing,
     /// One request in three answers 503.
     Flaky,
+    /// One request in four answers after `TAIL_LATENCY`, the others at once: a slow tail.
+    Tail,
     /// Answers after `slow_latency`, beyond the callers' timeouts.
     Slow,
     /// Refuses connections: nothing listens on its port.
     Down,
 }
+
+/// How late the slow requests of `Tail` answer.
+pub const TAIL_LATENCY: Duration = Duration::from_millis(250);
 
 struct Behaviour {
     mode: Mutex<Mode>,
@@ -130,6 +135,10 @@ async fn misbehave(behaviour: &Behaviour) -> Option<Response> {
     match mode {
         Mode::Failing => Some(unavailable()),
         Mode::Flaky if n % 3 == 0 => Some(unavailable()),
+        Mode::Tail if n % 4 == 0 => {
+            tokio::time::sleep(TAIL_LATENCY).await;
+            None
+        }
         Mode::Slow => {
             tokio::time::sleep(behaviour.slow_latency).await;
             None
