@@ -1,0 +1,6 @@
+#[staunch::hedge(when = "transient")]
+async fn search() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[staunch::rate_limit("100/s")]
+async fn search() -> Result<(), staunch::Rejected> {
+    Ok(())
+}
+
+fn main() {}
