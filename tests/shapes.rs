@@ -72,9 +72,12 @@ async fn generic<T: Display + Clone + Send>(
     Ok(format!("{value}{}", suffix.as_ref()))
 }
 
-/// Hedged and rate-limited, a generic function with owned and borrowed arguments.
+/// Hedged over every layer that can sit inside it, a generic function with owned and
+/// borrowed arguments.
 #[staunch::hedge(delay = "10ms", max = 3)]
+#[staunch::circuit_breaker(fail_max = 5)]
 #[staunch::rate_limit(rate = "100/s")]
+#[staunch::bulkhead(limit = 4, max_wait = "10ms")]
 #[staunch::timeout("1s")]
 async fn hedged<T: Display + Clone + Send + Sync>(value: T, suffix: &str) -> Result<String, Error> {
     Ok(format!("{value}{suffix}"))

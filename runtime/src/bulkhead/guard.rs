@@ -49,7 +49,7 @@ impl<H: Deref<Target = Bulkhead>> Drop for Slot<H> {
 pub fn guard<H, T, E, R, F>(
     bulkhead: H,
     attempt: F,
-) -> Guard<H, F, impl Future<Output = Result<Slot<H>, Rejected>>>
+) -> Guard<H, F, impl Future<Output = Result<(), Rejected>>>
 where
     H: Deref<Target = Bulkhead> + Clone,
     F: Future<Output = Result<T, Failure<E, R>>>,
@@ -59,14 +59,22 @@ where
         attempt,
         // Polled only when no slot is free at the first poll. (Made here, not then: an
         // `Option` of it costs the fast path more than making it does.)
-        wait: wait_for(bulkhead.clone()),
+        wait: queue(bulkhead.clone()),
         bulkhead,
         stage: Stage::Unpolled,
         slot: None,
     }
 }
 
+/// Waits in the queue of the bulkhead `handle` points to; the slot is the guard's to take. (Its
+/// output names no handle: a future whose output held one, made in a closure as a hedge
+/// makes its attempts, failed rustc's check that the function's future is `Send`.)
+async fn queue<H: Deref<Target = Bulkhead>>(handle: H) -> Result<(), Rejected> {
+    handle.wait().await
+}
+
 /// Waits for a slot of the bulkhead `handle` points to.
+#[cfg(feature = "tower")]
 async fn wait_for<H: Deref<Target = Bulkhead>>(handle: H) -> Result<Slot<H>, Rejected> {
     handle.wait().await?;
     Ok(Slot(handle))
@@ -101,7 +109,7 @@ where
     H: Deref<Target = Bulkhead> + Clone,
     F: Future<Output = Result<T, Failure<E, R>>>,
     R: Into<Rejected>,
-    W: Future<Output = Result<Slot<H>, Rejected>>,
+    W: Future<Output = Result<(), Rejected>>,
 {
     type Output = Result<T, Failure<E>>;
 
@@ -117,7 +125,7 @@ where
             }
             if this.slot.is_none() {
                 match this.wait.poll(cx) {
-                    Poll::Ready(Ok(slot)) => *this.slot = Some(slot),
+                    Poll::Ready(Ok(())) => *this.slot = Some(Slot(this.bulkhead.clone())),
                     Poll::Ready(Err(rejected)) => {
                         return Poll::Ready(Err(Failure::Rejected(rejected)));
                     }

@@ -113,10 +113,10 @@ fn is_not_found(error: &ApiError) -> bool {
 
 #[staunch::fallback(cached)]
 #[staunch::retry(max = 4, backoff = "exp", jitter = "full")]
-#[staunch::bulkhead(limit = 10)]
 #[staunch::hedge(delay = "50ms")]
 #[staunch::circuit_breaker(name = "ui-products", fail_max = 5, reset = "30s")]
 #[staunch::rate_limit(rate = "1000/s")]
+#[staunch::bulkhead(limit = 10)]
 #[staunch::timeout("2s")]
 async fn stacked(id: u64) -> Result<u64, ApiError> {
     if id == 0 {
