@@ -58,12 +58,12 @@
 //! attributes naming it share.
 
 pub use staunch_macros::{
-    Problem, bulkhead, circuit_breaker, fallback, hedge, rate_limit, retry, timeout,
+    Problem, bulkhead, cache, circuit_breaker, fallback, hedge, rate_limit, retry, timeout,
 };
 pub use staunch_runtime::{
-    Bulkhead, CircuitBreaker, CircuitState, Classify, ConfigError, Hedge, Problem, RateLimiter,
-    Registry, Rejected, Retry, RetryBudget, breaker, bulkhead, hedge, rate_limiter, registry,
-    timeout,
+    Bulkhead, Cache, CircuitBreaker, CircuitState, Classify, ConfigError, Hedge, Problem,
+    RateLimiter, Registry, Rejected, Retry, RetryBudget, breaker, bulkhead, cache, hedge,
+    rate_limiter, registry, timeout,
 };
 
 pub mod retry {
@@ -99,6 +99,15 @@ pub mod rate_limit {
 
     pub use staunch_runtime::{
         Acquire, Rate, RateLimitConfig, RateLimiter, RateLimiterBuilder, RateLimiterMetrics,
+    };
+}
+
+pub mod cache {
+    //! `#[cache]` without the macro: [`Cache::builder`] makes one, with its settings and counts;
+    //! [`Cached`] and [`freshness()`] tell a caller whether an answer is live, fresh or stale.
+
+    pub use staunch_runtime::{
+        Cache, CacheBuilder, CacheConfig, CacheMetrics, Cached, Freshness, freshness,
     };
 }
 

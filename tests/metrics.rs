@@ -579,6 +579,39 @@ async fn a_hedge_counts_the_attempts_it_starts_beside_slow_ones() {
     assert_eq!(hedge.metrics().hedged, 2);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_cache_counts_hits_misses_and_stale_answers() {
+    install();
+    let name = "metrics-cache";
+    let cache = staunch::Cache::builder(secs(1))
+        .stale(secs(60))
+        .name(name)
+        .build_shared()
+        .unwrap();
+    for _ in 0..3 {
+        cache.call(1, || async { Ok::<_, Error>(1) }).await.unwrap();
+    }
+    tokio::time::advance(secs(2)).await;
+    let stale = cache.call(1, || async { Err::<i32, _>(Error::Down) }).await;
+    assert!(stale.unwrap().freshness().is_stale());
+    let recorded = recorded();
+    let requests = |result| {
+        recorded.counter(
+            "staunch_cache_requests_total",
+            &[("name", name), ("result", result)],
+        )
+    };
+    assert_eq!(
+        (requests("hit"), requests("miss"), requests("stale")),
+        (2, 2, 1)
+    );
+    assert_eq!(
+        recorded.gauge("staunch_cache_entries", &[("name", name)]),
+        Some(1.0)
+    );
+    assert_eq!(cache.metrics().hits, Some(2));
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 enum Lookup {
     #[error("upstream busy")]
@@ -844,6 +877,8 @@ fn every_series_is_described_with_its_unit() {
         ("staunch_bulkhead_max", "gauge", Some("count")),
         ("staunch_rate_limit_available", "gauge", Some("count")),
         ("staunch_hedged_attempts_total", "counter", Some("count")),
+        ("staunch_cache_requests_total", "counter", Some("count")),
+        ("staunch_cache_entries", "gauge", Some("count")),
         (
             "staunch_call_duration_seconds",
             "histogram",

@@ -27,7 +27,7 @@ fn handle() -> &'static PrometheusHandle {
 }
 
 /// Calls that make every series: successes, failures, a transition and rejections, a timed
-/// call, a bulkhead's and a rate limiter's refusals, a hedged attempt, retries.
+/// call, a bulkhead's and a rate limiter's refusals, a hedged attempt, a cache's hits, misses and stale answer, retries.
 async fn scenario() {
     let breaker = CircuitBreaker::builder("prometheus-breaker")
         .fail_max(2)
@@ -73,6 +73,17 @@ async fn scenario() {
         })
         .await
         .unwrap();
+    let cache = staunch::Cache::builder(ms(1))
+        .stale(secs(1))
+        .name("prometheus-cache")
+        .build_shared()
+        .unwrap();
+    for up in [true, true, false] {
+        tokio::time::sleep(ms(1)).await;
+        let answer = if up { Ok(1) } else { Err(Error::Down) };
+        let _ = cache.call((), || async move { answer }).await;
+        let _ = cache.call((), || async { Ok::<_, Error>(1) }).await;
+    }
     let retry = Retry::exponential()
         .name("prometheus-retry")
         .max_attempts(2)

@@ -109,7 +109,7 @@ impl Report {
     }
 
     fn fallbacks(&self) -> usize {
-        self.count(|o| matches!(o.source.as_deref(), Some("fallback" | "cache")))
+        self.count(|o| matches!(o.source.as_deref(), Some("fallback" | "stale")))
     }
 }
 
@@ -384,7 +384,13 @@ async fn burst(
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let body: Value = response.json().await.unwrap_or(Value::Null);
-                    (status, body["source"].as_str().map(str::to_owned))
+                    // A stale profile is the cache standing in for a failed call.
+                    let source = if body["stale"] == true {
+                        Some("stale")
+                    } else {
+                        body["source"].as_str()
+                    };
+                    (status, source.map(str::to_owned))
                 }
                 Err(_) => (0, None),
             };
@@ -541,7 +547,14 @@ fn explain(report: &Report) -> Vec<String> {
             closed.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" and ")
         ));
     }
-    let cached = report.count(|o| o.source.as_deref() == Some("cache"));
+    let fresh = report.count(|o| o.source.as_deref() == Some("cache"));
+    if fresh > 0 {
+        let pages = if fresh == 1 { "page" } else { "pages" };
+        lines.push(format!(
+            "{fresh} profile {pages} answered from #[cache(ttl = \"2s\")] without calling the upstream"
+        ));
+    }
+    let cached = report.count(|o| o.source.as_deref() == Some("stale"));
     if cached > 0 {
         let pages = if cached == 1 { "page" } else { "pages" };
         lines.push(format!(
@@ -610,9 +623,13 @@ fn print_summary(total: usize, upstream_calls: u64, elapsed: Duration) {
                 "hedge            hedged {}  won by a hedge {}",
                 m.hedged, m.won_by_hedge
             ),
+            Detail::Cache(m) => format!(
+                "cache            entries {}  misses {}  stale {}",
+                m.entries, m.misses, m.stale
+            ),
         };
         let name = instance.name.rsplit("::").next().unwrap_or(instance.name);
-        println!("   {name:<12} {detail}");
+        println!("   {name:<13} {detail}");
     }
     println!(
         "\n   Keep it running and poke at it: cargo run --example tour -- --serve 127.0.0.1:8080"

@@ -1,7 +1,6 @@
 //! The shop: the chapter's FastAPI service in Rust, each resilience pattern one attribute.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::{Path, Request, State};
@@ -14,6 +13,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use rand::Rng;
 use serde_json::{Value, json};
 use staunch::axum::{FieldError, Json, Valid, Validate};
+use staunch::cache::Cached;
 use staunch::reqwest::{HttpStatusError, ResponseExt};
 use staunch::settings::{SettingError, Table};
 use staunch::tower::{BulkheadLayer, TimeoutLayer};
@@ -113,7 +113,6 @@ pub struct Correlation {
 pub struct Shop {
     client: reqwest::Client,
     upstream: Arc<Upstream>,
-    profiles: Mutex<HashMap<String, Value>>,
 }
 
 impl Shop {
@@ -124,11 +123,7 @@ impl Shop {
             .connect_timeout(Duration::from_millis(200))
             .build()
             .expect("a plain-HTTP client builds");
-        Self {
-            client,
-            upstream,
-            profiles: Mutex::new(HashMap::new()),
-        }
+        Self { client, upstream }
     }
 
     async fn get(&self, path: &str, correlation: &Correlation) -> Result<Value, ShopError> {
@@ -202,36 +197,36 @@ impl Shop {
         Ok(json!({"query": query, "hits": [], "source": "live"}))
     }
 
-    /// A user's profile, live when the upstream answers, else the last one seen (stale cache).
-    #[staunch::fallback(Self::cached_profile)]
+    /// A user's profile: cached for 2 s, made again after that, and when the upstream fails
+    /// (or its breaker is open) the cached one is served for up to 10 minutes. A user with no
+    /// profile cached gets a problem rather than the upstream's error.
+    #[staunch::fallback(Self::no_profile)]
+    #[staunch::cache(ttl = "2s", stale = "10m", key = Self::profile_key, name = "profile_pages")]
     #[staunch::circuit_breaker(name = "profiles")]
     #[staunch::timeout("300ms")]
     pub async fn profile(
         &self,
         user_id: &str,
         correlation: &Correlation,
-    ) -> Result<Value, ShopError> {
+    ) -> Result<Cached<Value>, ShopError> {
         let profile = self.get(&format!("/users/{user_id}"), correlation).await?;
-        lock(&self.profiles).insert(user_id.to_owned(), profile.clone());
-        Ok(json!({"user": profile, "source": "live"}))
+        Ok(Cached::new(profile))
     }
 
-    async fn cached_profile(
+    /// A profile is the user's: the request's correlation is not part of the key.
+    fn profile_key(&self, user_id: &str, _correlation: &Correlation) -> String {
+        user_id.to_owned()
+    }
+
+    async fn no_profile(
         &self,
         user_id: &str,
         _correlation: &Correlation,
         error: ShopError,
-    ) -> Result<Value, ShopError> {
-        tracing::warn!(error = %error, "serving a cached profile");
-        match lock(&self.profiles).get(user_id) {
-            Some(profile) => Ok(json!({"user": profile, "source": "cache"})),
-            None => Err(ShopError::ProfileUnavailable(user_id.to_owned())),
-        }
+    ) -> Result<Cached<Value>, ShopError> {
+        tracing::warn!(error = %error, "no profile to serve");
+        Err(ShopError::ProfileUnavailable(user_id.to_owned()))
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Requests the whole shop serves at once, over every route: the rest are answered 503 at once.
@@ -479,7 +474,14 @@ async fn profile_page(
     Path(user_id): Path<String>,
     Extension(correlation): Extension<Correlation>,
 ) -> Result<axum::Json<Value>, ShopError> {
-    shop.profile(&user_id, &correlation).await.map(axum::Json)
+    let profile = shop.profile(&user_id, &correlation).await?;
+    let freshness = profile.freshness();
+    let source = if freshness.is_live() { "live" } else { "cache" };
+    Ok(axum::Json(json!({
+        "user": profile.into_inner(),
+        "source": source,
+        "stale": freshness.is_stale(),
+    })))
 }
 
 async fn user_info(

@@ -137,6 +137,14 @@ pub(crate) fn function(
         ));
     };
     let ret: &Type = &ret;
+    if layers.iter().any(|l| l.kind == Kind::Cache) {
+        if let Some(param) = function.sig.generics.type_params().next() {
+            return Err(syn::Error::new(
+                param.ident.span(),
+                "`#[staunch::cache]` keeps one cache per function, of one key and answer type, so the function cannot be generic over types",
+            ));
+        }
+    }
     let reinvoked = layers
         .iter()
         .any(|l| matches!(l.kind, Kind::Retry | Kind::Fallback | Kind::Hedge));
@@ -197,6 +205,18 @@ pub(crate) fn function(
                 statics.extend(plan.declare("Hedge", "__STAUNCH_HEDGE", config.name.is_some()));
                 let slot = plan.slot("__STAUNCH_HEDGE", config.name.is_some());
                 match plan.hedge(expr, config, &slot) {
+                    Ok(expr) => expr,
+                    Err(error) => {
+                        errors.push(error);
+                        return errors.finish().map(|()| TokenStream::new());
+                    }
+                }
+            }
+            Config::Cache(config) => {
+                statics.extend(plan.cache_static(config));
+                statics.extend(plan.declare("Cache", "__STAUNCH_CACHE", config.name.is_some()));
+                let slot = plan.slot("__STAUNCH_CACHE", config.name.is_some());
+                match plan.cache(expr, config, &slot, ret) {
                     Ok(expr) => expr,
                     Err(error) => {
                         errors.push(error);
@@ -399,6 +419,7 @@ impl Plan<'_> {
                 "Bulkhead" => "BulkheadSlot",
                 "RateLimit" => "RateLimiterSlot",
                 "Hedge" => "HedgeSlot",
+                "Cache" => "CacheSlot",
                 "Retry" => "RetryPolicy",
                 _ => "BudgetSlot",
             }
@@ -482,6 +503,94 @@ impl Plan<'_> {
             level: Level::Lifted { rejecting },
             future: Some(self.ret_span),
         })
+    }
+
+    /// A lookup by the arguments (borrowed: a hit clones none of them), then on a miss the
+    /// layers inside, made only then: they take the arguments.
+    fn cache(
+        &self,
+        inner: Expr,
+        config: &layer::Cache,
+        slot: &TokenStream,
+        ret: &Type,
+    ) -> syn::Result<Expr> {
+        let key = match &config.key {
+            Some(path) => self.key_of(path)?,
+            None => {
+                let parts: Vec<TokenStream> = self
+                    .params
+                    .bindings()
+                    .map(|b| {
+                        let ident = &b.ident;
+                        let part = match b.holding {
+                            Holding::Owned => quote!(&#ident),
+                            Holding::Shared => quote!(#ident),
+                            Holding::Unique => quote!(&*#ident),
+                        };
+                        quote_spanned!(ident.span()=> ::staunch::__private::key_part(#part))
+                    })
+                    .collect();
+                quote!(::staunch::__private::Args((#(#parts,)*)))
+            }
+        };
+        let rejecting = inner.rejecting();
+        let inner = inner.lifted_future();
+        let error_type = self.error_type;
+        let is_failure = probe(&quote!(staunch_failure));
+        // A function answering `Cached<T>` gets the freshness in it.
+        let answer = if answers_cached(ret) {
+            quote!(__flatten)
+        } else {
+            quote!(into_inner)
+        };
+        Ok(Expr {
+            tokens: quote! {{
+                let __staunch_looked = #slot.lookup(&#key);
+                match __staunch_looked {
+                    ::staunch::__private::Looked::Hit(__staunch_hit) => {
+                        ::core::result::Result::Ok(__staunch_hit)
+                    }
+                    ::staunch::__private::Looked::Miss(__staunch_miss) => {
+                        __staunch_miss
+                            .run(#inner, |__staunch_e: &#error_type| #is_failure)
+                            .await
+                    }
+                }
+                .map(::staunch::__private::Cached::#answer)
+            }},
+            level: Level::Lifted { rejecting },
+            future: None,
+        })
+    }
+
+    /// `Whole(&path(&self, &a, &b))`: the key a `key = path` function makes from references
+    /// to every argument, the receiver first.
+    fn key_of(&self, path: &ExprPath) -> syn::Result<TokenStream> {
+        let mut args = Vec::new();
+        match self.params.receiver {
+            Receiver::None => {}
+            Receiver::Shared => args.push(quote!(self)),
+            Receiver::Unique => args.push(quote!(&*self)),
+            Receiver::Owned => {
+                let copy = format_ident!("{}", SELF_COPY);
+                args.push(quote!(&#copy));
+            }
+        }
+        for param in &self.params.params {
+            let Some(ident) = &param.simple else {
+                return Err(syn::Error::new(
+                    param.span,
+                    "`#[staunch::cache(key = ...)]` passes each argument to the key function, so it must be a plain name, not a pattern",
+                ));
+            };
+            let holding = param.bindings.first().map_or(Holding::Owned, |b| b.holding);
+            args.push(match holding {
+                Holding::Owned => quote!(&#ident),
+                Holding::Shared => quote!(#ident),
+                Holding::Unique => quote!(&*#ident),
+            });
+        }
+        Ok(quote_spanned!(path.span()=> ::staunch::__private::Whole(&#path(#(#args),*))))
     }
 
     fn rate_limit(&self, inner: Expr, slot: &TokenStream, span: Span) -> Expr {
@@ -750,6 +859,27 @@ impl Plan<'_> {
         }
     }
 
+    fn cache_static(&self, config: &layer::Cache) -> TokenStream {
+        let name = config
+            .name
+            .as_ref()
+            .map_or_else(|| self.default_name.clone(), |n| quote!(#n));
+        let ttl = duration(config.ttl);
+        let stale = duration(config.stale);
+        let capacity = config.capacity;
+        let slot = if config.name.is_none() {
+            quote!(unnamed)
+        } else {
+            quote!(new)
+        };
+        quote! {
+            static __STAUNCH_CACHE: ::staunch::__private::CacheSlot =
+                ::staunch::__private::CacheSlot::#slot(
+                    ::staunch::__private::CacheConfig::__validated(#name, #ttl, #stale, #capacity),
+                );
+        }
+    }
+
     fn rate_limit_static(&self, config: &layer::RateLimit) -> TokenStream {
         let name = config
             .name
@@ -802,6 +932,24 @@ fn clone_arg(ident: &Ident, span: Span) -> TokenStream {
     let mut arg = ident.clone();
     arg.set_span(inside);
     quote_spanned!(inside=> let #ident = <_ as ::staunch::__private::ArgClone>::clone_arg(&#arg);)
+}
+
+/// Whether the return type's `Ok` type is written `Cached<T>`.
+fn answers_cached(ret: &Type) -> bool {
+    let Type::Path(path) = ret else {
+        return false;
+    };
+    let Some(last) = path.path.segments.last() else {
+        return false;
+    };
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return false;
+    };
+    matches!(
+        args.args.first(),
+        Some(syn::GenericArgument::Type(Type::Path(ok)))
+            if ok.path.segments.last().is_some_and(|s| s.ident == "Cached")
+    )
 }
 
 /// `path(error)`, through a trait that reports a predicate of the wrong shape on `path`.

@@ -20,10 +20,11 @@ pub(crate) enum Kind {
     Fallback,
     RateLimit,
     Hedge,
+    Cache,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 7] = [
+    pub(crate) const ALL: [Kind; 8] = [
         Kind::Retry,
         Kind::CircuitBreaker,
         Kind::Bulkhead,
@@ -31,6 +32,7 @@ impl Kind {
         Kind::Fallback,
         Kind::RateLimit,
         Kind::Hedge,
+        Kind::Cache,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -42,6 +44,7 @@ impl Kind {
             Kind::Fallback => "fallback",
             Kind::RateLimit => "rate_limit",
             Kind::Hedge => "hedge",
+            Kind::Cache => "cache",
         }
     }
 
@@ -54,6 +57,7 @@ impl Kind {
             Kind::Fallback => options::fallback::KEYS,
             Kind::RateLimit => options::rate_limit::KEYS,
             Kind::Hedge => options::hedge::KEYS,
+            Kind::Cache => options::cache::KEYS,
         }
     }
 }
@@ -102,6 +106,14 @@ pub(crate) struct Hedge {
     pub(crate) when: Option<ExprPath>,
 }
 
+pub(crate) struct Cache {
+    pub(crate) name: Option<String>,
+    pub(crate) ttl: Duration,
+    pub(crate) stale: Duration,
+    pub(crate) capacity: u64,
+    pub(crate) key: Option<ExprPath>,
+}
+
 pub(crate) struct Fallback {
     pub(crate) path: ExprPath,
     pub(crate) when: Option<ExprPath>,
@@ -115,6 +127,7 @@ pub(crate) enum Config {
     Fallback(Fallback),
     RateLimit(RateLimit),
     Hedge(Hedge),
+    Cache(Cache),
 }
 
 /// One parsed attribute of the stack.
@@ -270,6 +283,7 @@ pub(crate) fn parse(kind: Kind, span: Span, tokens: TokenStream) -> syn::Result<
         Kind::Fallback => fallback(&options, span, &mut errors).map(Config::Fallback),
         Kind::RateLimit => rate_limit(&options, span, &mut errors).map(Config::RateLimit),
         Kind::Hedge => hedge(&options, &mut errors).map(Config::Hedge),
+        Kind::Cache => cache(&options, span, &mut errors).map(Config::Cache),
     };
     errors.finish()?;
     let config = config.ok_or_else(|| syn::Error::new(span, "invalid options"))?;
@@ -498,6 +512,44 @@ fn hedge(options: &Options, errors: &mut Errors) -> Option<Hedge> {
         delay: delay?,
         max: max?,
         when,
+    })
+}
+
+fn cache(options: &Options, span: Span, errors: &mut Errors) -> Option<Cache> {
+    use options::cache::{self as ch, CAPACITY, NAME, STALE, TTL};
+    options.no_positional_after(0, errors);
+    let name = name(options, &NAME, errors);
+    let ttl = match options.get(TTL.name) {
+        Some(expr) => errors
+            .keep(args::duration(TTL.name, expr))
+            .and_then(|ttl| checked(ch::ttl(ttl.value), ttl.span, errors)),
+        None => {
+            errors.add(
+                span,
+                "`#[staunch::cache]` needs `ttl = \"...\"`, how long an answer is served, like `ttl = \"30s\"`",
+            );
+            None
+        }
+    };
+    let stale = match options.get(STALE.name) {
+        Some(expr) => errors
+            .keep(args::duration(STALE.name, expr))
+            .and_then(|stale| match ttl {
+                Some(ttl) => checked(ch::stale(ttl, Some(stale.value)), stale.span, errors),
+                None => checked(STALE.check(stale.value), stale.span, errors),
+            }),
+        None => ttl,
+    };
+    let capacity = count_or_default(options, &CAPACITY, errors);
+    let key = options
+        .get("key")
+        .and_then(|expr| errors.keep(args::path("key", expr)));
+    Some(Cache {
+        name,
+        ttl: ttl?,
+        stale: stale?,
+        capacity: capacity?,
+        key,
     })
 }
 

@@ -56,6 +56,13 @@ pub fn hedge(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::expand(Kind::Hedge, args.into(), item.into()).into()
 }
 
+/// Answers from earlier successes for `ttl`, and serves a stale answer when the call fails.
+/// See the `staunch` crate.
+#[proc_macro_attribute]
+pub fn cache(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::expand(Kind::Cache, args.into(), item.into()).into()
+}
+
 /// Abandons a call that takes too long. See the `staunch` crate.
 #[proc_macro_attribute]
 pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {

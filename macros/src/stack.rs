@@ -59,7 +59,7 @@ impl Written {
             Kind::Retry => parse_layer(self).is_ok_and(
                 |layer| matches!(layer.config, Config::Retry(retry) if retry.budget.is_some()),
             ),
-            Kind::Fallback | Kind::Hedge => false,
+            Kind::Fallback | Kind::Hedge | Kind::Cache => false,
         }
     }
 }

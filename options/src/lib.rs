@@ -10,6 +10,7 @@ mod kinds;
 mod suggest;
 
 pub mod bulkhead;
+pub mod cache;
 pub mod circuit_breaker;
 pub mod duration;
 pub mod fallback;

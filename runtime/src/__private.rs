@@ -5,19 +5,20 @@ use std::time::Duration;
 
 pub use crate::breaker::guard as circuit_breaker;
 pub use crate::bulkhead::guard as bulkhead;
+pub use crate::cache::{Args, Cached, KeyPart, Looked, Lookup, Whole, key_part};
 pub use crate::hedge::guard as hedge;
 pub use crate::outcome::{
     Attempt, Crossing, Failure, ReturnsResult, clear_crossing, finish, finish_crossing, lift, widen,
 };
 pub use crate::rate_limit::guard as rate_limit;
 pub use crate::registry::{
-    BreakerSlot, BudgetSlot, BulkheadSlot, HedgeSlot, RateLimiterSlot, Site,
+    BreakerSlot, BudgetSlot, BulkheadSlot, CacheSlot, HedgeSlot, RateLimiterSlot, Site,
 };
 pub use crate::retry::{Attempts, Next, Verdict};
 pub use crate::timeout::guard as timeout;
 pub use crate::{
-    Backoff, BreakerConfig, BudgetConfig, BulkheadConfig, HedgeConfig, Jitter, RateLimitConfig,
-    RetryPolicy, SlowCalls, Trip,
+    Backoff, BreakerConfig, BudgetConfig, BulkheadConfig, CacheConfig, HedgeConfig, Jitter,
+    RateLimitConfig, RetryPolicy, SlowCalls, Trip,
 };
 pub use inventory;
 pub use tokio::time::sleep;

@@ -11,7 +11,7 @@
 //! | `outcome` | what a layer's call ends with: `Failure`, `Rejected`, `Classify` |
 //! | `observe` | the one stream of events (`Event`) and its sinks: `tracing`, each instance's `subscribe()`, the registry's |
 //! | `problem` | RFC 9457 details, and the HTTP response every framework builds from |
-//! | `retry`, `breaker`, `bulkhead`, `timeout` | the policies, each with its guard future |
+//! | `retry`, `breaker`, `bulkhead`, `timeout`, `rate_limit`, `hedge`, `cache` | the policies, each with its guard future |
 //! | `settings` | every option as a setting of a named instance: its types, read from TOML, JSON and the environment |
 //! | `registry` | named instances: lookups, `build_shared`, the call sites' slots, settings applied in layers, the snapshot |
 //! | `integrations` | axum, actix-web, reqwest, tower, each behind its feature |
@@ -19,6 +19,7 @@
 
 mod breaker;
 mod bulkhead;
+mod cache;
 mod clock;
 mod config;
 mod hedge;
@@ -54,6 +55,7 @@ pub use breaker::{
     CircuitState, Mode, Record, SharedState, SlowCalls, Transition, Trip,
 };
 pub use bulkhead::{Bulkhead, BulkheadBuilder, BulkheadConfig, BulkheadMetrics};
+pub use cache::{Cache, CacheBuilder, CacheConfig, CacheMetrics, Cached, Freshness, freshness};
 pub use config::ConfigError;
 pub use hedge::{Hedge, HedgeBuilder, HedgeConfig, HedgeMetrics, Hedging};
 pub use observe::{Event, InstanceKind};
@@ -65,7 +67,9 @@ pub use problem::{
 pub use rate_limit::{
     Acquire, RateLimitConfig, RateLimiter, RateLimiterBuilder, RateLimiterMetrics,
 };
-pub use registry::{Detail, Instance, Registry, Snapshot, breaker, bulkhead, hedge, rate_limiter};
+pub use registry::{
+    Detail, Instance, Registry, Snapshot, breaker, bulkhead, cache, hedge, rate_limiter,
+};
 pub use retry::{
     Backoff, BudgetConfig, BudgetMetrics, Jitter, Retry, RetryBudget, RetryBudgetBuilder,
     RetryConfig, RetryMetrics, RetryPolicy, seed_thread_jitter,

@@ -144,6 +144,9 @@ pub(crate) struct Keys {
     pub(super) bulkhead_available: Series<Gauge>,
     pub(super) rate_limit_available: Series<Gauge>,
     pub(super) hedged_attempts: Series<Counter>,
+    /// `hit`, `miss`, `stale`.
+    pub(super) cache_requests: [Series<Counter>; 3],
+    pub(super) cache_entries: Series<Gauge>,
     pub(super) bulkhead_max: Series<Gauge>,
 }
 
@@ -198,6 +201,9 @@ impl Keys {
             bulkhead_available: labelled(super::BULKHEAD_AVAILABLE, name, []),
             rate_limit_available: labelled(super::RATE_LIMIT_AVAILABLE, name, []),
             hedged_attempts: labelled(super::HEDGED_ATTEMPTS, name, []),
+            cache_requests: ["hit", "miss", "stale"]
+                .map(|result| labelled(super::CACHE_REQUESTS, name, [("result", result)])),
+            cache_entries: labelled(super::CACHE_ENTRIES, name, []),
             bulkhead_max: labelled(super::BULKHEAD_MAX, name, []),
         }
     }

@@ -14,12 +14,14 @@
 //! | `staunch_bulkhead_max` | gauge | `name`: its limit |
 //! | `staunch_rate_limit_available` | gauge | `name`: calls a rate limiter could let in at once |
 //! | `staunch_hedged_attempts_total` | counter | `name`: attempts a hedge started beside a slow one |
+//! | `staunch_cache_requests_total` | counter | `name`, `result` (`hit`, `miss`, `stale`): calls of a cache, by how they were answered |
+//! | `staunch_cache_entries` | gauge | `name`: answers a cache holds |
 //! | `staunch_call_duration_seconds` | histogram, seconds | `name`, `layer`, `outcome`: calls of breakers that track slow calls |
 //!
 //! A breaker counts its calls (`success` for a call it let through that succeeded), a bulkhead
 //! and a rate limiter the calls they let in (`success`) and turned away (`rejected`). What happens on every
 //! healthy call (a breaker's or bulkhead's `success`, a retry's `success_without_retry` and its
-//! attempt) is counted per thread, with no write another thread shares, and reaches the facade
+//! attempt, a cache's `hit`) is counted per thread, with no write another thread shares, and reaches the facade
 //! when [`publish`] runs; everything else (failures, rejections, transitions, retried calls)
 //! reaches it when it happens. Gauges are set by `publish` (states also at each transition).
 //!
@@ -67,6 +69,10 @@ pub(crate) const BULKHEAD_MAX: &str = "staunch_bulkhead_max";
 pub(crate) const RATE_LIMIT_AVAILABLE: &str = "staunch_rate_limit_available";
 /// `staunch_hedged_attempts_total`.
 pub(crate) const HEDGED_ATTEMPTS: &str = "staunch_hedged_attempts_total";
+/// `staunch_cache_requests_total`.
+pub(crate) const CACHE_REQUESTS: &str = "staunch_cache_requests_total";
+/// `staunch_cache_entries`.
+pub(crate) const CACHE_ENTRIES: &str = "staunch_cache_entries";
 /// `staunch_call_duration_seconds`.
 pub(crate) const CALL_DURATION: &str = "staunch_call_duration_seconds";
 
@@ -75,7 +81,7 @@ pub(crate) const CALL_DURATION: &str = "staunch_call_duration_seconds";
 /// ```
 /// assert!(staunch::metrics::NAMES.contains(&"staunch_circuit_state"));
 /// ```
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 13] = [
     CALLS,
     CIRCUIT_STATE,
     CIRCUIT_TRANSITIONS,
@@ -86,6 +92,8 @@ pub const NAMES: [&str; 11] = [
     BULKHEAD_MAX,
     RATE_LIMIT_AVAILABLE,
     HEDGED_ATTEMPTS,
+    CACHE_REQUESTS,
+    CACHE_ENTRIES,
     CALL_DURATION,
 ];
 
@@ -132,6 +140,12 @@ pub fn publish() {
                 Keys::of(instance.name)
                     .rate_limit_available
                     .set(metrics.available as f64);
+            }
+            Detail::Cache(metrics) => {
+                #[allow(clippy::cast_precision_loss)] // capacities are below 2^32
+                Keys::of(instance.name)
+                    .cache_entries
+                    .set(metrics.entries as f64);
             }
             Detail::Retry(_) | Detail::RetryBudget(_) | Detail::Hedge(_) => {}
         }
@@ -182,6 +196,10 @@ fn describe() {
                 HEDGED_ATTEMPTS,
                 "Attempts a hedge started beside a slow one",
             ),
+            (
+                CACHE_REQUESTS,
+                "Calls of a cache, by how they were answered: from the cache, by a call, stale",
+            ),
         ];
         for (name, help) in counters {
             recorder.describe_counter(name.into(), Some(Unit::Count), help.into());
@@ -212,6 +230,7 @@ fn describe() {
                 Some(Unit::Count),
                 "Calls a rate limiter could let in at once",
             ),
+            (CACHE_ENTRIES, Some(Unit::Count), "Answers a cache holds"),
         ];
         for (name, unit, help) in gauges {
             recorder.describe_gauge(name.into(), unit, help.into());
@@ -265,6 +284,16 @@ pub(crate) fn hedged(keys: &Keys) {
     keys.hedged_attempts.increment(1);
 }
 
+/// A cache made a call: no fresh answer was cached.
+pub(crate) fn cache_missed(keys: &Keys) {
+    keys.cache_requests[1].increment(1);
+}
+
+/// A cache served a stale answer.
+pub(crate) fn served_stale(keys: &Keys) {
+    keys.cache_requests[2].increment(1);
+}
+
 /// A failed attempt of a retry policy is retried.
 pub(crate) fn retry_attempt(keys: &Keys) {
     keys.retry_attempts.increment(1);
@@ -297,6 +326,11 @@ pub(crate) fn rate_limit_admissions(name: &'static str, increase: u64) {
     let keys = Keys::of(name);
     keys.call(InstanceKind::RateLimit, CallOutcome::Success)
         .increment(increase);
+}
+
+/// Answers a cache gave without a call of their own.
+pub(crate) fn cache_hits(name: &'static str, increase: u64) {
+    Keys::of(name).cache_requests[0].increment(increase);
 }
 
 /// Calls of a retry policy that succeeded at their first attempt.

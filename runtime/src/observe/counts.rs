@@ -62,6 +62,8 @@ tallies! {
     bulkhead_admissions;
     /// The calls rate limiter `name` let in.
     rate_limit_admissions;
+    /// The answers cache `name` gave without a call of their own.
+    cache_hits;
     /// The calls of retry policy `name` that succeeded at their first attempt.
     first_successes;
 }

@@ -35,17 +35,20 @@ pub enum InstanceKind {
     RateLimit,
     /// A hedge.
     Hedge,
+    /// A cache.
+    Cache,
 }
 
 impl InstanceKind {
     /// Every kind, in the snapshot's order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::CircuitBreaker,
         Self::Bulkhead,
         Self::Retry,
         Self::RetryBudget,
         Self::RateLimit,
         Self::Hedge,
+        Self::Cache,
     ];
 
     /// The kind as the attribute (and the snapshot) spells it.
@@ -58,6 +61,7 @@ impl InstanceKind {
             Self::RetryBudget => "retry_budget",
             Self::RateLimit => "rate_limit",
             Self::Hedge => "hedge",
+            Self::Cache => "cache",
         }
     }
 }
@@ -90,6 +94,14 @@ pub enum Event {
         /// How long the attempts before it had gone unanswered (the hedge's `delay`).
         #[serde(serialize_with = "millis")]
         after: Duration,
+    },
+    /// A cache served a stale answer because the call failed.
+    ServedStale {
+        /// The cache (the function's name for `#[cache]`).
+        name: &'static str,
+        /// How long ago the answer was cached.
+        #[serde(serialize_with = "millis")]
+        age: Duration,
     },
     /// A retry budget refused a retry.
     BudgetSpent {
@@ -151,6 +163,7 @@ impl Event {
         match self {
             Self::RetryScheduled { name, .. }
             | Self::Hedged { name, .. }
+            | Self::ServedStale { name, .. }
             | Self::BudgetSpent { name, .. }
             | Self::Transition { name, .. }
             | Self::Rejected { name, .. }

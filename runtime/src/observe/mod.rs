@@ -20,8 +20,8 @@ use std::fmt;
 use std::time::Duration;
 
 pub(crate) use self::counts::{
-    CallOutcome, RetryOutcome, Tally, breaker_successes, bulkhead_admissions, first_successes,
-    rate_limit_admissions,
+    CallOutcome, RetryOutcome, Tally, breaker_successes, bulkhead_admissions, cache_hits,
+    first_successes, rate_limit_admissions,
 };
 pub(crate) use self::event::millis;
 pub use self::event::{CircuitState, Event, InstanceKind};
@@ -84,6 +84,20 @@ pub(crate) fn hedged(own: &Hub, name: &'static str, attempt: u32, after: Duratio
         attempt,
         after,
     });
+}
+
+/// Cache `name` served an answer cached `age` ago because the call failed. At DEBUG: a
+/// dependency down makes one per call, and the metric counts them.
+pub(crate) fn served_stale(own: &Hub, name: &'static str, age: Duration) {
+    tracing::debug!(
+        target: "staunch",
+        cache = name,
+        age_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+        "serving a stale answer: the call failed"
+    );
+    #[cfg(feature = "metrics")]
+    crate::metrics::served_stale(own.keys(name));
+    publish(own, || Event::ServedStale { name, age });
 }
 
 /// A failed attempt of `name` will be retried after `delay`.
@@ -291,6 +305,7 @@ pub(crate) fn settings_conflict(
         InstanceKind::RetryBudget => conflict!(budget, "retry budget"),
         InstanceKind::RateLimit => conflict!(rate_limit, "rate limiter"),
         InstanceKind::Hedge => conflict!(hedge, "hedge"),
+        InstanceKind::Cache => conflict!(cache, "cache"),
     }
     publish_rare(own, || Event::SettingsConflict {
         kind,

@@ -8,7 +8,7 @@ use super::{Instances, Registry, global, sites};
 use crate::config::ConfigError;
 use crate::observe::InstanceKind;
 use crate::settings::{Entry, InstanceSettings, SettingError, Settings, SettingsError, Table};
-use crate::{Bulkhead, CircuitBreaker, Hedge, RateLimiter, RetryBudget, RetryPolicy};
+use crate::{Bulkhead, Cache, CircuitBreaker, Hedge, RateLimiter, RetryBudget, RetryPolicy};
 
 /// Which layer settings go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +143,7 @@ impl Registry {
             InstanceKind::RetryBudget => layers::in_force(*instances.budgets.get(name)?),
             InstanceKind::RateLimit => layers::in_force(*instances.rate_limiters.get(name)?),
             InstanceKind::Hedge => layers::in_force(*instances.hedges.get(name)?),
+            InstanceKind::Cache => layers::in_force(*instances.caches.get(name)?),
         })
     }
 
@@ -268,6 +269,7 @@ impl Instances {
                 InstanceKind::RetryBudget => names.extend(self.budgets.keys()),
                 InstanceKind::RateLimit => names.extend(self.rate_limiters.keys()),
                 InstanceKind::Hedge => names.extend(self.hedges.keys()),
+                InstanceKind::Cache => names.extend(self.caches.keys()),
             }
             if declared {
                 names.extend(sites::declared_names(k));
@@ -290,6 +292,7 @@ impl Instances {
             InstanceKind::RetryBudget => self.budgets.get_key_value(name).map(|(k, _)| *k),
             InstanceKind::RateLimit => self.rate_limiters.get_key_value(name).map(|(k, _)| *k),
             InstanceKind::Hedge => self.hedges.get_key_value(name).map(|(k, _)| *k),
+            InstanceKind::Cache => self.caches.get_key_value(name).map(|(k, _)| *k),
         };
         held.or_else(|| match kind {
             InstanceKind::CircuitBreaker => sites::declared_breaker(name).map(|c| c.name()),
@@ -298,6 +301,7 @@ impl Instances {
             InstanceKind::RetryBudget => sites::declared_budget(name).map(|c| c.name()),
             InstanceKind::RateLimit => sites::declared_rate_limiter(name).map(|c| c.name()),
             InstanceKind::Hedge => sites::declared_hedge(name).map(|c| c.name()),
+            InstanceKind::Cache => sites::declared_cache(name).map(|c| c.name()),
         })
     }
 
@@ -366,6 +370,12 @@ impl Instances {
                 Some(hedge) => one(*hedge, layers),
                 None => sites::declared_hedge(name)
                     .map_or(Ok(()), |c| layers::over::<Hedge>(&c, layers).map(drop))
+                    .map(|()| Vec::new()),
+            },
+            InstanceKind::Cache => match self.caches.get(name) {
+                Some(cache) => one(*cache, layers),
+                None => sites::declared_cache(name)
+                    .map_or(Ok(()), |c| layers::over::<Cache>(&c, layers).map(drop))
                     .map(|()| Vec::new()),
             },
         }

@@ -8,8 +8,8 @@ use super::layers::{self, Layers, Named};
 use super::{Instances, Registry};
 use crate::observe;
 use crate::{
-    BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, Hedge, HedgeConfig,
-    RateLimitConfig, RateLimiter, RetryBudget, RetryConfig, RetryPolicy,
+    BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, Cache, CacheConfig, CircuitBreaker,
+    Hedge, HedgeConfig, RateLimitConfig, RateLimiter, RetryBudget, RetryConfig, RetryPolicy,
 };
 
 /// Who names an instance.
@@ -56,6 +56,11 @@ impl Registry {
     /// The hedge named in `config`, created on first use.
     pub(crate) fn hedge_or_insert(&self, config: &HedgeConfig, source: Source) -> &'static Hedge {
         self.named(config, source, |i| &mut i.hedges)
+    }
+
+    /// The cache named in `config`, created on first use.
+    pub(crate) fn cache_or_insert(&self, config: &CacheConfig, source: Source) -> &'static Cache {
+        self.named(config, source, |i| &mut i.caches)
     }
 
     /// The retry budget named in `config`, created on first use.

@@ -8,12 +8,12 @@ use super::create::Source;
 use crate::config::ConfigError;
 use crate::observe::{Hub, InstanceKind};
 use crate::settings::{
-    BreakerSettings, BulkheadSettings, Entry, HedgeSettings, InstanceSettings, RateLimitSettings,
-    RetryBudgetSettings, RetrySettings, SettingError,
+    BreakerSettings, BulkheadSettings, CacheSettings, Entry, HedgeSettings, InstanceSettings,
+    RateLimitSettings, RetryBudgetSettings, RetrySettings, SettingError,
 };
 use crate::{
-    BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, Hedge, HedgeConfig,
-    RateLimitConfig, RateLimiter, RetryBudget, RetryConfig, RetryPolicy,
+    BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, Cache, CacheConfig, CircuitBreaker,
+    Hedge, HedgeConfig, RateLimitConfig, RateLimiter, RetryBudget, RetryConfig, RetryPolicy,
 };
 
 /// The layers above an instance's own settings.
@@ -214,6 +214,7 @@ named!(
     RetryBudget::new
 );
 named!(Hedge, HedgeConfig, HedgeSettings, Hedge, Hedge::with_config);
+named!(Cache, CacheConfig, CacheSettings, Cache, Cache::with_config);
 named!(
     RateLimiter,
     RateLimitConfig,

@@ -1,5 +1,5 @@
-//! Registries of named breakers, bulkheads, retry policies and budgets, rate limiters and
-//! hedges: the process-wide one
+//! Registries of named breakers, bulkheads, retry policies and budgets, rate limiters, hedges
+//! and caches: the process-wide one
 //! that the attributes use, and any a program makes for itself (tests, tenants).
 
 mod apply;
@@ -15,6 +15,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use self::layers::Layers;
 use crate::breaker::{BreakerMetrics, CircuitBreaker};
 use crate::bulkhead::{Bulkhead, BulkheadMetrics};
+use crate::cache::{Cache, CacheMetrics};
 use crate::hedge::{Hedge, HedgeMetrics};
 use crate::observe::{self, Event, InstanceKind};
 use crate::rate_limit::{RateLimiter, RateLimiterMetrics};
@@ -25,7 +26,9 @@ use tokio::sync::broadcast;
 #[cfg(feature = "config")]
 pub(crate) use self::apply::known_names;
 pub use self::sites::Site;
-pub use self::slots::{BreakerSlot, BudgetSlot, BulkheadSlot, HedgeSlot, RateLimiterSlot};
+pub use self::slots::{
+    BreakerSlot, BudgetSlot, BulkheadSlot, CacheSlot, HedgeSlot, RateLimiterSlot,
+};
 
 /// Named instances. The attributes use the process-wide one, [`crate::registry()`]; a program
 /// can keep others, in `static`s, for instances apart from it (a test's, a tenant's), filled
@@ -57,6 +60,7 @@ struct Instances {
     budgets: BTreeMap<&'static str, &'static RetryBudget>,
     rate_limiters: BTreeMap<&'static str, &'static RateLimiter>,
     hedges: BTreeMap<&'static str, &'static Hedge>,
+    caches: BTreeMap<&'static str, &'static Cache>,
     /// The settings over each named instance's own.
     layers: BTreeMap<(InstanceKind, &'static str), Layers>,
     /// The call site holding each default name, by kind.
@@ -118,6 +122,21 @@ pub fn rate_limiter(name: &str) -> Option<&'static RateLimiter> {
     global().rate_limiter(name)
 }
 
+/// The cache named `name`, if one was created: [`Registry::cache`] of the process-wide
+/// registry.
+///
+/// ```
+/// use std::time::Duration;
+/// use staunch::Cache;
+///
+/// Cache::builder(Duration::from_secs(30)).name("docs-named-cache").build_shared().unwrap();
+/// assert_eq!(staunch::cache("docs-named-cache").unwrap().config().ttl(), Duration::from_secs(30));
+/// ```
+#[must_use]
+pub fn cache(name: &str) -> Option<&'static Cache> {
+    global().cache(name)
+}
+
 /// The hedge named `name`, if one was created: [`Registry::hedge`] of the process-wide
 /// registry.
 ///
@@ -144,6 +163,7 @@ impl Registry {
                 budgets: BTreeMap::new(),
                 rate_limiters: BTreeMap::new(),
                 hedges: BTreeMap::new(),
+                caches: BTreeMap::new(),
                 layers: BTreeMap::new(),
                 sites: BTreeMap::new(),
                 generation: 0,
@@ -168,6 +188,12 @@ impl Registry {
     #[must_use]
     pub fn rate_limiter(&self, name: &str) -> Option<&'static RateLimiter> {
         self.lock().rate_limiters.get(name).copied()
+    }
+
+    /// The cache named `name`, if one was created here.
+    #[must_use]
+    pub fn cache(&self, name: &str) -> Option<&'static Cache> {
+        self.lock().caches.get(name).copied()
     }
 
     /// The hedge named `name`, if one was created here.
@@ -295,6 +321,11 @@ impl Registry {
             detail: Detail::Hedge(h.metrics()),
             settings: layers::in_force(*h),
         });
+        let caches = instances.caches.iter().map(|(name, c)| Instance {
+            name,
+            detail: Detail::Cache(c.metrics()),
+            settings: layers::in_force(*c),
+        });
         Snapshot {
             instances: breakers
                 .chain(bulkheads)
@@ -302,6 +333,7 @@ impl Registry {
                 .chain(budgets)
                 .chain(rate_limiters)
                 .chain(hedges)
+                .chain(caches)
                 .collect(),
         }
     }
@@ -320,7 +352,7 @@ impl Registry {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Snapshot {
     /// Breakers, bulkheads, retry policies (a `#[retry]` function's once settings were
-    /// applied or it has failed), retry budgets, rate limiters, then hedges.
+    /// applied or it has failed), retry budgets, rate limiters, hedges, then caches.
     pub instances: Vec<Instance>,
 }
 
@@ -352,4 +384,6 @@ pub enum Detail {
     RateLimit(RateLimiterMetrics),
     /// A hedge.
     Hedge(HedgeMetrics),
+    /// A cache.
+    Cache(CacheMetrics),
 }

@@ -6,9 +6,9 @@ use super::create::Source;
 use super::{Registry, global};
 use crate::retry::Attempts;
 use crate::{
-    Bulkhead, BulkheadBuilder, CircuitBreaker, CircuitBreakerBuilder, ConfigError, Hedge,
-    HedgeBuilder, RateLimiter, RateLimiterBuilder, Retry, RetryBudget, RetryBudgetBuilder,
-    RetryPolicy,
+    Bulkhead, BulkheadBuilder, Cache, CacheBuilder, CircuitBreaker, CircuitBreakerBuilder,
+    ConfigError, Hedge, HedgeBuilder, RateLimiter, RateLimiterBuilder, Retry, RetryBudget,
+    RetryBudgetBuilder, RetryPolicy,
 };
 
 impl CircuitBreakerBuilder {
@@ -139,6 +139,30 @@ impl RateLimiterBuilder {
     ) -> Result<&'static RateLimiter, ConfigError> {
         self.config()
             .map(|config| registry.rate_limiter_or_insert(&config, Source::Builder))
+    }
+}
+
+impl CacheBuilder {
+    /// The process-wide cache of this name, created with these settings if it does not exist
+    /// yet (as `#[cache(name = ...)]` does): its settings change at run time, and it is in the
+    /// snapshot.
+    ///
+    /// # Errors
+    /// See [`config`](Self::config).
+    pub fn build_shared(self) -> Result<&'static Cache, ConfigError> {
+        self.build_shared_in(global())
+    }
+
+    /// Like [`build_shared`](Self::build_shared), in `registry` rather than the process's.
+    ///
+    /// # Errors
+    /// See [`config`](Self::config).
+    pub fn build_shared_in(
+        self,
+        registry: &'static Registry,
+    ) -> Result<&'static Cache, ConfigError> {
+        self.config()
+            .map(|config| registry.cache_or_insert(&config, Source::Builder))
     }
 }
 

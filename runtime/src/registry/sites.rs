@@ -7,10 +7,11 @@
 
 use super::Registry;
 use super::create::Source;
-use super::slots::{BreakerSlot, BudgetSlot, BulkheadSlot, HedgeSlot, RateLimiterSlot};
+use super::slots::{BreakerSlot, BudgetSlot, BulkheadSlot, CacheSlot, HedgeSlot, RateLimiterSlot};
 use crate::observe::InstanceKind;
 use crate::{
-    BreakerConfig, BudgetConfig, BulkheadConfig, HedgeConfig, RateLimitConfig, RetryPolicy,
+    BreakerConfig, BudgetConfig, BulkheadConfig, CacheConfig, HedgeConfig, RateLimitConfig,
+    RetryPolicy,
 };
 
 /// A call site of an attribute, as generated code declares it: a function returning its
@@ -30,6 +31,8 @@ pub enum Site {
     RateLimit(fn() -> &'static RateLimiterSlot),
     /// `#[hedge]`.
     Hedge(fn() -> &'static HedgeSlot),
+    /// `#[cache]`.
+    Cache(fn() -> &'static CacheSlot),
 }
 
 inventory::collect!(Site);
@@ -58,6 +61,9 @@ pub(super) fn materialize(registry: &Registry) {
                 slot().get();
             }
             Site::Hedge(slot) => {
+                slot().get();
+            }
+            Site::Cache(slot) => {
                 slot().get();
             }
         }
@@ -105,6 +111,16 @@ pub(super) fn declared_hedge(name: &str) -> Option<HedgeConfig> {
         })
 }
 
+/// A declared cache named `name`.
+pub(super) fn declared_cache(name: &str) -> Option<CacheConfig> {
+    inventory::iter::<Site>
+        .into_iter()
+        .find_map(|site| match site {
+            Site::Cache(slot) if slot().config().name() == name => Some(*slot().config()),
+            _ => None,
+        })
+}
+
 /// The declared `#[retry]` policies named `name`.
 pub(super) fn declared_retries(name: &str) -> Vec<&'static RetryPolicy> {
     inventory::iter::<Site>
@@ -139,6 +155,7 @@ pub(super) fn declared_names(kind: InstanceKind) -> Vec<&'static str> {
             (Site::RetryBudget(slot), InstanceKind::RetryBudget) => Some(slot().config().name()),
             (Site::RateLimit(slot), InstanceKind::RateLimit) => Some(slot().config().name()),
             (Site::Hedge(slot), InstanceKind::Hedge) => Some(slot().config().name()),
+            (Site::Cache(slot), InstanceKind::Cache) => Some(slot().config().name()),
             _ => None,
         })
         .collect()

@@ -7,8 +7,8 @@ use super::create::Source;
 use super::global;
 use crate::observe::InstanceKind;
 use crate::{
-    BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, Hedge, HedgeConfig,
-    RateLimitConfig, RateLimiter, RetryBudget,
+    BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, Cache, CacheConfig, CircuitBreaker,
+    Hedge, HedgeConfig, RateLimitConfig, RateLimiter, RetryBudget,
 };
 
 /// How a call site names its instance.
@@ -301,6 +301,64 @@ impl HedgeSlot {
 
     /// The settings the site was written with.
     pub(crate) fn config(&self) -> &HedgeConfig {
+        &self.config
+    }
+}
+
+/// A call site's cache, resolved like [`BreakerSlot`].
+#[derive(Debug)]
+pub struct CacheSlot {
+    config: CacheConfig,
+    naming: Naming,
+    cache: OnceLock<&'static Cache>,
+}
+
+impl CacheSlot {
+    /// A slot for `#[cache(name = "...", ...)]`.
+    #[must_use]
+    pub const fn new(config: CacheConfig) -> Self {
+        Self {
+            config,
+            naming: Naming::Named,
+            cache: OnceLock::new(),
+        }
+    }
+
+    /// A slot for `#[cache]` without `name`: a cache of its own.
+    #[must_use]
+    pub const fn unnamed(config: CacheConfig) -> Self {
+        Self {
+            config,
+            naming: Naming::Unnamed,
+            cache: OnceLock::new(),
+        }
+    }
+
+    #[inline]
+    pub fn get(&self) -> &'static Cache {
+        self.cache.get_or_init(|| self.resolve(self.config.name()))
+    }
+
+    /// The cache of an unnamed method's call site, named as [`BreakerSlot::get_in`] says.
+    #[inline]
+    pub fn get_in(&self, owner: fn() -> &'static str) -> &'static Cache {
+        self.cache
+            .get_or_init(|| self.resolve(qualified(self.config.name(), owner())))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resolve(&self, name: &'static str) -> &'static Cache {
+        let registry = global();
+        let name = match self.naming {
+            Naming::Unnamed => registry.claim(InstanceKind::Cache, name, site(self)),
+            Naming::Named | Naming::ByName => name,
+        };
+        registry.cache_or_insert(&self.config.with_name(name), self.naming.source())
+    }
+
+    /// The settings the site was written with.
+    pub(crate) fn config(&self) -> &CacheConfig {
         &self.config
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use staunch_options::cache as ch;
 use staunch_options::circuit_breaker as cb;
 use staunch_options::hedge as hg;
 use staunch_options::rate_limit::{self as rl, Rate};
@@ -13,8 +14,9 @@ use staunch_options::{bulkhead as bh, retry as rt, retry_budget as rb};
 use super::literal::{self, Literal};
 use crate::config::ConfigError;
 use crate::{
-    Backoff, BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, CircuitBreaker, Hedge,
-    HedgeConfig, Jitter, Mode, RateLimitConfig, RateLimiter, Retry, RetryBudget, RetryConfig, Trip,
+    Backoff, BreakerConfig, BudgetConfig, Bulkhead, BulkheadConfig, Cache, CacheConfig,
+    CircuitBreaker, Hedge, HedgeConfig, Jitter, Mode, RateLimitConfig, RateLimiter, Retry,
+    RetryBudget, RetryConfig, Trip,
 };
 
 /// A value as settings write it.
@@ -287,6 +289,27 @@ settings! {
         delay: Duration = |l| literal::period(&hg::DELAY, l),
         /// Attempts in all, the first included.
         max: u32 = |l| literal::count(&hg::MAX, l),
+    }
+}
+
+settings! {
+    /// The settings of a cache: `[cache.NAME]`, the options of `#[cache]` (its `key` is code,
+    /// not a setting).
+    ///
+    /// ```
+    /// use staunch::settings::CacheSettings;
+    ///
+    /// let settings: CacheSettings = serde_json::from_str(r#"{"ttl": "30s", "stale": "10m"}"#).unwrap();
+    /// assert_eq!(settings.stale, Some(std::time::Duration::from_secs(600)));
+    /// ```
+    CacheSettings {
+        /// How long an answer is served without calling again.
+        ttl: Duration = |l| literal::period(&ch::TTL, l)
+            .and_then(|ttl| ch::ttl(ttl).map_err(|v| literal::got(&v, ttl))),
+        /// How old an answer may be and still be served when the call fails.
+        stale: Duration = |l| literal::period(&ch::STALE, l),
+        /// The most answers kept.
+        capacity: u64 = |l| literal::count(&ch::CAPACITY, l),
     }
 }
 
@@ -609,6 +632,34 @@ impl HedgeSettings {
     }
 }
 
+impl CacheSettings {
+    /// Every setting of `config`; `stale` only when it is longer than `ttl` (otherwise it
+    /// follows `ttl`).
+    #[must_use]
+    pub fn of(config: &CacheConfig) -> Self {
+        Self {
+            ttl: Some(config.ttl()),
+            stale: (config.stale() > config.ttl()).then_some(config.stale()),
+            capacity: Some(config.capacity()),
+        }
+    }
+
+    pub(crate) fn overlay(&mut self, upper: &Self) {
+        self.replace_with(upper);
+    }
+
+    /// Over `base`. Without `stale`, the cache serves no stale answer.
+    pub(crate) fn config(&self, base: &CacheConfig) -> Result<CacheConfig, ConfigError> {
+        let mut builder = Cache::builder(self.ttl.unwrap_or(base.ttl()))
+            .name(base.name())
+            .capacity(self.capacity.unwrap_or(base.capacity()));
+        if let Some(stale) = self.stale {
+            builder = builder.stale(stale);
+        }
+        builder.config()
+    }
+}
+
 /// A configuration serializes as the settings it amounts to, under the options' names: what
 /// events and the snapshot show, and what a file takes back.
 macro_rules! serialized_as_settings {
@@ -626,5 +677,6 @@ serialized_as_settings!(
     RetryConfig => RetrySettings,
     BudgetConfig => RetryBudgetSettings,
     RateLimitConfig => RateLimitSettings,
-    HedgeConfig => HedgeSettings
+    HedgeConfig => HedgeSettings,
+    CacheConfig => CacheSettings
 );

@@ -24,8 +24,8 @@ pub use self::error::{SettingError, SettingsError};
 #[cfg(feature = "config")]
 pub use self::file::{ENV_PREFIX, MAX_FILE_BYTES};
 pub use self::kinds::{
-    BreakerSettings, BulkheadSettings, HedgeSettings, RateLimitSettings, RetryBudgetSettings,
-    RetrySettings,
+    BreakerSettings, BulkheadSettings, CacheSettings, HedgeSettings, RateLimitSettings,
+    RetryBudgetSettings, RetrySettings,
 };
 pub(crate) use self::literal::Literal;
 use crate::observe::InstanceKind;
@@ -46,6 +46,8 @@ pub enum InstanceSettings {
     RateLimit(RateLimitSettings),
     /// A hedge's.
     Hedge(HedgeSettings),
+    /// A cache's.
+    Cache(CacheSettings),
 }
 
 impl InstanceSettings {
@@ -59,6 +61,7 @@ impl InstanceSettings {
             InstanceKind::RetryBudget => Self::RetryBudget(RetryBudgetSettings::default()),
             InstanceKind::RateLimit => Self::RateLimit(RateLimitSettings::default()),
             InstanceKind::Hedge => Self::Hedge(HedgeSettings::default()),
+            InstanceKind::Cache => Self::Cache(CacheSettings::default()),
         }
     }
 
@@ -72,6 +75,7 @@ impl InstanceSettings {
             Self::RetryBudget(_) => InstanceKind::RetryBudget,
             Self::RateLimit(_) => InstanceKind::RateLimit,
             Self::Hedge(_) => InstanceKind::Hedge,
+            Self::Cache(_) => InstanceKind::Cache,
         }
     }
 
@@ -83,6 +87,7 @@ impl InstanceSettings {
             Self::RetryBudget(s) => s.set(key, value),
             Self::RateLimit(s) => s.set(key, value),
             Self::Hedge(s) => s.set(key, value),
+            Self::Cache(s) => s.set(key, value),
         }
     }
 
@@ -95,6 +100,7 @@ impl InstanceSettings {
             (Self::RetryBudget(s), Self::RetryBudget(u)) => s.overlay(u),
             (Self::RateLimit(s), Self::RateLimit(u)) => s.overlay(u),
             (Self::Hedge(s), Self::Hedge(u)) => s.overlay(u),
+            (Self::Cache(s), Self::Cache(u)) => s.overlay(u),
             _ => {}
         }
     }
@@ -108,6 +114,7 @@ impl InstanceSettings {
             Self::RetryBudget(s) => s.written(),
             Self::RateLimit(s) => s.written(),
             Self::Hedge(s) => s.written(),
+            Self::Cache(s) => s.written(),
         }
     }
 }
@@ -127,7 +134,8 @@ instance_settings_from!(
     RetrySettings => Retry,
     RetryBudgetSettings => RetryBudget,
     RateLimitSettings => RateLimit,
-    HedgeSettings => Hedge
+    HedgeSettings => Hedge,
+    CacheSettings => Cache
 );
 
 /// One instance's settings as written, with where each key was written.
