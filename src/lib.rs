@@ -39,6 +39,10 @@
 //!   Retry-After.
 //! - [`circuit_breaker`](macro@circuit_breaker): stops calling a dependency that keeps failing.
 //! - [`bulkhead`](macro@bulkhead): bounds the calls in flight.
+//! - [`rate_limit`](macro@rate_limit): admits at most `rate` calls per period, `burst` at once.
+//! - [`hedge`](macro@hedge): starts another attempt beside one that has not answered.
+//! - [`cache`](macro@cache): answers from earlier successes for `ttl`, and stale ones when the
+//!   call fails.
 //! - [`timeout`](macro@timeout): abandons a call that takes too long.
 //! - [`fallback`]: answers from another function when the call fails.
 //!
@@ -46,10 +50,12 @@
 //! type implements `From<`[`Rejected`]`>` wherever a breaker, bulkhead or timeout is used.
 //! Which errors count is decided by an explicit predicate, else by the error's [`Classify`]
 //! impl, else every error counts. Every policy is also usable without macros: [`Retry`],
-//! [`CircuitBreaker`], [`Bulkhead`], [`timeout()`](fn@timeout).
+//! [`CircuitBreaker`], [`Bulkhead`], [`RateLimiter`], [`Hedge`], [`Cache`],
+//! [`timeout()`](fn@timeout).
 //!
 //! Each policy's names live in its module, named as its attribute: [`mod@retry`],
-//! [`mod@circuit_breaker`], [`mod@bulkhead`], [`mod@timeout`]; beside them [`problem`] (RFC
+//! [`mod@circuit_breaker`], [`mod@bulkhead`], [`mod@rate_limit`], [`mod@hedge`], [`mod@cache`],
+//! [`mod@timeout`]; beside them [`problem`] (RFC
 //! 9457 details and responses), [`mod@registry`] (named instances, snapshots, events) and
 //! [`settings`] (every option as a setting, from a file, the environment or a request). The
 //! root holds the attributes, [`Problem`], [`Rejected`], [`Classify`], [`ConfigError`], the

@@ -51,6 +51,11 @@ async fn hedged(x: u64) -> Result<u64, Error> {
     Ok(x)
 }
 
+#[staunch::cache(ttl = "1h", name = "alloc-cache")]
+async fn cached(key: &str, x: u64) -> Result<u64, Error> {
+    Ok(x + key.len() as u64)
+}
+
 #[staunch::timeout("1s")]
 async fn timeout(x: u64) -> Result<u64, Error> {
     Ok(x)
@@ -115,6 +120,12 @@ fn no_layer_allocates_per_call() {
     );
     assert_eq!(allocations(&rt, || rate_limit(1)), 0, "rate limit");
     assert_eq!(allocations(&rt, || hedged(1)), 0, "hedge answered at once");
+    rt.block_on(cached("a borrowed key", 1)).unwrap();
+    assert_eq!(
+        allocations(&rt, || cached("a borrowed key", 1)),
+        0,
+        "cache hit: the key looked up borrowed, nothing cloned"
+    );
     assert_eq!(allocations(&rt, || timeout(1)), 0, "timeout");
     assert_eq!(allocations(&rt, || fallback(1)), 0, "fallback");
     assert_eq!(allocations(&rt, || fallback(0)), 0, "fallback answering");

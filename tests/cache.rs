@@ -464,3 +464,50 @@ async fn a_rejection_is_answered_stale_through_the_builder() {
         .unwrap();
     assert!(refused.freshness().is_stale());
 }
+
+static SHARED_BY_NAME: AtomicU32 = AtomicU32::new(0);
+
+#[staunch::cache(ttl = "1m", name = "cache-shared-name")]
+async fn by_number(n: u32) -> Result<u32, Error> {
+    SHARED_BY_NAME.fetch_add(1, Ordering::SeqCst);
+    Ok(n)
+}
+
+#[staunch::cache(ttl = "1m", name = "cache-shared-name")]
+async fn by_text(text: &str) -> Result<String, Error> {
+    SHARED_BY_NAME.fetch_add(1, Ordering::SeqCst);
+    Ok(text.to_owned())
+}
+
+#[test]
+fn a_name_shared_by_other_types_is_reported_and_those_calls_are_not_cached() {
+    let capture = support::capture::Capture::default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(capture.clone(), || {
+        rt.block_on(async {
+            for _ in 0..2 {
+                assert_eq!(by_number(1).await, Ok(1));
+                assert_eq!(by_text("a").await.as_deref(), Ok("a"));
+            }
+        });
+    });
+    assert_eq!(
+        SHARED_BY_NAME.load(Ordering::SeqCst),
+        3,
+        "the first types' calls cached, the others' made each time"
+    );
+    let errors: Vec<_> = capture
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e.level == tracing::Level::ERROR && e.field("cache") == Some("cache-shared-name")
+        })
+        .cloned()
+        .collect();
+    assert_eq!(errors.len(), 1, "reported once: {errors:#?}");
+}

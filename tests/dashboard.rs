@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use staunch::{Bulkhead, CircuitBreaker, CircuitState, RateLimiter, Retry, RetryBudget};
+use staunch::{Bulkhead, Cache, CircuitBreaker, CircuitState, RateLimiter, Retry, RetryBudget};
 
 mod support;
 use support::browser::Browser;
@@ -66,6 +66,10 @@ fn the_page_shows_every_instance_and_a_breaker_opening_live() {
         .name("dash-limiter")
         .build_shared()
         .unwrap();
+    let cache = Cache::builder(Duration::from_secs(30))
+        .name("dash-cache")
+        .build_shared()
+        .unwrap();
     let retry = Retry::exponential()
         .name("dash-retry")
         .base(Duration::from_millis(1))
@@ -86,6 +90,7 @@ fn the_page_shows_every_instance_and_a_breaker_opening_live() {
             search.call(|| async { Ok::<_, Error>(()) }).await.unwrap();
             pool.call(|| async { Ok::<_, Error>(()) }).await.unwrap();
             let _ = limiter.call(|| async { Ok::<_, Error>(()) }).await;
+            cache.call(7, || async { Ok::<_, Error>(7) }).await.unwrap();
         }
         let _ = retry.call(|| async { Err::<(), _>(Error::Down) }).await;
         assert!(budget.metrics().balance >= 0.0);
@@ -126,7 +131,15 @@ fn the_page_shows_every_instance_and_a_breaker_opening_live() {
             ("retry".into(), "dash-retry".into(), None),
             ("retry_budget".into(), "dash-budget".into(), None),
             ("rate_limit".into(), "dash-limiter".into(), None),
+            ("cache".into(), "dash-cache".into(), None),
         ]
+    );
+    let cached = page.eval("document.querySelector('.card[data-name=dash-cache]').innerText");
+    assert!(
+        cached
+            .as_str()
+            .is_some_and(|t| t.contains("1 cached · ttl 30s") && t.contains("missed in all 1")),
+        "the cache's card shows its answers and misses: {cached}"
     );
     let limited = page.eval("document.querySelector('.card[data-name=dash-limiter]').innerText");
     assert!(

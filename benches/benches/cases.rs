@@ -65,6 +65,11 @@ async fn hedged(x: u64) -> Result<u64, Error> {
     direct(x).await
 }
 
+#[staunch::cache(ttl = "1h", name = "bench-cache")]
+async fn memoized(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
 #[staunch::rate_limit(rate = "1000000000/s", name = "bench-rate-attribute")]
 async fn rate_limited(x: u64) -> Result<u64, Error> {
     direct(x).await
@@ -483,6 +488,30 @@ pub fn visit(rt: &Runtime, visitor: &mut impl Visitor) {
     v.case("staunch_builder", true, &hedge, async |hedge, x| {
         hedge.call(|| direct(x)).await.ok()
     });
+
+    // Every call a hit on one key (warmed up first), beside the eviction crate's own `get`
+    // and moka's: staunch's hit adds a clock read (the entry's age) and the freshness.
+    v.group("cache_hit");
+    v.case("direct", true, (), floor);
+    v.case("staunch", true, (), async |(), x| memoized(x).await.ok());
+    let cache = staunch::Cache::builder(Duration::from_secs(3600))
+        .build()
+        .expect("valid settings");
+    v.case("staunch_builder", true, &cache, async |cache, x| {
+        cache
+            .call(x, || direct(x))
+            .await
+            .ok()
+            .map(staunch::cache::Cached::into_inner)
+    });
+    let quick = quick_cache::sync::Cache::<u64, u64>::new(10_000);
+    quick.insert(1, 1);
+    v.case("quick_cache_get", true, &quick, async |quick, x| {
+        quick.get(&x)
+    });
+    let moka = moka::sync::Cache::<u64, u64>::new(10_000);
+    moka.insert(1, 1);
+    v.case("moka_get", true, &moka, async |moka, x| moka.get(&x));
 
     v.group("stack");
     v.case("direct", true, (), floor);

@@ -520,19 +520,17 @@ impl Plan<'_> {
                 let parts: Vec<TokenStream> = self
                     .params
                     .bindings()
-                    .map(|b| {
-                        let ident = &b.ident;
-                        let part = match b.holding {
-                            Holding::Owned => quote!(&#ident),
-                            Holding::Shared => quote!(#ident),
-                            Holding::Unique => quote!(&*#ident),
-                        };
-                        quote_spanned!(ident.span()=> ::staunch::__private::key_part(#part))
-                    })
+                    .map(|b| key_part(&b.ident, b.holding))
                     .collect();
                 quote!(::staunch::__private::Args((#(#parts,)*)))
             }
         };
+        // The key, or each of its parts, goes through `Checked`: its methods come from these.
+        let probes = (config.key.is_some() || self.params.bindings().next().is_some()).then(|| {
+            quote!(
+                use ::staunch::__private::{ViaKeyPart as _, ViaNoKey as _};
+            )
+        });
         let rejecting = inner.rejecting();
         let inner = inner.lifted_future();
         let error_type = self.error_type;
@@ -545,6 +543,7 @@ impl Plan<'_> {
         };
         Ok(Expr {
             tokens: quote! {{
+                #probes
                 let __staunch_looked = #slot.lookup(&#key);
                 match __staunch_looked {
                     ::staunch::__private::Looked::Hit(__staunch_hit) => {
@@ -564,7 +563,8 @@ impl Plan<'_> {
     }
 
     /// `Whole(&path(&self, &a, &b))`: the key a `key = path` function makes from references
-    /// to every argument, the receiver first.
+    /// to every argument, the receiver first; through `made_key`, which reports a value that
+    /// cannot be a key at `path`, once.
     fn key_of(&self, path: &ExprPath) -> syn::Result<TokenStream> {
         let mut args = Vec::new();
         match self.params.receiver {
@@ -590,7 +590,11 @@ impl Plan<'_> {
                 Holding::Unique => quote!(&*#ident),
             });
         }
-        Ok(quote_spanned!(path.span()=> ::staunch::__private::Whole(&#path(#(#args),*))))
+        let inside = Span::call_site().located_at(path.span());
+        let key = quote_spanned!(path.span()=> #path(#(#args),*));
+        Ok(quote_spanned! {inside=>
+            ::staunch::__private::Whole((&::staunch::__private::made_key(&#key)).part())
+        })
     }
 
     fn rate_limit(&self, inner: Expr, slot: &TokenStream, span: Span) -> Expr {
@@ -932,6 +936,21 @@ fn clone_arg(ident: &Ident, span: Span) -> TokenStream {
     let mut arg = ident.clone();
     arg.set_span(inside);
     quote_spanned!(inside=> let #ident = <_ as ::staunch::__private::ArgClone>::clone_arg(&#arg);)
+}
+
+/// `(&key_part(&x)).part()`, reported at the parameter `ident` when `x` cannot be part of a
+/// key, and only there (see the runtime's `Checked`). As in [`clone_arg`], the tokens are
+/// located there but belong to the expansion.
+fn key_part(ident: &Ident, holding: Holding) -> TokenStream {
+    let inside = Span::call_site().located_at(ident.span());
+    let mut arg = ident.clone();
+    arg.set_span(inside);
+    let part = match holding {
+        Holding::Owned => quote_spanned!(inside=> &#arg),
+        Holding::Shared => quote_spanned!(inside=> #arg),
+        Holding::Unique => quote_spanned!(inside=> &*#arg),
+    };
+    quote_spanned!(inside=> (&::staunch::__private::key_part(#part)).part())
 }
 
 /// Whether the return type's `Ok` type is written `Cached<T>`.

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
+use quote::ToTokens as _;
 use syn::spanned::Spanned as _;
 use syn::{Expr, ExprPath, Ident};
 
@@ -45,6 +46,16 @@ impl Kind {
             Kind::RateLimit => "rate_limit",
             Kind::Hedge => "hedge",
             Kind::Cache => "cache",
+        }
+    }
+
+    /// The option the attribute cannot do without, when it is a named one.
+    fn required(self) -> Option<&'static str> {
+        match self {
+            Kind::Bulkhead => Some(options::bulkhead::LIMIT.name),
+            Kind::RateLimit => Some(options::rate_limit::RATE),
+            Kind::Cache => Some(options::cache::TTL.name),
+            _ => None,
         }
     }
 
@@ -143,17 +154,21 @@ struct Options {
     kind: Kind,
     named: Vec<(Ident, Expr)>,
     positional: Vec<Expr>,
+    /// Whether a key not among the attribute's was written (and reported).
+    unknown: bool,
 }
 
 impl Options {
     fn new(kind: Kind, parsed: Vec<Arg>, errors: &mut Errors) -> Self {
         let mut named: Vec<(Ident, Expr)> = Vec::new();
         let mut positional = Vec::new();
+        let mut unknown = false;
         for arg in parsed {
             match arg {
                 Arg::Named { key, value } => {
                     let text = key.to_string();
                     if !kind.keys().contains(&text.as_str()) {
+                        unknown = true;
                         errors.add(key.span(), unknown_key(kind, &text));
                     } else if named.iter().any(|(k, _)| *k == key) {
                         errors.add(key.span(), format!("duplicate option `{key}`"));
@@ -168,6 +183,7 @@ impl Options {
             kind,
             named,
             positional,
+            unknown,
         }
     }
 
@@ -182,17 +198,32 @@ impl Options {
             .map(|(k, _)| k.span())
     }
 
-    /// Reports positional values beyond the `allowed` first ones.
+    /// Reports positional values beyond the `allowed` first ones. The first is likely the
+    /// value of the required option, when that is not written: the message says so.
     fn no_positional_after(&self, allowed: usize, errors: &mut Errors) {
+        let mut unnamed = self.kind.required().filter(|key| self.get(key).is_none());
         for extra in self.positional.iter().skip(allowed) {
-            errors.add(
-                extra.span(),
-                format!(
-                    "`#[staunch::{}]` takes `key = value` options here; valid keys: {}",
-                    self.kind.name(),
-                    self.kind.keys().join(", ")
-                ),
+            let mut message = format!(
+                "`#[staunch::{}]` takes `key = value` options here; valid keys: {}",
+                self.kind.name(),
+                self.kind.keys().join(", ")
             );
+            if let Some(key) = unnamed.take() {
+                message.push_str(&format!(
+                    "; did you mean `{key} = {}`?",
+                    extra.to_token_stream()
+                ));
+            }
+            errors.add(extra.span(), message);
+        }
+    }
+
+    /// Reports a required option that is not written, unless a mistake already reported may
+    /// be that option: a key that is none of the attribute's (`tll = "30s"`), or a value
+    /// without its key (`"30s"`) beyond the `allowed` positional ones. One mistake, one error.
+    fn missing(&self, allowed: usize, span: Span, message: &str, errors: &mut Errors) {
+        if !self.unknown && self.positional.len() <= allowed {
+            errors.add(span, message);
         }
     }
 }
@@ -441,9 +472,11 @@ fn bulkhead(options: &Options, span: Span, errors: &mut Errors) -> Option<Bulkhe
     let limit = if options.get(LIMIT.name).is_some() {
         count(options, &LIMIT, errors)
     } else {
-        errors.add(
+        options.missing(
+            0,
             span,
             "`#[staunch::bulkhead]` needs `limit = N`, the most calls in flight",
+            errors,
         );
         None
     };
@@ -468,9 +501,11 @@ fn rate_limit(options: &Options, span: Span, errors: &mut Errors) -> Option<Rate
                     .ok()
             }),
         None => {
-            errors.add(
+            options.missing(
+                0,
                 span,
                 "`#[staunch::rate_limit]` needs `rate = \"N/period\"`, like `rate = \"100/s\"`",
+                errors,
             );
             None
         }
@@ -524,9 +559,11 @@ fn cache(options: &Options, span: Span, errors: &mut Errors) -> Option<Cache> {
             .keep(args::duration(TTL.name, expr))
             .and_then(|ttl| checked(ch::ttl(ttl.value), ttl.span, errors)),
         None => {
-            errors.add(
+            options.missing(
+                0,
                 span,
                 "`#[staunch::cache]` needs `ttl = \"...\"`, how long an answer is served, like `ttl = \"30s\"`",
+                errors,
             );
             None
         }
@@ -541,9 +578,14 @@ fn cache(options: &Options, span: Span, errors: &mut Errors) -> Option<Cache> {
         None => ttl,
     };
     let capacity = count_or_default(options, &CAPACITY, errors);
-    let key = options
-        .get("key")
-        .and_then(|expr| errors.keep(args::path("key", expr)));
+    let key = options.get("key").and_then(|expr| {
+        errors.keep(args::path("key", expr).map_err(|_| {
+            syn::Error::new(
+                expr.span(),
+                "`key` takes a path to a function making the key from references to the arguments, like `key = Self::cache_key`",
+            )
+        }))
+    });
     Some(Cache {
         name,
         ttl: ttl?,
@@ -565,9 +607,11 @@ fn timeout(options: &Options, span: Span, errors: &mut Errors) -> Option<Duratio
         }
         (Some(expr), None) | (None, Some(expr)) => expr,
         (None, None) => {
-            errors.add(
+            options.missing(
+                1,
                 span,
                 "`#[staunch::timeout]` needs a duration, like `#[timeout(\"2s\")]`",
+                errors,
             );
             return None;
         }

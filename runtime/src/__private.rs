@@ -5,7 +5,10 @@ use std::time::Duration;
 
 pub use crate::breaker::guard as circuit_breaker;
 pub use crate::bulkhead::guard as bulkhead;
-pub use crate::cache::{Args, Cached, KeyPart, Looked, Lookup, Whole, key_part};
+pub use crate::cache::{
+    Args, Cached, Checked, Key, KeyPart, Looked, Lookup, NoKey, ViaKeyPart, ViaNoKey, Whole,
+    key_part, made_key,
+};
 pub use crate::hedge::guard as hedge;
 pub use crate::outcome::{
     Attempt, Crossing, Failure, ReturnsResult, clear_crossing, finish, finish_crossing, lift, widen,

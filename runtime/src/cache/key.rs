@@ -43,11 +43,71 @@ where
     }
 }
 
-/// Checks, at the argument, that it can be part of a key (the expansion's call).
+/// Checks, at the argument, that it can be part of a key (the expansion's call), and hands it
+/// on as `(&key_part(&x)).part()` takes it: see [`Checked`].
 #[inline]
-pub fn key_part<T: ?Sized + KeyPart>(part: &T) -> &T {
-    part
+pub fn key_part<T: ?Sized + KeyPart>(part: &T) -> Checked<'_, T> {
+    Checked(part)
 }
+
+/// A value that can be a cache key: what a `#[cache(key = path)]` function returns.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a cache key: the `key` function of `#[cache]` must return a value that is `Hash + Eq + Clone + Send + Sync + 'static`",
+    label = "this function makes the key",
+    note = "derive `Hash`, `Eq` and `Clone` for it, or make the key of values that have them (a tuple, a `String`)"
+)]
+pub trait Key: Hash + Eq + Clone + Send + Sync + 'static {}
+
+#[diagnostic::do_not_recommend]
+impl<K: Hash + Eq + Clone + Send + Sync + 'static> Key for K {}
+
+/// Checks, at the `key` path, that the key function's value can be a key (the expansion's
+/// call), and hands it on as `(&made_key(&k)).part()` takes it: see [`Checked`].
+#[inline]
+pub fn made_key<K: Key>(key: &K) -> Checked<'_, K> {
+    Checked(key)
+}
+
+/// An argument [`key_part`], or a key [`made_key`], has checked. Autoref specialisation:
+/// `(&Checked(x)).part()` is the value itself when it can be (part of) a key, the by-value
+/// impl winning method resolution, and [`NoKey`] when it cannot; so that such a value is
+/// reported once, by the check, and not again by every use of the key made from it.
+#[derive(Debug)]
+pub struct Checked<'a, T: ?Sized>(pub &'a T);
+
+/// The argument, when it can be part of a key.
+pub trait ViaKeyPart<'a> {
+    /// The argument's type.
+    type Part: ?Sized;
+
+    /// The argument.
+    fn part(&self) -> &'a Self::Part;
+}
+
+impl<'a, T: ?Sized + KeyPart> ViaKeyPart<'a> for Checked<'a, T> {
+    type Part = T;
+
+    #[inline]
+    fn part(&self) -> &'a T {
+        self.0
+    }
+}
+
+/// A stand-in, when it cannot: the code only compiles on, its error already reported.
+pub trait ViaNoKey {
+    /// The stand-in.
+    #[inline]
+    fn part(&self) -> &'static NoKey {
+        &NoKey
+    }
+}
+
+impl<T: ?Sized> ViaNoKey for &Checked<'_, T> {}
+
+/// What stands in for an argument that cannot be part of a key (never made: its function does
+/// not compile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NoKey;
 
 /// A key to look up: it hashes as the owned key it stands for, and is compared with it in
 /// place.

@@ -25,7 +25,9 @@ mod store;
 
 pub use self::answer::{Cached, Freshness, freshness};
 pub use self::config::{CacheBuilder, CacheConfig};
-pub use self::key::{Args, KeyPart, Lookup, Whole, key_part};
+pub use self::key::{
+    Args, Checked, Key, KeyPart, Lookup, NoKey, ViaKeyPart, ViaNoKey, Whole, key_part, made_key,
+};
 
 use self::store::{Entries, Entry, Landing, Role, Store};
 

@@ -1,0 +1,6 @@
+#[staunch::cache(ttl = "0s")]
+async fn profile(id: u64) -> Result<u64, staunch::Rejected> {
+    Ok(id)
+}
+
+fn main() {}
