@@ -827,6 +827,102 @@ fn environment_variables_reach_every_option_of_every_instance() {
 }
 
 #[test]
+fn a_file_and_the_environment_reach_rate_limiters_hedges_and_caches() {
+    let _turn = startup();
+    let limiter = staunch::RateLimiter::builder(10, secs(1))
+        .name("env-search")
+        .build_shared()
+        .unwrap();
+    let hedge = staunch::Hedge::builder()
+        .name("env-hedge")
+        .build_shared()
+        .unwrap();
+    let cache = staunch::Cache::builder(secs(30))
+        .name("env-cache")
+        .build_shared()
+        .unwrap();
+    let file = toml(
+        r#"
+[rate_limit.env-search]
+rate = "600/m"
+burst = 20
+
+[hedge.env-hedge]
+delay = "40ms"
+
+[cache.env-cache]
+ttl = "1m"
+stale = "10m"
+"#,
+    );
+    staunch::registry().configure(file).unwrap();
+    assert_eq!(
+        (
+            limiter.config().calls(),
+            limiter.config().period(),
+            limiter.config().burst()
+        ),
+        (600, secs(60), 20)
+    );
+    assert_eq!(hedge.config().delay(), ms(40));
+    assert_eq!(
+        (cache.config().ttl(), cache.config().stale()),
+        (secs(60), secs(600))
+    );
+
+    let vars = [
+        ("STAUNCH_RATE_LIMIT__ENV_SEARCH__RATE", "5/s"),
+        ("STAUNCH_RATE_LIMIT__ENV_SEARCH__MAX_WAIT", "250ms"),
+        ("STAUNCH_HEDGE__ENV_HEDGE__MAX", "3"),
+        ("STAUNCH_CACHE__ENV_CACHE__TTL", "5s"),
+        ("STAUNCH_CACHE__ENV_CACHE__CAPACITY", "50"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    staunch::registry()
+        .configure(Settings::from_vars(vars).unwrap())
+        .unwrap();
+    let rate = limiter.config();
+    assert_eq!(
+        (rate.calls(), rate.period(), rate.max_wait()),
+        (5, secs(1), ms(250))
+    );
+    assert_eq!(hedge.config().max(), 3);
+    let cached = cache.config();
+    assert_eq!(
+        (cached.ttl(), cached.stale(), cached.capacity()),
+        (secs(5), secs(5), 50),
+        "the file's stale is no longer applied: no stale answers"
+    );
+
+    // A value out of range is refused as it is read; a stale shorter than the ttl when the
+    // settings are applied, and nothing changes.
+    let zero =
+        [("STAUNCH_RATE_LIMIT__ENV_SEARCH__BURST", "0")].map(|(k, v)| (k.to_owned(), v.to_owned()));
+    let error = Settings::from_vars(zero).unwrap_err().to_string();
+    assert!(
+        error.contains("rate_limit.env-search.burst: must be at least 1"),
+        "{error}"
+    );
+    let shorter = [
+        ("STAUNCH_CACHE__ENV_CACHE__TTL", "1m"),
+        ("STAUNCH_CACHE__ENV_CACHE__STALE", "10s"),
+        ("STAUNCH_RATE_LIMIT__ENV_SEARCH__RATE", "1/s"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    let error = staunch::registry()
+        .configure(Settings::from_vars(shorter).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("cache.env-cache.stale: must be at least `ttl`"),
+        "{error}"
+    );
+    assert_eq!(cache.config().ttl(), secs(5), "nothing changed");
+    assert_eq!(limiter.config().calls(), 5);
+    staunch::registry().configure(Settings::new()).unwrap();
+}
+
+#[test]
 fn the_snapshot_shows_settings_in_force_under_the_options_names() {
     CircuitBreaker::builder("snapshot-settings")
         .fail_max(4)

@@ -103,6 +103,17 @@ pub struct CacheMetrics {
     pub stale: u64,
 }
 
+/// What a cache can keep: an answer it clones out for each hit, shared between threads.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be cached: `#[cache]` hands out a clone of the answer it keeps, so the function's `Ok` type must be `Clone + Send + Sync + 'static`",
+    label = "the answer of this function is cached",
+    note = "derive `Clone` for it, or answer an `Arc` of it (a hit then clones the `Arc`)"
+)]
+pub trait Answer: Clone + Send + Sync + 'static {}
+
+#[diagnostic::do_not_recommend]
+impl<V: Clone + Send + Sync + 'static> Answer for V {}
+
 /// What a lookup found.
 #[doc(hidden)]
 pub enum Looked<'a, K, V> {
@@ -293,10 +304,7 @@ impl Cache {
     /// Looks `key` up: a fresh answer, or what a call needs to make and cache one.
     #[doc(hidden)]
     #[inline]
-    pub fn lookup<Q: Lookup, V: Clone + Send + Sync + 'static>(
-        &self,
-        key: &Q,
-    ) -> Looked<'_, Q::Key, V> {
+    pub fn lookup<Q: Lookup, V: Answer>(&self, key: &Q) -> Looked<'_, Q::Key, V> {
         let Some(store) = self.store::<Q::Key, V>() else {
             return Looked::Miss(Miss {
                 cache: self,
@@ -358,11 +366,7 @@ impl Cache {
     }
 }
 
-impl<K, V> Miss<'_, K, V>
-where
-    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
+impl<K, V> Miss<'_, K, V> {
     /// Makes the call with `inner`, unless a concurrent call for the key answers first; caches
     /// a success; serves the stale answer when the call fails with an error `is_failure`
     /// accepts (or a rejection).
@@ -375,6 +379,8 @@ where
         is_failure: impl Fn(&E) -> bool,
     ) -> Result<Cached<V>, Failure<E, R>>
     where
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Answer,
         Fut: Future<Output = Result<V, Failure<E, R>>>,
     {
         let cache = self.cache;
