@@ -138,12 +138,7 @@ pub(crate) fn function(
     };
     let ret: &Type = &ret;
     if layers.iter().any(|l| l.kind == Kind::Cache) {
-        if let Some(param) = function.sig.generics.type_params().next() {
-            return Err(syn::Error::new(
-                param.ident.span(),
-                "`#[staunch::cache]` keeps one cache per function, of one key and answer type, so the function cannot be generic over types",
-            ));
-        }
+        not_generic(&function.sig)?;
     }
     let reinvoked = layers
         .iter()
@@ -571,10 +566,12 @@ impl Plan<'_> {
             Receiver::None => {}
             Receiver::Shared => args.push(quote!(self)),
             Receiver::Unique => args.push(quote!(&*self)),
-            Receiver::Owned => {
+            // `self` itself, unless a retry, hedge or fallback moved it into its copy.
+            Receiver::Owned if self.copies_self => {
                 let copy = format_ident!("{}", SELF_COPY);
                 args.push(quote!(&#copy));
             }
+            Receiver::Owned => args.push(quote!(&self)),
         }
         for param in &self.params.params {
             let Some(ident) = &param.simple else {
@@ -951,6 +948,46 @@ fn key_part(ident: &Ident, holding: Holding) -> TokenStream {
         Holding::Unique => quote_spanned!(inside=> &*#arg),
     };
     quote_spanned!(inside=> (&::staunch::__private::key_part(#part)).part())
+}
+
+/// A cache is one static of one key and answer type: refuses type and const parameters, and
+/// `impl Trait` arguments, which would make several of one function.
+fn not_generic(sig: &syn::Signature) -> syn::Result<()> {
+    const ONE: &str = "`#[staunch::cache]` keeps one cache per function, of one key and answer type, so the function cannot be generic";
+    let param = sig.generics.params.iter().find_map(|param| match param {
+        syn::GenericParam::Type(t) => Some(t.ident.span()),
+        syn::GenericParam::Const(c) => Some(c.ident.span()),
+        syn::GenericParam::Lifetime(_) => None,
+    });
+    if let Some(span) = param {
+        return Err(syn::Error::new(
+            span,
+            format!("{ONE} over types or constants"),
+        ));
+    }
+    let impl_trait = sig.inputs.iter().find_map(|input| match input {
+        syn::FnArg::Typed(typed) if mentions_impl_trait(&typed.ty) => Some(typed.ty.span()),
+        _ => None,
+    });
+    match impl_trait {
+        Some(span) => Err(syn::Error::new(
+            span,
+            format!("{ONE}: take a concrete type (or `&dyn Trait`) rather than `impl Trait`"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Whether `impl` appears in the type, anywhere (`Vec<impl Display>` too).
+fn mentions_impl_trait(ty: &Type) -> bool {
+    fn finds(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            TokenTree::Ident(ident) => ident == "impl",
+            TokenTree::Group(group) => finds(group.stream()),
+            _ => false,
+        })
+    }
+    finds(ty.to_token_stream())
 }
 
 /// Whether the return type's `Ok` type is written `Cached<T>`.

@@ -135,7 +135,8 @@ fn collect(pat: &mut Pat, holding: Holding, out: &mut Vec<Binding>) {
             .iter_mut()
             .for_each(|f| collect(&mut f.pat, holding, out)),
         Pat::Slice(s) => s.elems.iter_mut().for_each(|p| collect(p, holding, out)),
-        Pat::Reference(r) => collect(&mut r.pat, holding, out),
+        // `&x: &T` binds the value behind the reference, not the reference.
+        Pat::Reference(r) => collect(&mut r.pat, Holding::Owned, out),
         Pat::Paren(p) => collect(&mut p.pat, holding, out),
         Pat::Type(t) => collect(&mut t.pat, holding, out),
         _ => {}

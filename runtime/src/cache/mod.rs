@@ -97,9 +97,11 @@ pub struct CacheMetrics {
     /// Calls answered without a call of their own: from the cache, or by a concurrent call for
     /// the same key (`None` unless the `metrics` or `axum` feature counts them).
     pub hits: Option<u64>,
-    /// Calls made because no fresh answer was cached.
+    /// Calls answered by a call of their own (or failing with its error): no fresh answer was
+    /// cached, and no stale one served instead.
     pub misses: u64,
-    /// Stale answers served because the call failed.
+    /// Calls answered stale because their call failed. Hits, misses and stale answers add up
+    /// to the calls.
     pub stale: u64,
 }
 
@@ -306,30 +308,41 @@ impl Cache {
     #[inline]
     pub fn lookup<Q: Lookup, V: Answer>(&self, key: &Q) -> Looked<'_, Q::Key, V> {
         let Some(store) = self.store::<Q::Key, V>() else {
+            answer::forget();
             return Looked::Miss(Miss {
                 cache: self,
                 target: None,
                 stale: None,
             });
         };
-        let found = store.get(key);
         let mut stale = None;
-        if let Some(entry) = found {
-            let age = clock::now().saturating_sub(entry.at);
-            if age < self.ttl.load(Ordering::Relaxed) {
-                self.hits.add();
-                return Looked::Hit(Cached::answer(
-                    entry.value,
-                    Freshness::Fresh { age: age_of(age) },
-                ));
+        if let Some(entry) = store.get(key) {
+            match self.fresh(entry) {
+                Ok(hit) => return Looked::Hit(hit),
+                Err(entry) => stale = Some(entry),
             }
-            stale = Some(entry);
         }
+        // Until this call answers, it has no answer: an error, or the call dropped, leaves none.
+        answer::forget();
         Looked::Miss(Miss {
             cache: self,
             target: Some((store, key.to_key())),
             stale,
         })
+    }
+
+    /// `entry` as a hit, if it is younger than `ttl`.
+    #[inline]
+    fn fresh<V>(&self, entry: Entry<V>) -> Result<Cached<V>, Entry<V>> {
+        let age = clock::now().saturating_sub(entry.at);
+        if age >= self.ttl.load(Ordering::Relaxed) {
+            return Err(entry);
+        }
+        self.hits.add();
+        Ok(Cached::answer(
+            entry.value,
+            Freshness::Fresh { age: age_of(age) },
+        ))
     }
 
     /// The store of key type `K` and answer type `V`, made by the first call; `None` (and an
@@ -340,18 +353,33 @@ impl Cache {
         K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
-        let typed = self.store.get_or_init(|| {
-            let store = Arc::new(Store::<K, V>::new(self.config().capacity));
-            Typed {
-                typed: Arc::clone(&store) as Arc<dyn Any + Send + Sync>,
-                entries: store,
-            }
-        });
+        let typed = match self.store.get() {
+            Some(typed) => typed,
+            None => self.first_store::<K, V>(),
+        };
         let store = typed.typed.downcast_ref::<Store<K, V>>();
         if store.is_none() {
             self.mistyped();
         }
         store
+    }
+
+    /// Makes the store under the settings' lock, so that a change of `capacity` is either
+    /// read here or applied to the store made.
+    #[cold]
+    fn first_store<K, V>(&self) -> &Typed
+    where
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let in_force = self.in_force.lock().unwrap_or_else(PoisonError::into_inner);
+        self.store.get_or_init(|| {
+            let store = Arc::new(Store::<K, V>::new(in_force.capacity));
+            Typed {
+                typed: Arc::clone(&store) as Arc<dyn Any + Send + Sync>,
+                entries: store,
+            }
+        })
     }
 
     #[cold]
@@ -385,12 +413,20 @@ impl<K, V> Miss<'_, K, V> {
     {
         let cache = self.cache;
         let Some((store, key)) = self.target else {
+            cache.missed();
             return inner.await.map(Cached::live);
         };
         // Wait for a concurrent call for the key, unless this one leads.
         let lead = loop {
             match store.join(&key) {
-                Role::Lead(lead) => break Some(lead),
+                Role::Lead(lead) => {
+                    // A call that answered between this one's lookup and its lead.
+                    if let Some(Ok(hit)) = store.get(&Whole(&key)).map(|e| cache.fresh(e)) {
+                        lead.land(Landing::Answered(hit.value().clone()));
+                        return Ok(hit);
+                    }
+                    break Some(lead);
+                }
                 Role::Follow(flight) => match flight.landing().await {
                     Landing::Answered(value) => {
                         cache.hits.add();
@@ -403,15 +439,14 @@ impl<K, V> Miss<'_, K, V> {
                         {
                             return Ok(answer);
                         }
+                        // Its own call, beside the other waiters': none waits for another's
+                        // failure in turn.
                         break None;
                     }
                     Landing::Abandoned => {}
                 },
             }
         };
-        cache.misses.fetch_add(1, Ordering::Relaxed);
-        #[cfg(feature = "metrics")]
-        crate::metrics::cache_missed(cache.hub.keys(cache.name));
         match inner.await {
             Ok(value) => {
                 store.insert(
@@ -424,6 +459,7 @@ impl<K, V> Miss<'_, K, V> {
                 if let Some(lead) = lead {
                     lead.land(Landing::Answered(value.clone()));
                 }
+                cache.missed();
                 Ok(Cached::live(value))
             }
             Err(failure) => {
@@ -440,6 +476,7 @@ impl<K, V> Miss<'_, K, V> {
                 {
                     Some(answer) => Ok(answer),
                     None => {
+                        cache.missed();
                         answer::forget();
                         Err(failure)
                     }
@@ -450,6 +487,13 @@ impl<K, V> Miss<'_, K, V> {
 }
 
 impl Cache {
+    /// A call answered by its own call (or failing): a miss.
+    fn missed(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        crate::metrics::cache_missed(self.hub.keys(self.name));
+    }
+
     /// `entry` as a stale answer, if it is young enough.
     fn serve_stale<V: Clone>(&self, entry: Option<&Entry<V>>) -> Option<Cached<V>> {
         let entry = entry?;
