@@ -541,3 +541,52 @@ async fn named_instances_created_concurrently_from_many_call_sites_are_one_insta
         );
     });
 }
+
+/// Rounds of eight tasks missing one new key at once on four threads, all but the first
+/// cancelled at random polls a third of the time: in every round exactly one call completes,
+/// whatever the interleaving (a caller leading after another answered takes that answer, and a
+/// waiter whose leader was dropped leads in its place), and the key is cached after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_misses_of_a_key_make_one_call_on_many_threads() {
+    let cache = Arc::new(
+        staunch::Cache::builder(Duration::from_secs(3600))
+            .capacity(100_000)
+            .build()
+            .unwrap(),
+    );
+    let mut rng = StdRng::seed_from_u64(11);
+    for round in 0..300_u32 {
+        let completed = Arc::new(AtomicUsize::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for task in 0..8 {
+            let (cache, completed) = (Arc::clone(&cache), Arc::clone(&completed));
+            let cancel = task > 0 && rng.random_range(0..3) == 0;
+            let polls = rng.random_range(0..4);
+            tasks.spawn(async move {
+                let call = cache.call(round, || async move {
+                    yield_now().await;
+                    completed.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, Error>(round)
+                });
+                if cancel {
+                    cancel_after(polls, call)
+                        .await
+                        .map(|answer| answer.map(|a| *a))
+                } else {
+                    Some(call.await.map(|a| *a))
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            if let Some(answer) = done.unwrap() {
+                assert_eq!(answer, Ok(round));
+            }
+        }
+        assert_eq!(completed.load(Ordering::SeqCst), 1, "round {round}");
+        let again = cache
+            .call(round, || async { Ok::<_, Error>(u32::MAX) })
+            .await
+            .unwrap();
+        assert_eq!(*again, round, "round {round}: cached");
+    }
+}
