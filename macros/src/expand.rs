@@ -841,86 +841,69 @@ impl Plan<'_> {
     }
 
     fn hedge_static(&self, config: &layer::Hedge) -> TokenStream {
-        let name = config
-            .name
-            .as_ref()
-            .map_or_else(|| self.default_name.clone(), |n| quote!(#n));
         let delay = duration(config.delay);
         let max = config.max;
-        let slot = if config.name.is_none() {
-            quote!(unnamed)
-        } else {
-            quote!(new)
-        };
-        quote! {
-            static __STAUNCH_HEDGE: ::staunch::__private::HedgeSlot =
-                ::staunch::__private::HedgeSlot::#slot(
-                    ::staunch::__private::HedgeConfig::__validated(#name, #delay, #max),
-                );
-        }
+        self.slot_static(
+            ["__STAUNCH_HEDGE", "HedgeSlot", "HedgeConfig"],
+            config.name.as_ref(),
+            &quote!(#delay, #max),
+        )
     }
 
     fn cache_static(&self, config: &layer::Cache) -> TokenStream {
-        let name = config
-            .name
-            .as_ref()
-            .map_or_else(|| self.default_name.clone(), |n| quote!(#n));
         let ttl = duration(config.ttl);
         let stale = duration(config.stale);
         let capacity = config.capacity;
-        let slot = if config.name.is_none() {
-            quote!(unnamed)
-        } else {
-            quote!(new)
-        };
-        quote! {
-            static __STAUNCH_CACHE: ::staunch::__private::CacheSlot =
-                ::staunch::__private::CacheSlot::#slot(
-                    ::staunch::__private::CacheConfig::__validated(#name, #ttl, #stale, #capacity),
-                );
-        }
+        self.slot_static(
+            ["__STAUNCH_CACHE", "CacheSlot", "CacheConfig"],
+            config.name.as_ref(),
+            &quote!(#ttl, #stale, #capacity),
+        )
     }
 
     fn rate_limit_static(&self, config: &layer::RateLimit) -> TokenStream {
-        let name = config
-            .name
-            .as_ref()
-            .map_or_else(|| self.default_name.clone(), |n| quote!(#n));
         let calls = config.rate.calls;
         let per = duration(config.rate.per);
         let burst = config.burst;
         let max_wait = duration(config.max_wait);
-        let slot = if config.name.is_none() {
-            quote!(unnamed)
-        } else {
-            quote!(new)
-        };
-        quote! {
-            static __STAUNCH_RATE_LIMIT: ::staunch::__private::RateLimiterSlot =
-                ::staunch::__private::RateLimiterSlot::#slot(
-                    ::staunch::__private::RateLimitConfig::__validated(
-                        #name, #calls, #per, #burst, #max_wait,
-                    ),
-                );
-        }
+        self.slot_static(
+            ["__STAUNCH_RATE_LIMIT", "RateLimiterSlot", "RateLimitConfig"],
+            config.name.as_ref(),
+            &quote!(#calls, #per, #burst, #max_wait),
+        )
     }
 
     fn bulkhead_static(&self, config: &layer::Bulkhead) -> TokenStream {
-        let name = config
-            .name
-            .as_ref()
-            .map_or_else(|| self.default_name.clone(), |n| quote!(#n));
         let limit = config.limit;
         let max_wait = duration(config.max_wait);
-        let slot = if config.name.is_none() {
-            quote!(unnamed)
-        } else {
-            quote!(new)
+        self.slot_static(
+            ["__STAUNCH_BULKHEAD", "BulkheadSlot", "BulkheadConfig"],
+            config.name.as_ref(),
+            &quote!(#limit, #max_wait),
+        )
+    }
+
+    /// `static STATIC: Slot = Slot::new(Config::__validated(name, settings))` for a site named
+    /// `name = "..."`; `Slot::unnamed`, under the function's path, without one.
+    fn slot_static(
+        &self,
+        [statik, slot, config]: [&str; 3],
+        name: Option<&String>,
+        settings: &TokenStream,
+    ) -> TokenStream {
+        let (constructor, name) = match name {
+            Some(name) => (quote!(new), quote!(#name)),
+            None => (quote!(unnamed), self.default_name.clone()),
         };
+        let (statik, slot, config) = (
+            format_ident!("{}", statik),
+            format_ident!("{}", slot),
+            format_ident!("{}", config),
+        );
         quote! {
-            static __STAUNCH_BULKHEAD: ::staunch::__private::BulkheadSlot =
-                ::staunch::__private::BulkheadSlot::#slot(
-                    ::staunch::__private::BulkheadConfig::__validated(#name, #limit, #max_wait),
+            static #statik: ::staunch::__private::#slot =
+                ::staunch::__private::#slot::#constructor(
+                    ::staunch::__private::#config::__validated(#name, #settings),
                 );
         }
     }

@@ -11,28 +11,75 @@ use crate::{
     RetryBudgetBuilder, RetryPolicy,
 };
 
-impl CircuitBreakerBuilder {
+/// `build_shared` and `build_shared_in` of a builder whose instance is found by name.
+macro_rules! build_shared {
+    ($(#[$doc:meta])* $builder:ty => $instance:ty, $or_insert:ident) => {
+        impl $builder {
+            $(#[$doc])*
+            ///
+            /// # Errors
+            /// See [`config`](Self::config).
+            pub fn build_shared(self) -> Result<&'static $instance, ConfigError> {
+                self.build_shared_in(global())
+            }
+
+            /// Like [`build_shared`](Self::build_shared), in `registry` rather than the
+            /// process's.
+            ///
+            /// # Errors
+            /// See [`config`](Self::config).
+            pub fn build_shared_in(
+                self,
+                registry: &'static Registry,
+            ) -> Result<&'static $instance, ConfigError> {
+                self.config()
+                    .map(|config| registry.$or_insert(&config, Source::Builder))
+            }
+        }
+    };
+}
+
+build_shared!(
     /// The process-wide breaker of this name, created with these settings if it does not
     /// exist yet (as `#[circuit_breaker(name = ...)]` does).
+    CircuitBreakerBuilder => CircuitBreaker, breaker_or_insert
+);
+build_shared!(
+    /// The process-wide budget of this name, created with these settings if it does not exist.
+    RetryBudgetBuilder => RetryBudget, budget_or_insert
+);
+build_shared!(
+    /// The process-wide bulkhead of this name, created with these settings if it does not
+    /// exist yet (as `#[bulkhead(name = ...)]` does).
+    BulkheadBuilder => Bulkhead, bulkhead_or_insert
+);
+build_shared!(
+    /// The process-wide rate limiter of this name, created with these settings if it does not
+    /// exist yet (as `#[rate_limit(name = ...)]` does): every caller naming it shares its
+    /// rate.
     ///
-    /// # Errors
-    /// See [`config`](Self::config).
-    pub fn build_shared(self) -> Result<&'static CircuitBreaker, ConfigError> {
-        self.build_shared_in(global())
-    }
-
-    /// Like [`build_shared`](Self::build_shared), in `registry` rather than the process's.
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::RateLimiter;
     ///
-    /// # Errors
-    /// See [`config`](Self::config).
-    pub fn build_shared_in(
-        self,
-        registry: &'static Registry,
-    ) -> Result<&'static CircuitBreaker, ConfigError> {
-        self.config()
-            .map(|config| registry.breaker_or_insert(&config, Source::Builder))
-    }
-}
+    /// let first = RateLimiter::builder(5, Duration::from_secs(1)).name("docs-shared-limit").build_shared().unwrap();
+    /// let again = RateLimiter::builder(5, Duration::from_secs(1)).name("docs-shared-limit").build_shared().unwrap();
+    /// assert!(std::ptr::eq(first, again));
+    /// ```
+    RateLimiterBuilder => RateLimiter, rate_limiter_or_insert
+);
+build_shared!(
+    /// The process-wide hedge of this name, created with these settings if it does not exist
+    /// yet (as `#[hedge(name = ...)]` does): its settings change at run time, and it is in the
+    /// snapshot.
+    HedgeBuilder => Hedge, hedge_or_insert
+);
+build_shared!(
+    /// The process-wide cache of this name, created with these settings if it does not exist
+    /// yet (as `#[cache(name = ...)]` does): its settings change at run time, and it is in the
+    /// snapshot.
+    CacheBuilder => Cache, cache_or_insert
+);
 
 impl Retry {
     /// The process-wide policy of this name, created with these settings if it does not exist
@@ -61,132 +108,6 @@ impl Retry {
     ) -> Result<&'static RetryPolicy, ConfigError> {
         self.config()
             .map(|config| registry.retry_or_insert(&config))
-    }
-}
-
-impl RetryBudgetBuilder {
-    /// The process-wide budget of this name, created with these settings if it does not exist.
-    ///
-    /// # Errors
-    /// See [`config`](Self::config).
-    pub fn build_shared(self) -> Result<&'static RetryBudget, ConfigError> {
-        self.build_shared_in(global())
-    }
-
-    /// Like [`build_shared`](Self::build_shared), in `registry` rather than the process's.
-    ///
-    /// # Errors
-    /// See [`config`](Self::config).
-    pub fn build_shared_in(
-        self,
-        registry: &'static Registry,
-    ) -> Result<&'static RetryBudget, ConfigError> {
-        self.config()
-            .map(|config| registry.budget_or_insert(&config, Source::Builder))
-    }
-}
-
-impl BulkheadBuilder {
-    /// The process-wide bulkhead of this name, created with these settings if it does not
-    /// exist yet (as `#[bulkhead(name = ...)]` does).
-    ///
-    /// # Errors
-    /// See [`config`](Self::config).
-    pub fn build_shared(self) -> Result<&'static Bulkhead, ConfigError> {
-        self.build_shared_in(global())
-    }
-
-    /// Like [`build_shared`](Self::build_shared), in `registry` rather than the process's.
-    ///
-    /// # Errors
-    /// See [`config`](Self::config).
-    pub fn build_shared_in(
-        self,
-        registry: &'static Registry,
-    ) -> Result<&'static Bulkhead, ConfigError> {
-        self.config()
-            .map(|config| registry.bulkhead_or_insert(&config, Source::Builder))
-    }
-}
-
-impl RateLimiterBuilder {
-    /// The process-wide rate limiter of this name, created with these settings if it does not
-    /// exist yet (as `#[rate_limit(name = ...)]` does): every caller naming it shares its
-    /// rate.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use staunch::RateLimiter;
-    ///
-    /// let first = RateLimiter::builder(5, Duration::from_secs(1)).name("docs-shared-limit").build_shared().unwrap();
-    /// let again = RateLimiter::builder(5, Duration::from_secs(1)).name("docs-shared-limit").build_shared().unwrap();
-    /// assert!(std::ptr::eq(first, again));
-    /// ```
-    ///
-    /// # Errors
-    /// See [`config`](Self::config).
-    pub fn build_shared(self) -> Result<&'static RateLimiter, ConfigError> {
-        self.build_shared_in(global())
-    }
-
-    /// Like [`build_shared`](Self::build_shared), in `registry` rather than the process's.
-    ///
-    /// # Errors
-    /// See [`config`](Self::config).
-    pub fn build_shared_in(
-        self,
-        registry: &'static Registry,
-    ) -> Result<&'static RateLimiter, ConfigError> {
-        self.config()
-            .map(|config| registry.rate_limiter_or_insert(&config, Source::Builder))
-    }
-}
-
-impl CacheBuilder {
-    /// The process-wide cache of this name, created with these settings if it does not exist
-    /// yet (as `#[cache(name = ...)]` does): its settings change at run time, and it is in the
-    /// snapshot.
-    ///
-    /// # Errors
-    /// See [`config`](Self::config).
-    pub fn build_shared(self) -> Result<&'static Cache, ConfigError> {
-        self.build_shared_in(global())
-    }
-
-    /// Like [`build_shared`](Self::build_shared), in `registry` rather than the process's.
-    ///
-    /// # Errors
-    /// See [`config`](Self::config).
-    pub fn build_shared_in(
-        self,
-        registry: &'static Registry,
-    ) -> Result<&'static Cache, ConfigError> {
-        self.config()
-            .map(|config| registry.cache_or_insert(&config, Source::Builder))
-    }
-}
-
-impl HedgeBuilder {
-    /// The process-wide hedge of this name, created with these settings if it does not exist
-    /// yet (as `#[hedge(name = ...)]` does): its settings change at run time, and it is in the
-    /// snapshot.
-    ///
-    /// # Errors
-    /// See [`config`](Self::config).
-    pub fn build_shared(self) -> Result<&'static Hedge, ConfigError> {
-        self.build_shared_in(global())
-    }
-
-    /// Like [`build_shared`](Self::build_shared), in `registry` rather than the process's.
-    ///
-    /// # Errors
-    /// See [`config`](Self::config).
-    pub fn build_shared_in(
-        self,
-        registry: &'static Registry,
-    ) -> Result<&'static Hedge, ConfigError> {
-        self.config()
-            .map(|config| registry.hedge_or_insert(&config, Source::Builder))
     }
 }
 

@@ -129,239 +129,89 @@ fn qualified(name: &str, owner: &str) -> &'static str {
     Box::leak(qualified.into_boxed_str())
 }
 
-/// A call site's bulkhead, resolved like [`BreakerSlot`].
-#[derive(Debug)]
-pub struct BulkheadSlot {
-    config: BulkheadConfig,
-    naming: Naming,
-    bulkhead: OnceLock<&'static Bulkhead>,
+/// A call site's slot for a kind of named instance that is `name = "..."` or the site's own
+/// (no settings-free use by name): resolved like [`BreakerSlot`].
+macro_rules! named_slot {
+    ($(#[$doc:meta])* $slot:ident, $attribute:literal, $instance:ty, $config:ty, $kind:expr, $or_insert:ident) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $slot {
+            config: $config,
+            naming: Naming,
+            instance: OnceLock<&'static $instance>,
+        }
+
+        impl $slot {
+            #[doc = concat!("A slot for `#[", $attribute, "(name = \"...\", ...)]`.")]
+            #[must_use]
+            pub const fn new(config: $config) -> Self {
+                Self {
+                    config,
+                    naming: Naming::Named,
+                    instance: OnceLock::new(),
+                }
+            }
+
+            #[doc = concat!("A slot for `#[", $attribute, "]` without `name`: an instance of its own.")]
+            #[must_use]
+            pub const fn unnamed(config: $config) -> Self {
+                Self {
+                    config,
+                    naming: Naming::Unnamed,
+                    instance: OnceLock::new(),
+                }
+            }
+
+            #[inline]
+            pub fn get(&self) -> &'static $instance {
+                self.instance
+                    .get_or_init(|| self.resolve(self.config.name()))
+            }
+
+            /// The instance of an unnamed method's call site, named as [`BreakerSlot::get_in`]
+            /// says.
+            #[inline]
+            pub fn get_in(&self, owner: fn() -> &'static str) -> &'static $instance {
+                self.instance
+                    .get_or_init(|| self.resolve(qualified(self.config.name(), owner())))
+            }
+
+            #[cold]
+            #[inline(never)]
+            fn resolve(&self, name: &'static str) -> &'static $instance {
+                let registry = global();
+                let name = match self.naming {
+                    Naming::Unnamed => registry.claim($kind, name, site(self)),
+                    Naming::Named | Naming::ByName => name,
+                };
+                registry.$or_insert(&self.config.with_name(name), self.naming.source())
+            }
+
+            /// The settings the site was written with.
+            pub(crate) fn config(&self) -> &$config {
+                &self.config
+            }
+        }
+    };
 }
 
-impl BulkheadSlot {
-    /// A slot for `#[bulkhead(name = "...", ...)]`.
-    #[must_use]
-    pub const fn new(config: BulkheadConfig) -> Self {
-        Self {
-            config,
-            naming: Naming::Named,
-            bulkhead: OnceLock::new(),
-        }
-    }
-
-    /// A slot for `#[bulkhead]` without `name`: a bulkhead of its own.
-    #[must_use]
-    pub const fn unnamed(config: BulkheadConfig) -> Self {
-        Self {
-            config,
-            naming: Naming::Unnamed,
-            bulkhead: OnceLock::new(),
-        }
-    }
-
-    #[inline]
-    pub fn get(&self) -> &'static Bulkhead {
-        self.bulkhead
-            .get_or_init(|| self.resolve(self.config.name()))
-    }
-
-    /// The bulkhead of an unnamed method's call site, named as [`BreakerSlot::get_in`] says.
-    #[inline]
-    pub fn get_in(&self, owner: fn() -> &'static str) -> &'static Bulkhead {
-        self.bulkhead
-            .get_or_init(|| self.resolve(qualified(self.config.name(), owner())))
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn resolve(&self, name: &'static str) -> &'static Bulkhead {
-        let registry = global();
-        let name = match self.naming {
-            Naming::Unnamed => registry.claim(InstanceKind::Bulkhead, name, site(self)),
-            Naming::Named | Naming::ByName => name,
-        };
-        registry.bulkhead_or_insert(&self.config.with_name(name), self.naming.source())
-    }
-
-    /// The settings the site was written with.
-    pub(crate) fn config(&self) -> &BulkheadConfig {
-        &self.config
-    }
-}
-
-/// A call site's rate limiter, resolved like [`BreakerSlot`].
-#[derive(Debug)]
-pub struct RateLimiterSlot {
-    config: RateLimitConfig,
-    naming: Naming,
-    limiter: OnceLock<&'static RateLimiter>,
-}
-
-impl RateLimiterSlot {
-    /// A slot for `#[rate_limit(name = "...", ...)]`.
-    #[must_use]
-    pub const fn new(config: RateLimitConfig) -> Self {
-        Self {
-            config,
-            naming: Naming::Named,
-            limiter: OnceLock::new(),
-        }
-    }
-
-    /// A slot for `#[rate_limit]` without `name`: a limiter of its own.
-    #[must_use]
-    pub const fn unnamed(config: RateLimitConfig) -> Self {
-        Self {
-            config,
-            naming: Naming::Unnamed,
-            limiter: OnceLock::new(),
-        }
-    }
-
-    #[inline]
-    pub fn get(&self) -> &'static RateLimiter {
-        self.limiter
-            .get_or_init(|| self.resolve(self.config.name()))
-    }
-
-    /// The limiter of an unnamed method's call site, named as [`BreakerSlot::get_in`] says.
-    #[inline]
-    pub fn get_in(&self, owner: fn() -> &'static str) -> &'static RateLimiter {
-        self.limiter
-            .get_or_init(|| self.resolve(qualified(self.config.name(), owner())))
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn resolve(&self, name: &'static str) -> &'static RateLimiter {
-        let registry = global();
-        let name = match self.naming {
-            Naming::Unnamed => registry.claim(InstanceKind::RateLimit, name, site(self)),
-            Naming::Named | Naming::ByName => name,
-        };
-        registry.rate_limiter_or_insert(&self.config.with_name(name), self.naming.source())
-    }
-
-    /// The settings the site was written with.
-    pub(crate) fn config(&self) -> &RateLimitConfig {
-        &self.config
-    }
-}
-
-/// A call site's hedge, resolved like [`BreakerSlot`].
-#[derive(Debug)]
-pub struct HedgeSlot {
-    config: HedgeConfig,
-    naming: Naming,
-    hedge: OnceLock<&'static Hedge>,
-}
-
-impl HedgeSlot {
-    /// A slot for `#[hedge(name = "...", ...)]`.
-    #[must_use]
-    pub const fn new(config: HedgeConfig) -> Self {
-        Self {
-            config,
-            naming: Naming::Named,
-            hedge: OnceLock::new(),
-        }
-    }
-
-    /// A slot for `#[hedge]` without `name`: a hedge of its own.
-    #[must_use]
-    pub const fn unnamed(config: HedgeConfig) -> Self {
-        Self {
-            config,
-            naming: Naming::Unnamed,
-            hedge: OnceLock::new(),
-        }
-    }
-
-    #[inline]
-    pub fn get(&self) -> &'static Hedge {
-        self.hedge.get_or_init(|| self.resolve(self.config.name()))
-    }
-
-    /// The hedge of an unnamed method's call site, named as [`BreakerSlot::get_in`] says.
-    #[inline]
-    pub fn get_in(&self, owner: fn() -> &'static str) -> &'static Hedge {
-        self.hedge
-            .get_or_init(|| self.resolve(qualified(self.config.name(), owner())))
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn resolve(&self, name: &'static str) -> &'static Hedge {
-        let registry = global();
-        let name = match self.naming {
-            Naming::Unnamed => registry.claim(InstanceKind::Hedge, name, site(self)),
-            Naming::Named | Naming::ByName => name,
-        };
-        registry.hedge_or_insert(&self.config.with_name(name), self.naming.source())
-    }
-
-    /// The settings the site was written with.
-    pub(crate) fn config(&self) -> &HedgeConfig {
-        &self.config
-    }
-}
-
-/// A call site's cache, resolved like [`BreakerSlot`].
-#[derive(Debug)]
-pub struct CacheSlot {
-    config: CacheConfig,
-    naming: Naming,
-    cache: OnceLock<&'static Cache>,
-}
-
-impl CacheSlot {
-    /// A slot for `#[cache(name = "...", ...)]`.
-    #[must_use]
-    pub const fn new(config: CacheConfig) -> Self {
-        Self {
-            config,
-            naming: Naming::Named,
-            cache: OnceLock::new(),
-        }
-    }
-
-    /// A slot for `#[cache]` without `name`: a cache of its own.
-    #[must_use]
-    pub const fn unnamed(config: CacheConfig) -> Self {
-        Self {
-            config,
-            naming: Naming::Unnamed,
-            cache: OnceLock::new(),
-        }
-    }
-
-    #[inline]
-    pub fn get(&self) -> &'static Cache {
-        self.cache.get_or_init(|| self.resolve(self.config.name()))
-    }
-
-    /// The cache of an unnamed method's call site, named as [`BreakerSlot::get_in`] says.
-    #[inline]
-    pub fn get_in(&self, owner: fn() -> &'static str) -> &'static Cache {
-        self.cache
-            .get_or_init(|| self.resolve(qualified(self.config.name(), owner())))
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn resolve(&self, name: &'static str) -> &'static Cache {
-        let registry = global();
-        let name = match self.naming {
-            Naming::Unnamed => registry.claim(InstanceKind::Cache, name, site(self)),
-            Naming::Named | Naming::ByName => name,
-        };
-        registry.cache_or_insert(&self.config.with_name(name), self.naming.source())
-    }
-
-    /// The settings the site was written with.
-    pub(crate) fn config(&self) -> &CacheConfig {
-        &self.config
-    }
-}
+named_slot!(
+    /// A call site's bulkhead.
+    BulkheadSlot, "bulkhead", Bulkhead, BulkheadConfig, InstanceKind::Bulkhead, bulkhead_or_insert
+);
+named_slot!(
+    /// A call site's rate limiter.
+    RateLimiterSlot, "rate_limit", RateLimiter, RateLimitConfig, InstanceKind::RateLimit,
+    rate_limiter_or_insert
+);
+named_slot!(
+    /// A call site's hedge.
+    HedgeSlot, "hedge", Hedge, HedgeConfig, InstanceKind::Hedge, hedge_or_insert
+);
+named_slot!(
+    /// A call site's cache.
+    CacheSlot, "cache", Cache, CacheConfig, InstanceKind::Cache, cache_or_insert
+);
 
 /// A call site's retry budget, resolved like [`BreakerSlot`].
 #[derive(Debug)]
