@@ -144,7 +144,9 @@ pub mod registry {
     //! Named instances: the [`Registry`] ([`registry()`](crate::registry()) is the process's), its
     //! [`Snapshot`] for health endpoints and dashboards, and the [`Event`]s every instance emits.
 
-    pub use staunch_runtime::{Detail, Event, Instance, InstanceKind, Registry, Snapshot};
+    pub use staunch_runtime::{
+        Detail, Event, Instance, InstanceKind, Registry, SharedBreakers, Snapshot,
+    };
 }
 
 pub use staunch_runtime::settings;
@@ -197,6 +199,16 @@ staunch_runtime::__if_reqwest! {
     pub mod reqwest {
         pub use staunch_runtime::integrations::reqwest::{
             HttpStatusError, MAX_RETRY_AFTER, ResponseExt, parse_retry_after,
+        };
+    }
+}
+
+staunch_runtime::__if_redis! {
+    /// Circuit breakers shared by a fleet through Redis (feature `redis`): one state per
+    /// breaker for every replica, at no cost per healthy call.
+    pub mod redis {
+        pub use staunch_runtime::integrations::redis::{
+            RedisMetrics, SharedThroughRedis, SharedThroughRedisBuilder,
         };
     }
 }

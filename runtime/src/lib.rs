@@ -68,7 +68,8 @@ pub use rate_limit::{
     Acquire, RateLimitConfig, RateLimiter, RateLimiterBuilder, RateLimiterMetrics,
 };
 pub use registry::{
-    Detail, Instance, Registry, Snapshot, breaker, bulkhead, cache, hedge, rate_limiter,
+    Detail, Instance, Registry, SharedBreakers, Snapshot, breaker, bulkhead, cache, hedge,
+    rate_limiter,
 };
 pub use retry::{
     Backoff, BudgetConfig, BudgetMetrics, Jitter, Retry, RetryBudget, RetryBudgetBuilder,
@@ -156,6 +157,22 @@ macro_rules! __if_tower {
 #[macro_export]
 macro_rules! __if_reqwest {
     ($($item:tt)*) => { $($item)* };
+}
+
+/// Expands its input when the `redis` feature is on.
+#[cfg(feature = "redis")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_redis {
+    ($($item:tt)*) => { $($item)* };
+}
+
+/// Expands its input when the `redis` feature is on.
+#[cfg(not(feature = "redis"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_redis {
+    ($($item:tt)*) => {};
 }
 
 /// Expands its input when the `reqwest` feature is on.

@@ -32,7 +32,9 @@ impl Registry {
         config: &BreakerConfig,
         source: Source,
     ) -> &'static CircuitBreaker {
-        self.named(config, source, |i| &mut i.breakers)
+        let breaker = self.named(config, source, |i| &mut i.breakers);
+        self.attach(breaker);
+        breaker
     }
 
     /// The bulkhead named in `config`, created on first use.

@@ -26,6 +26,7 @@ use tokio::sync::broadcast;
 #[cfg(feature = "config")]
 pub(crate) use self::apply::known_names;
 pub use self::sites::Site;
+
 pub use self::slots::{
     BreakerSlot, BudgetSlot, BulkheadSlot, CacheSlot, HedgeSlot, RateLimiterSlot,
 };
@@ -68,6 +69,32 @@ struct Instances {
     /// Bumped each time settings are applied: an instance put in force from layers read
     /// before is put again.
     generation: u64,
+    /// The store the breakers share their state through, and which of them.
+    sharing: Option<Sharing>,
+}
+
+#[derive(Debug)]
+struct Sharing {
+    store: std::sync::Arc<dyn crate::BreakerStore>,
+    which: SharedBreakers,
+}
+
+/// Which breakers share their state through a store (see [`Registry::share_breakers`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SharedBreakers {
+    /// Every breaker of the registry, those created later included.
+    Every,
+    /// The breakers of these names, whenever they are created.
+    Named(Vec<String>),
+}
+
+impl SharedBreakers {
+    fn includes(&self, name: &str) -> bool {
+        match self {
+            Self::Every => true,
+            Self::Named(names) => names.iter().any(|n| n == name),
+        }
+    }
 }
 
 /// The process-wide registry.
@@ -164,6 +191,7 @@ impl Registry {
                 rate_limiters: BTreeMap::new(),
                 hedges: BTreeMap::new(),
                 caches: BTreeMap::new(),
+                sharing: None,
                 layers: BTreeMap::new(),
                 sites: BTreeMap::new(),
                 generation: 0,
@@ -188,6 +216,93 @@ impl Registry {
     #[must_use]
     pub fn rate_limiter(&self, name: &str) -> Option<&'static RateLimiter> {
         self.lock().rate_limiters.get(name).copied()
+    }
+
+    /// Shares the state of the breakers `which` names through `store`: those that exist now,
+    /// and each created later. Returns the names of the breakers it attached now.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use staunch::circuit_breaker::{BreakerStore, Record};
+    /// use staunch::registry::SharedBreakers;
+    /// use staunch::{CircuitBreaker, Registry};
+    ///
+    /// #[derive(Debug, Default)]
+    /// struct Queue(Mutex<Vec<&'static str>>);
+    ///
+    /// impl BreakerStore for Queue {
+    ///     fn record(&self, breaker: &'static str, _record: Record) {
+    ///         self.0.lock().unwrap().push(breaker);
+    ///     }
+    /// }
+    ///
+    /// static FLEET: Registry = Registry::new();
+    /// let queue = Arc::new(Queue::default());
+    /// FLEET.share_breakers(queue.clone(), SharedBreakers::Named(vec!["payments".into()])).unwrap();
+    /// let payments = CircuitBreaker::builder("payments").build_shared_in(&FLEET).unwrap();
+    /// assert!(payments.is_shared(), "created after, shared all the same");
+    /// payments.force_open();
+    /// assert_eq!(*queue.0.lock().unwrap(), ["payments"]);
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::Conflict`](crate::ConfigError::Conflict) when the registry's breakers
+    /// already share through a store; nothing changes.
+    pub fn share_breakers(
+        &self,
+        store: std::sync::Arc<dyn crate::BreakerStore>,
+        which: SharedBreakers,
+    ) -> Result<Vec<&'static str>, crate::ConfigError> {
+        let mut instances = self.lock();
+        if instances.sharing.is_some() {
+            return Err(crate::ConfigError::Conflict(
+                "store",
+                "the store the registry's breakers share through",
+            ));
+        }
+        let attached: Vec<&'static CircuitBreaker> = instances
+            .breakers
+            .values()
+            .copied()
+            .filter(|b| which.includes(b.name()) && !b.is_shared())
+            .collect();
+        instances.sharing = Some(Sharing {
+            store: std::sync::Arc::clone(&store),
+            which,
+        });
+        drop(instances);
+        for breaker in &attached {
+            // Not shared yet, checked above; a breaker shared meanwhile keeps its own store.
+            let _ = breaker.share_through(std::sync::Arc::clone(&store));
+        }
+        Ok(attached.iter().map(|b| b.name()).collect())
+    }
+
+    /// A breaker just created (or found): shared, if the registry's sharing names it.
+    pub(crate) fn attach(&self, breaker: &'static CircuitBreaker) {
+        if breaker.is_shared() {
+            return;
+        }
+        let store = self
+            .lock()
+            .sharing
+            .as_ref()
+            .filter(|s| s.which.includes(breaker.name()))
+            .map(|s| std::sync::Arc::clone(&s.store));
+        if let Some(store) = store {
+            let _ = breaker.share_through(store);
+        }
+    }
+
+    /// The breakers whose state is shared through the registry's store.
+    #[cfg(feature = "redis")]
+    pub(crate) fn shared_breakers(&self) -> Vec<&'static CircuitBreaker> {
+        self.lock()
+            .breakers
+            .values()
+            .copied()
+            .filter(|b| b.is_shared())
+            .collect()
     }
 
     /// The cache named `name`, if one was created here.

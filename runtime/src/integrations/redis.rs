@@ -1,0 +1,586 @@
+//! Circuit breakers shared by a fleet through Redis (feature `redis`): every replica of a
+//! service sees one state per breaker, at no cost per healthy call.
+//!
+//! The local breaker decides every call, as it does alone; it is the cache of the fleet's
+//! state. What is worth sharing (a failure, the first success after failures, a change of
+//! state) goes into a bounded queue on the caller's thread and reaches Redis from a task, as
+//! one Lua script each: the fleet counts its failures in one hash, and the script that counts
+//! the last one opens the breaker, with a deadline on Redis's clock, and publishes it. Every
+//! replica takes the state in from that message, and from a periodic read that bounds how
+//! stale a replica can be when a message is lost. When Redis is unreachable, slow or gone, no
+//! call waits on it: records are shed once the queue is full, each breaker decides alone, a
+//! WARN says so, and the fleet's state is taken in again when Redis answers.
+//!
+//! Keys, under the namespace (`staunch` unless told): `{namespace}:breaker:{name}`, a hash of
+//! `state` (`closed`, `open`, `forced_open`), `failures` (the fleet's consecutive failures
+//! while closed) and `open_until` (milliseconds on Redis's clock); the channel
+//! `{namespace}:breakers` carries `"{state} {remaining_ms} {name}"` for each change.
+//!
+//! This first version shares the consecutive policy's counts and every policy's transitions;
+//! HALF_OPEN trials are each replica's own.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use futures_util::future::Either;
+use tokio::sync::mpsc;
+
+use crate::breaker::{BreakerStore, Record, SharedState, Trip};
+use crate::registry::SharedBreakers;
+use crate::{CircuitBreaker, CircuitState, ConfigError, Registry};
+
+/// Counts a failure (closed), and opens the breaker when the fleet's count reaches `fail_max`.
+const FAILURE: &str = r"
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+if state == 'forced_open' then return {'forced_open', 0} end
+if state == 'open' and open_until > now then return {'open', open_until - now} end
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+if state == 'open' then
+  redis.call('HSET', KEYS[1], 'state', 'closed')
+end
+if failures >= tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'state', 'open', 'open_until', now + tonumber(ARGV[2]), 'failures', 0)
+  redis.call('PUBLISH', KEYS[2], 'open ' .. ARGV[2] .. ' ' .. ARGV[3])
+  return {'open', tonumber(ARGV[2])}
+end
+return {'closed', 0}
+";
+
+/// Ends the fleet's run of failures (a success after failures, while closed).
+const RECOVERED: &str = r"
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if state == 'closed' then redis.call('HSET', KEYS[1], 'failures', 0) end
+return {state, 0}
+";
+
+/// A replica's breaker changed state on its own: the fleet's follows, unless it is held open
+/// or already open for longer.
+const TRANSITION: &str = r"
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+local to = ARGV[1]
+if to == 'open' then
+  if state == 'forced_open' then return {'forced_open', 0} end
+  if state == 'open' and open_until > now then return {'open', open_until - now} end
+  redis.call('HSET', KEYS[1], 'state', 'open', 'open_until', now + tonumber(ARGV[2]), 'failures', 0)
+elseif to == 'forced_open' then
+  redis.call('HSET', KEYS[1], 'state', 'forced_open', 'failures', 0)
+else
+  redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0)
+end
+redis.call('PUBLISH', KEYS[2], to .. ' ' .. ARGV[2] .. ' ' .. ARGV[3])
+return {to, tonumber(ARGV[2])}
+";
+
+/// The fleet's state, for a replica catching up.
+const READ: &str = r"
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+if state == 'open' then return {'open', math.max(open_until - now, 0)} end
+return {state, 0}
+";
+
+/// Breakers of a registry sharing their state through Redis, configured once at startup.
+///
+/// ```no_run
+/// # #[tokio::main] async fn main() -> Result<(), staunch::ConfigError> {
+/// use staunch::redis::SharedThroughRedis;
+///
+/// // Every named breaker of the process, under the key namespace `shop`.
+/// let shared = SharedThroughRedis::builder("redis://127.0.0.1:6379/")
+///     .namespace("shop")
+///     .start()?;
+/// # drop(shared); Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SharedThroughRedis {
+    inner: Arc<Inner>,
+}
+
+/// Builder of [`SharedThroughRedis`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SharedThroughRedisBuilder {
+    url: String,
+    namespace: String,
+    which: SharedBreakers,
+    registry: &'static Registry,
+    queue: usize,
+    timeout: Duration,
+    resync: Duration,
+}
+
+/// What the sharing has done so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RedisMetrics {
+    /// Records Redis took in.
+    pub sent: u64,
+    /// Records shed: the queue was full (Redis slow or unreachable) or Redis refused them.
+    pub dropped: u64,
+    /// States taken in from the fleet (messages and periodic reads).
+    pub adopted: u64,
+    /// Whether the last exchange with Redis succeeded.
+    pub connected: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    namespace: String,
+    registry: &'static Registry,
+    sent: AtomicU64,
+    dropped: AtomicU64,
+    adopted: AtomicU64,
+    connected: AtomicBool,
+    /// When Redis last failed (on [`crate::clock`]): what was queued before is shed.
+    lost_at: AtomicU64,
+    /// Set once, when Redis first fails after answering (or never answered): WARN once per
+    /// outage.
+    warned: AtomicBool,
+}
+
+/// A record, the breaker it is about, and when it was queued.
+type Queued = (&'static str, Record, u64);
+
+/// The breakers' side: records queued for the sending task.
+#[derive(Debug)]
+struct Queue {
+    records: mpsc::Sender<Queued>,
+    inner: Arc<Inner>,
+}
+
+impl BreakerStore for Queue {
+    fn record(&self, breaker: &'static str, record: Record) {
+        // While Redis is away the breaker decides alone, and what it counts meanwhile is not
+        // the fleet's: once Redis answers, the fleet's state is taken in instead.
+        if !self.inner.connected.load(Ordering::Relaxed) {
+            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let queued = (breaker, record, crate::clock::now());
+        if self.records.try_send(queued).is_err() {
+            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+            self.inner.lost("the queue of records to send is full");
+        }
+    }
+}
+
+impl SharedThroughRedis {
+    /// Starts building a sharing through the Redis at `url` (`redis://host:port/db`): every
+    /// named breaker of the process-wide registry, under the key namespace `staunch`.
+    pub fn builder(url: impl Into<String>) -> SharedThroughRedisBuilder {
+        SharedThroughRedisBuilder {
+            url: url.into(),
+            namespace: "staunch".to_owned(),
+            which: SharedBreakers::Every,
+            registry: crate::registry(),
+            queue: 1024,
+            timeout: Duration::from_millis(250),
+            resync: Duration::from_secs(5),
+        }
+    }
+
+    /// What the sharing has done so far.
+    #[must_use]
+    pub fn metrics(&self) -> RedisMetrics {
+        let inner = &self.inner;
+        RedisMetrics {
+            sent: inner.sent.load(Ordering::Relaxed),
+            dropped: inner.dropped.load(Ordering::Relaxed),
+            adopted: inner.adopted.load(Ordering::Relaxed),
+            connected: inner.connected.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl SharedThroughRedisBuilder {
+    /// The prefix of every key and of the channel (`shop` makes `shop:breaker:payments`).
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// Shares only the breakers of these names (by default every breaker).
+    pub fn breakers<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.which = SharedBreakers::Named(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The breakers of `registry` rather than the process's.
+    pub fn registry(mut self, registry: &'static Registry) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// Records waiting to be sent at most (by default 1024): beyond, they are shed.
+    pub fn queue(mut self, records: usize) -> Self {
+        self.queue = records;
+        self
+    }
+
+    /// How long a command may take before Redis counts as slow and the record is shed (by
+    /// default 250 ms).
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How often each replica reads the fleet's state, in case a message was lost (by default
+    /// every 5 s): the bound on how stale a replica's breaker can be.
+    pub fn resync(mut self, every: Duration) -> Self {
+        self.resync = every;
+        self
+    }
+
+    /// Shares the breakers from now on (those created later too) and starts the tasks that
+    /// talk to Redis on the current tokio runtime. Redis need not be up: the breakers decide
+    /// alone until it answers.
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] for a URL Redis cannot use, an empty namespace, a queue of
+    /// 0, zero durations, or outside a tokio runtime; [`ConfigError::Conflict`] when the
+    /// registry's breakers already share through a store.
+    pub fn start(self) -> Result<SharedThroughRedis, ConfigError> {
+        let out_of_range = |option, expected, got: String| ConfigError::OutOfRange {
+            option,
+            expected,
+            got,
+        };
+        const URL: &str = "a Redis URL, like redis://127.0.0.1:6379/";
+        let client = ::redis::Client::open(self.url.as_str())
+            .map_err(|error| out_of_range("url", URL, error.to_string()))?;
+        if self.namespace.is_empty() {
+            return Err(out_of_range("namespace", "not empty", "\"\"".to_owned()));
+        }
+        if self.queue == 0 {
+            return Err(out_of_range("queue", "at least 1", "0".to_owned()));
+        }
+        for (option, duration) in [("command_timeout", self.timeout), ("resync", self.resync)] {
+            if duration.is_zero() {
+                return Err(out_of_range(option, "above zero", "0s".to_owned()));
+            }
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            out_of_range(
+                "start",
+                "called inside a tokio runtime",
+                "no runtime".to_owned(),
+            )
+        })?;
+        let inner = Arc::new(Inner {
+            namespace: self.namespace,
+            registry: self.registry,
+            sent: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            adopted: AtomicU64::new(0),
+            connected: AtomicBool::new(false),
+            lost_at: AtomicU64::new(0),
+            warned: AtomicBool::new(false),
+        });
+        let (records, queued) = mpsc::channel(self.queue);
+        let store = Arc::new(Queue {
+            records,
+            inner: Arc::clone(&inner),
+        });
+        self.registry.share_breakers(store, self.which)?;
+        let config = ::redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1);
+        let connection =
+            ::redis::aio::ConnectionManager::new_lazy_with_config(client.clone(), config)
+                .map_err(|error| out_of_range("url", URL, error.to_string()))?;
+        let scripts = Arc::new(Scripts::new());
+        runtime.spawn(send(
+            Arc::clone(&inner),
+            connection.clone(),
+            Arc::clone(&scripts),
+            queued,
+            self.timeout,
+        ));
+        runtime.spawn(listen(
+            Arc::clone(&inner),
+            client,
+            connection,
+            scripts,
+            self.timeout,
+            self.resync,
+        ));
+        Ok(SharedThroughRedis { inner })
+    }
+}
+
+#[derive(Debug)]
+struct Scripts {
+    failure: ::redis::Script,
+    recovered: ::redis::Script,
+    transition: ::redis::Script,
+    read: ::redis::Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Self {
+            failure: ::redis::Script::new(FAILURE),
+            recovered: ::redis::Script::new(RECOVERED),
+            transition: ::redis::Script::new(TRANSITION),
+            read: ::redis::Script::new(READ),
+        }
+    }
+}
+
+impl Inner {
+    fn key(&self, breaker: &str) -> String {
+        format!("{}:breaker:{breaker}", self.namespace)
+    }
+
+    fn channel(&self) -> String {
+        format!("{}:breakers", self.namespace)
+    }
+
+    /// Redis answered.
+    fn reached(&self) {
+        self.connected.store(true, Ordering::Relaxed);
+        if self.warned.swap(false, Ordering::Relaxed) {
+            tracing::info!(target: "staunch", namespace = %self.namespace, "Redis answers again: the breakers share their state");
+        }
+    }
+
+    /// Redis did not take something in: a WARN, once per outage.
+    fn lost(&self, why: &str) {
+        self.lost_at.store(crate::clock::now(), Ordering::Relaxed);
+        self.connected.store(false, Ordering::Relaxed);
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                target: "staunch",
+                namespace = %self.namespace,
+                reason = why,
+                "Redis is not reachable: each breaker decides alone until it is"
+            );
+        }
+    }
+
+    /// Takes in the fleet's `state` for `breaker`, as a script or a message told it.
+    fn adopt(&self, breaker: &CircuitBreaker, state: &str, remaining_ms: u64) {
+        let local = breaker.state();
+        let shared = match state {
+            // Open here already (its deadline set when it opened).
+            "open" if matches!(local, CircuitState::Open | CircuitState::ForcedOpen) => return,
+            "open" if remaining_ms > 0 => SharedState::Open {
+                remaining: Duration::from_millis(remaining_ms),
+            },
+            // Open, its deadline passed: the replicas try HALF_OPEN each; a closed one opens
+            // for no time, so that its next call is a trial.
+            "open" if local == CircuitState::Closed => SharedState::Open {
+                remaining: Duration::ZERO,
+            },
+            "open" => return,
+            "forced_open" if local != CircuitState::ForcedOpen => SharedState::ForcedOpen,
+            "closed" if local != CircuitState::Closed => SharedState::Closed,
+            _ => return,
+        };
+        breaker.adopt(shared);
+        self.adopted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn breaker(&self, name: &str) -> Option<&'static CircuitBreaker> {
+        self.registry.breaker(name)
+    }
+}
+
+/// Sends each record as its script, one at a time, shedding it when Redis is slow or away.
+async fn send(
+    inner: Arc<Inner>,
+    mut connection: ::redis::aio::ConnectionManager,
+    scripts: Arc<Scripts>,
+    mut queued: mpsc::Receiver<Queued>,
+    timeout: Duration,
+) {
+    let channel = inner.channel();
+    while let Some((name, record, at)) = queued.recv().await {
+        // Queued before Redis last failed, or longer ago than a command may take: the fleet
+        // has moved on from what it tells (a replica's counts from an outage must not reopen
+        // a breaker the fleet has closed).
+        let age = crate::clock::now().saturating_sub(at);
+        if at <= inner.lost_at.load(Ordering::Relaxed) || age > crate::clock::nanos(timeout) {
+            inner.dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let Some(breaker) = inner.breaker(name) else {
+            continue;
+        };
+        let key = inner.key(name);
+        let invocation = match record {
+            Record::Call { failed: true, .. } => match breaker.config().trip() {
+                Trip::Consecutive { fail_max } => {
+                    let reset = millis(breaker.config().reset());
+                    let mut call = scripts.failure.prepare_invoke();
+                    call.key(&key)
+                        .key(&channel)
+                        .arg(fail_max)
+                        .arg(reset)
+                        .arg(name);
+                    call
+                }
+                // The window's counts stay each replica's; its transitions are shared.
+                Trip::FailureRate { .. } => continue,
+            },
+            Record::Recovered => {
+                let mut call = scripts.recovered.prepare_invoke();
+                call.key(&key);
+                call
+            }
+            Record::Transition { to, open_for, .. } => {
+                let to = match to {
+                    CircuitState::Open => "open",
+                    CircuitState::ForcedOpen => "forced_open",
+                    CircuitState::Closed => "closed",
+                    // A replica's trials are its own.
+                    CircuitState::HalfOpen => continue,
+                };
+                let open_for = open_for.map_or(0, millis);
+                let mut call = scripts.transition.prepare_invoke();
+                call.key(&key).key(&channel).arg(to).arg(open_for).arg(name);
+                call
+            }
+            // Successes, and what the window and the trials count, stay each replica's.
+            _ => continue,
+        };
+        let answer = tokio::time::timeout(
+            timeout,
+            invocation.invoke_async::<(String, u64)>(&mut connection),
+        )
+        .await;
+        match answer {
+            Ok(Ok((state, remaining))) => {
+                inner.sent.fetch_add(1, Ordering::Relaxed);
+                inner.reached();
+                inner.adopt(breaker, &state, remaining);
+            }
+            Ok(Err(error)) => {
+                inner.dropped.fetch_add(1, Ordering::Relaxed);
+                inner.lost(&error.to_string());
+            }
+            Err(_) => {
+                inner.dropped.fetch_add(1, Ordering::Relaxed);
+                inner.lost("a command took longer than its timeout");
+            }
+        }
+    }
+}
+
+/// Takes in every change the fleet publishes, and reads the fleet's state after each
+/// (re)subscription and every `resync`.
+async fn listen(
+    inner: Arc<Inner>,
+    client: ::redis::Client,
+    mut connection: ::redis::aio::ConnectionManager,
+    scripts: Arc<Scripts>,
+    timeout: Duration,
+    resync: Duration,
+) {
+    let channel = inner.channel();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let subscribed = tokio::time::timeout(timeout, async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, ::redis::RedisError>(pubsub)
+        })
+        .await;
+        let mut pubsub = match subscribed {
+            Ok(Ok(pubsub)) => pubsub,
+            Ok(Err(error)) => {
+                inner.lost(&error.to_string());
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+            Err(_) => {
+                inner.lost("subscribing took longer than the command timeout");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        // Connected once the fleet's state is in: records are sent from then on.
+        if !catch_up(&inner, &mut connection, &scripts, timeout).await {
+            tokio::time::sleep(backoff).await;
+            continue;
+        }
+        backoff = Duration::from_millis(100);
+        inner.reached();
+        let mut ticks = tokio::time::interval(resync);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        let mut messages = std::pin::pin!(pubsub.on_message());
+        loop {
+            let tick = std::pin::pin!(ticks.tick());
+            match futures_util::future::select(messages.next(), tick).await {
+                Either::Left((Some(message), _)) => {
+                    if let Ok(payload) = message.get_payload::<String>() {
+                        take_in(&inner, &payload);
+                    }
+                }
+                Either::Left((None, _)) => break,
+                Either::Right(_) => {
+                    catch_up(&inner, &mut connection, &scripts, timeout).await;
+                }
+            }
+        }
+        inner.lost("the subscription to the breakers' channel ended");
+    }
+}
+
+/// `"{state} {remaining_ms} {name}"`, as the scripts publish it.
+fn take_in(inner: &Inner, payload: &str) {
+    let mut parts = payload.splitn(3, ' ');
+    let (Some(state), Some(remaining), Some(name)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return;
+    };
+    let (Ok(remaining), Some(breaker)) = (remaining.parse::<u64>(), inner.breaker(name)) else {
+        return;
+    };
+    if breaker.is_shared() {
+        inner.adopt(breaker, state, remaining);
+    }
+}
+
+/// Reads the fleet's state of every shared breaker; whether Redis answered every read.
+async fn catch_up(
+    inner: &Inner,
+    connection: &mut ::redis::aio::ConnectionManager,
+    scripts: &Scripts,
+    timeout: Duration,
+) -> bool {
+    for breaker in inner.registry.shared_breakers() {
+        let key = inner.key(breaker.name());
+        let mut read = scripts.read.prepare_invoke();
+        read.key(&key);
+        match tokio::time::timeout(timeout, read.invoke_async::<(String, u64)>(connection)).await {
+            Ok(Ok((state, remaining))) => inner.adopt(breaker, &state, remaining),
+            Ok(Err(error)) => {
+                inner.lost(&error.to_string());
+                return false;
+            }
+            Err(_) => {
+                inner.lost("a command took longer than its timeout");
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,293 @@
+//! Breakers shared through a real `redis-server`, started by each test on a free loopback port
+//! (skipped, and saying so, where the program is missing): two replicas (two registries, each
+//! with its own connection) count failures together and open together; a healthy CLOSED call
+//! sends Redis nothing; Redis killed and restarted under running breakers blocks no call, and
+//! the fleet's state is taken in again when it answers.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use staunch::redis::SharedThroughRedis;
+use staunch::{CircuitBreaker, CircuitState, Registry};
+
+mod support;
+use support::{Error, programs};
+
+/// A `redis-server` of the test's own, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    program: std::path::PathBuf,
+}
+
+impl Server {
+    fn start(program: &Path) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        Self::on(program, port)
+    }
+
+    fn on(program: &Path, port: u16) -> Self {
+        let child = Command::new(program)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let server = Self {
+            child,
+            port,
+            program: program.to_owned(),
+        };
+        assert!(
+            eventually(Duration::from_secs(10), || server
+                .command(&["PING"])
+                .is_some()),
+            "redis-server answers on port {port}"
+        );
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Runs one command with a blocking connection of its own; `None` when Redis is away.
+    fn command(&self, args: &[&str]) -> Option<String> {
+        let client = redis::Client::open(self.url()).ok()?;
+        let mut connection = client
+            .get_connection_with_timeout(Duration::from_millis(200))
+            .ok()?;
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        let value: redis::Value = cmd.query(&mut connection).ok()?;
+        Some(match value {
+            redis::Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            other => format!("{other:?}"),
+        })
+    }
+
+    /// How many scripts Redis has run (a first `EVALSHA` of a script Redis does not know
+    /// yet fails, and the client loads it: not counted).
+    fn scripts_run(&self) -> u64 {
+        let stats = self.command(&["INFO", "commandstats"]).unwrap_or_default();
+        let field = |line: &str, name: &str| -> u64 {
+            line.split(&format!("{name}="))
+                .nth(1)
+                .and_then(|rest| rest.split(',').next()?.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        stats
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_eval"))
+            .map(|l| field(l, "calls") - field(l, "failed_calls"))
+            .sum()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+        *self = Self::on(&self.program.clone(), self.port);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `condition` every 10 ms for at most `limit`.
+fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    condition()
+}
+
+async fn eventually_async(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    condition()
+}
+
+/// A replica: a registry of its own, sharing its breakers through its own connection.
+fn replica(
+    registry: &'static Registry,
+    server: &Server,
+    namespace: &str,
+    resync: Duration,
+) -> (SharedThroughRedis, &'static CircuitBreaker) {
+    let shared = SharedThroughRedis::builder(server.url())
+        .namespace(namespace)
+        .registry(registry)
+        .resync(resync)
+        .start()
+        .unwrap();
+    let breaker = CircuitBreaker::builder("payments")
+        .fail_max(3)
+        .reset(Duration::from_secs(30))
+        .build_shared_in(registry)
+        .unwrap();
+    assert!(breaker.is_shared());
+    (shared, breaker)
+}
+
+async fn fail(breaker: &CircuitBreaker) {
+    let _ = breaker.call(|| async { Err::<(), _>(Error::Down) }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_count_failures_together_and_open_together() {
+    let Some(program) = programs::find("redis-server", "replicas_count_failures_together") else {
+        return;
+    };
+    static A: Registry = Registry::new();
+    static B: Registry = Registry::new();
+    let server = Server::start(&program);
+    let (shared_a, a) = replica(&A, &server, "fleet-open", Duration::from_secs(60));
+    let (shared_b, b) = replica(&B, &server, "fleet-open", Duration::from_secs(60));
+    // Until Redis answers, each decides alone (what it counts then is its own).
+    assert!(
+        eventually_async(Duration::from_secs(5), || {
+            shared_a.metrics().connected && shared_b.metrics().connected
+        })
+        .await,
+        "both replicas connected"
+    );
+    // Two failures on A, one on B: neither reaches `fail_max` alone, the fleet does.
+    fail(a).await;
+    fail(a).await;
+    assert!(
+        eventually_async(Duration::from_secs(5), || shared_a.metrics().sent == 2).await,
+        "A's failures reached Redis: {:?}",
+        shared_a.metrics()
+    );
+    fail(b).await;
+    assert!(
+        eventually_async(Duration::from_secs(5), || {
+            a.state() == CircuitState::Open && b.state() == CircuitState::Open
+        })
+        .await,
+        "both open: A {:?}, B {:?}",
+        a.state(),
+        b.state()
+    );
+    assert_eq!(
+        server
+            .command(&["HGET", "fleet-open:breaker:payments", "state"])
+            .as_deref(),
+        Some("open")
+    );
+    // Open on Redis's clock: about `reset` left.
+    let until: u64 = server
+        .command(&["HGET", "fleet-open:breaker:payments", "open_until"])
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(until > 0);
+    // Closed by one replica (a reset by its operator): closed everywhere.
+    b.reset();
+    assert!(
+        eventually_async(Duration::from_secs(5), || a.state() == CircuitState::Closed).await,
+        "A follows B closing: {:?}",
+        a.state()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_closed_call_sends_redis_nothing() {
+    let Some(program) = programs::find("redis-server", "a_healthy_closed_call_sends_nothing")
+    else {
+        return;
+    };
+    static REGISTRY: Registry = Registry::new();
+    let server = Server::start(&program);
+    let (shared, breaker) = replica(&REGISTRY, &server, "fleet-quiet", Duration::from_secs(3600));
+    // The first read of the fleet's state, after subscribing.
+    assert!(
+        eventually_async(Duration::from_secs(5), || shared.metrics().connected).await,
+        "connected"
+    );
+    let before = server.scripts_run();
+    for _ in 0..1000 {
+        breaker.call(|| async { Ok::<_, Error>(()) }).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(server.scripts_run(), before, "no script for a healthy call");
+    fail(breaker).await;
+    assert!(
+        eventually_async(Duration::from_secs(5), || server.scripts_run()
+            == before + 1)
+        .await,
+        "a failure is one script"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_blocks_no_call_and_its_state_is_taken_in_when_it_returns() {
+    let Some(program) = programs::find("redis-server", "redis_killed_blocks_no_call") else {
+        return;
+    };
+    static REGISTRY: Registry = Registry::new();
+    let mut server = Server::start(&program);
+    let (shared, breaker) = replica(
+        &REGISTRY,
+        &server,
+        "fleet-outage",
+        Duration::from_millis(200),
+    );
+    assert!(eventually_async(Duration::from_secs(5), || shared.metrics().connected).await);
+    server.kill();
+    // Alone, the breaker still decides: three failures open it, none waiting on Redis.
+    let started = Instant::now();
+    for _ in 0..3 {
+        fail(breaker).await;
+    }
+    let took = started.elapsed();
+    assert_eq!(breaker.state(), CircuitState::Open);
+    assert!(
+        took < Duration::from_millis(250),
+        "no call waited on Redis ({took:?})"
+    );
+    assert!(
+        eventually_async(Duration::from_secs(5), || {
+            let m = shared.metrics();
+            !m.connected && m.dropped > 0
+        })
+        .await,
+        "the records were shed: {:?}",
+        shared.metrics()
+    );
+    // Back, empty: the fleet's breaker is closed, and this replica's stale opening does not
+    // outlive it.
+    server.restart();
+    assert!(
+        eventually_async(Duration::from_secs(10), || breaker.state()
+            == CircuitState::Closed)
+        .await,
+        "taken in: {:?} {:?}",
+        breaker.state(),
+        shared.metrics()
+    );
+    assert!(shared.metrics().connected);
+}
