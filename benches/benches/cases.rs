@@ -65,6 +65,16 @@ async fn hedged(x: u64) -> Result<u64, Error> {
     direct(x).await
 }
 
+/// A store that counts what it is told, as a queue to Redis would take it in.
+#[derive(Debug, Default)]
+struct Told(std::sync::atomic::AtomicU64);
+
+impl staunch::circuit_breaker::BreakerStore for Told {
+    fn record(&self, _breaker: &'static str, _record: staunch::circuit_breaker::Record) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 #[staunch::cache(ttl = "1h", name = "bench-cache")]
 async fn memoized(x: u64) -> Result<u64, Error> {
     Ok(x)
@@ -293,6 +303,26 @@ pub fn visit(rt: &Runtime, visitor: &mut impl Visitor) {
     v.case("direct", true, (), floor);
     v.case("minimal_layer", true, (), async |(), x| {
         minimal_layer(x).await.ok()
+    });
+
+    // A breaker whose state a fleet shares (through any `BreakerStore`, Redis's among them)
+    // beside one of its own: a healthy CLOSED call tells the store nothing.
+    v.group("breaker_closed_shared");
+    v.case("direct", true, (), floor);
+    let local = staunch::CircuitBreaker::builder("bench-local")
+        .build()
+        .expect("valid settings");
+    v.case("staunch_local", true, &local, async |breaker, x| {
+        breaker.call(|| direct(x)).await.ok()
+    });
+    let shared = staunch::CircuitBreaker::builder("bench-shared-store")
+        .build()
+        .expect("valid settings");
+    shared
+        .share_through(std::sync::Arc::new(Told::default()))
+        .expect("not shared yet");
+    v.case("staunch_shared", true, &shared, async |breaker, x| {
+        breaker.call(|| direct(x)).await.ok()
     });
 
     v.group("breaker_closed_consecutive");

@@ -397,6 +397,10 @@ impl Inner {
 }
 
 /// Sends each record as its script, one at a time, shedding it when Redis is slow or away.
+///
+/// Idle, it waits for a record; once one came, it looks for more every millisecond until 100
+/// ms pass without any, so that the callers of a failing dependency queue their records
+/// without waking it (a wake-up crosses threads, tens of microseconds on a VM).
 async fn send(
     inner: Arc<Inner>,
     mut connection: ::redis::aio::ConnectionManager,
@@ -405,74 +409,94 @@ async fn send(
     timeout: Duration,
 ) {
     let channel = inner.channel();
-    while let Some((name, record, at)) = queued.recv().await {
-        // Queued before Redis last failed, or longer ago than a command may take: the fleet
-        // has moved on from what it tells (a replica's counts from an outage must not reopen
-        // a breaker the fleet has closed).
-        let age = crate::clock::now().saturating_sub(at);
-        if at <= inner.lost_at.load(Ordering::Relaxed) || age > crate::clock::nanos(timeout) {
-            inner.dropped.fetch_add(1, Ordering::Relaxed);
-            continue;
+    while let Some(first) = queued.recv().await {
+        send_one(&inner, &mut connection, &scripts, &channel, first, timeout).await;
+        let mut quiet = 0;
+        while quiet < 100 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            quiet += 1;
+            while let Ok(next) = queued.try_recv() {
+                send_one(&inner, &mut connection, &scripts, &channel, next, timeout).await;
+                quiet = 0;
+            }
         }
-        let Some(breaker) = inner.breaker(name) else {
-            continue;
-        };
-        let key = inner.key(name);
-        let invocation = match record {
-            Record::Call { failed: true, .. } => match breaker.config().trip() {
-                Trip::Consecutive { fail_max } => {
-                    let reset = millis(breaker.config().reset());
-                    let mut call = scripts.failure.prepare_invoke();
-                    call.key(&key)
-                        .key(&channel)
-                        .arg(fail_max)
-                        .arg(reset)
-                        .arg(name);
-                    call
-                }
-                // The window's counts stay each replica's; its transitions are shared.
-                Trip::FailureRate { .. } => continue,
-            },
-            Record::Recovered => {
-                let mut call = scripts.recovered.prepare_invoke();
-                call.key(&key);
+    }
+}
+
+async fn send_one(
+    inner: &Inner,
+    connection: &mut ::redis::aio::ConnectionManager,
+    scripts: &Scripts,
+    channel: &str,
+    (name, record, at): Queued,
+    timeout: Duration,
+) {
+    // Queued before Redis last failed, or longer ago than a command may take: the fleet
+    // has moved on from what it tells (a replica's counts from an outage must not reopen
+    // a breaker the fleet has closed).
+    let age = crate::clock::now().saturating_sub(at);
+    if at <= inner.lost_at.load(Ordering::Relaxed) || age > crate::clock::nanos(timeout) {
+        inner.dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let Some(breaker) = inner.breaker(name) else {
+        return;
+    };
+    let key = inner.key(name);
+    let invocation = match record {
+        Record::Call { failed: true, .. } => match breaker.config().trip() {
+            Trip::Consecutive { fail_max } => {
+                let reset = millis(breaker.config().reset());
+                let mut call = scripts.failure.prepare_invoke();
+                call.key(&key)
+                    .key(channel)
+                    .arg(fail_max)
+                    .arg(reset)
+                    .arg(name);
                 call
             }
-            Record::Transition { to, open_for, .. } => {
-                let to = match to {
-                    CircuitState::Open => "open",
-                    CircuitState::ForcedOpen => "forced_open",
-                    CircuitState::Closed => "closed",
-                    // A replica's trials are its own.
-                    CircuitState::HalfOpen => continue,
-                };
-                let open_for = open_for.map_or(0, millis);
-                let mut call = scripts.transition.prepare_invoke();
-                call.key(&key).key(&channel).arg(to).arg(open_for).arg(name);
-                call
-            }
-            // Successes, and what the window and the trials count, stay each replica's.
-            _ => continue,
-        };
-        let answer = tokio::time::timeout(
-            timeout,
-            invocation.invoke_async::<(String, u64)>(&mut connection),
-        )
-        .await;
-        match answer {
-            Ok(Ok((state, remaining))) => {
-                inner.sent.fetch_add(1, Ordering::Relaxed);
-                inner.reached();
-                inner.adopt(breaker, &state, remaining);
-            }
-            Ok(Err(error)) => {
-                inner.dropped.fetch_add(1, Ordering::Relaxed);
-                inner.lost(&error.to_string());
-            }
-            Err(_) => {
-                inner.dropped.fetch_add(1, Ordering::Relaxed);
-                inner.lost("a command took longer than its timeout");
-            }
+            // The window's counts stay each replica's; its transitions are shared.
+            Trip::FailureRate { .. } => return,
+        },
+        Record::Recovered => {
+            let mut call = scripts.recovered.prepare_invoke();
+            call.key(&key);
+            call
+        }
+        Record::Transition { to, open_for, .. } => {
+            let to = match to {
+                CircuitState::Open => "open",
+                CircuitState::ForcedOpen => "forced_open",
+                CircuitState::Closed => "closed",
+                // A replica's trials are its own.
+                CircuitState::HalfOpen => return,
+            };
+            let open_for = open_for.map_or(0, millis);
+            let mut call = scripts.transition.prepare_invoke();
+            call.key(&key).key(channel).arg(to).arg(open_for).arg(name);
+            call
+        }
+        // Successes, and what the window and the trials count, stay each replica's.
+        _ => return,
+    };
+    let answer = tokio::time::timeout(
+        timeout,
+        invocation.invoke_async::<(String, u64)>(connection),
+    )
+    .await;
+    match answer {
+        Ok(Ok((state, remaining))) => {
+            inner.sent.fetch_add(1, Ordering::Relaxed);
+            inner.reached();
+            inner.adopt(breaker, &state, remaining);
+        }
+        Ok(Err(error)) => {
+            inner.dropped.fetch_add(1, Ordering::Relaxed);
+            inner.lost(&error.to_string());
+        }
+        Err(_) => {
+            inner.dropped.fetch_add(1, Ordering::Relaxed);
+            inner.lost("a command took longer than its timeout");
         }
     }
 }
