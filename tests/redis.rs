@@ -1,6 +1,7 @@
 //! Breakers shared through a real `redis-server`, started by each test on a free loopback port
 //! (skipped, and saying so, where the program is missing): two replicas (two registries, each
-//! with its own connection) count failures together and open together; a healthy CLOSED call
+//! with its own connection) count failures together and open together, and so do three OS
+//! processes; a healthy CLOSED call
 //! sends Redis nothing; Redis killed and restarted under running breakers blocks no call, and
 //! the fleet's state is taken in again when it answers.
 
@@ -290,4 +291,83 @@ async fn redis_killed_blocks_no_call_and_its_state_is_taken_in_when_it_returns()
         shared.metrics()
     );
     assert!(shared.metrics().connected);
+}
+
+/// The variable that makes this test binary a replica (see `replica_process`).
+const REPLICA_OF: &str = "REDIS_TEST_REPLICA_OF";
+
+/// One replica of a test service, in a process of its own: started by
+/// `failures_spread_over_processes_open_the_breaker_in_each` (ignored otherwise). It connects,
+/// fails once, and waits until its breaker is open; it exits non-zero when it is not within 10 s.
+#[test]
+#[ignore = "a replica process, started by another test"]
+fn replica_process() {
+    let url = std::env::var(REPLICA_OF).expect("started by the fleet test");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let shared = SharedThroughRedis::builder(url)
+            .namespace("fleet-processes")
+            .start()
+            .unwrap();
+        let breaker = CircuitBreaker::builder("payments")
+            .fail_max(3)
+            .reset(Duration::from_secs(30))
+            .build_shared()
+            .unwrap();
+        assert!(
+            eventually_async(Duration::from_secs(10), || shared.metrics().connected).await,
+            "connected"
+        );
+        println!("replica ready");
+        fail(breaker).await;
+        assert!(
+            eventually_async(Duration::from_secs(10), || breaker.state()
+                == CircuitState::Open)
+            .await,
+            "open: {:?} {:?}",
+            breaker.state(),
+            shared.metrics()
+        );
+        println!("replica saw open");
+    });
+}
+
+#[test]
+fn failures_spread_over_processes_open_the_breaker_in_each() {
+    let Some(program) = programs::find("redis-server", "failures_spread_over_processes") else {
+        return;
+    };
+    let server = Server::start(&program);
+    let me = std::env::current_exe().unwrap();
+    // Three replicas, one failure each: none reaches `fail_max = 3` alone, the fleet does.
+    let replicas: Vec<_> = (0..3)
+        .map(|_| {
+            Command::new(&me)
+                .args(["--exact", "replica_process", "--ignored", "--nocapture"])
+                .env(REPLICA_OF, server.url())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for replica in replicas {
+        let output = replica.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("replica saw open"),
+            "a replica did not see the fleet's breaker open:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(
+        server
+            .command(&["HGET", "fleet-processes:breaker:payments", "state"])
+            .as_deref(),
+        Some("open")
+    );
 }
