@@ -1,7 +1,7 @@
 //! Breakers shared through a real `redis-server`, started by each test on a free loopback port
 //! (skipped, and saying so, where the program is missing): two replicas (two registries, each
 //! with its own connection) count failures together and open together, and so do three OS
-//! processes; a healthy CLOSED call
+//! processes; the fleet runs its HALF_OPEN trials once, under a lease; a healthy CLOSED call
 //! sends Redis nothing; Redis killed and restarted under running breakers blocks no call, and
 //! the fleet's state is taken in again when it answers.
 
@@ -369,5 +369,86 @@ fn failures_spread_over_processes_open_the_breaker_in_each() {
             .command(&["HGET", "fleet-processes:breaker:payments", "state"])
             .as_deref(),
         Some("open")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_runs_half_open_trials_once_under_a_lease() {
+    let Some(program) = programs::find("redis-server", "the_fleet_runs_half_open_trials_once")
+    else {
+        return;
+    };
+    static A: Registry = Registry::new();
+    static B: Registry = Registry::new();
+    let server = Server::start(&program);
+    let replica = |registry: &'static Registry| {
+        let shared = SharedThroughRedis::builder(server.url())
+            .namespace("fleet-trials")
+            .registry(registry)
+            .resync(Duration::from_secs(60))
+            .trial_lease(Duration::from_secs(5))
+            .start()
+            .unwrap();
+        let breaker = CircuitBreaker::builder("payments")
+            .fail_max(1)
+            .reset(Duration::from_millis(300))
+            .half_open(1)
+            .build_shared_in(registry)
+            .unwrap();
+        (shared, breaker)
+    };
+    let (shared_a, a) = replica(&A);
+    let (shared_b, b) = replica(&B);
+    assert!(
+        eventually_async(Duration::from_secs(5), || {
+            shared_a.metrics().connected && shared_b.metrics().connected
+        })
+        .await
+    );
+    fail(a).await;
+    assert!(
+        eventually_async(Duration::from_secs(5), || b.state() == CircuitState::Open).await,
+        "B follows A opening"
+    );
+    // After the deadline both replicas keep calling; a trial stays in flight until the gate
+    // opens. One replica holds the lease, and its breaker admits its one trial.
+    let trials = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (gate, opened) = tokio::sync::watch::channel(false);
+    let mut calls = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1500) {
+        for breaker in [a, b] {
+            let (trials, mut opened) = (std::sync::Arc::clone(&trials), opened.clone());
+            calls.spawn(async move {
+                breaker
+                    .call(|| async move {
+                        trials.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let _ = opened.wait_for(|open| *open).await;
+                        Ok::<_, Error>(())
+                    })
+                    .await
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        trials.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one trial in the fleet: A {:?}, B {:?}",
+        a.state(),
+        b.state()
+    );
+    gate.send(true).unwrap();
+    while let Some(done) = calls.join_next().await {
+        done.unwrap().ok();
+    }
+    assert!(
+        eventually_async(Duration::from_secs(5), || {
+            a.state() == CircuitState::Closed && b.state() == CircuitState::Closed
+        })
+        .await,
+        "the trial closed the fleet's breaker: A {:?}, B {:?}",
+        a.state(),
+        b.state()
     );
 }

@@ -11,13 +11,18 @@
 //! call waits on it: records are shed once the queue is full, each breaker decides alone, a
 //! WARN says so, and the fleet's state is taken in again when Redis answers.
 //!
+//! When an open breaker's deadline passes, one replica at a time holds a lease of its trials
+//! (with a TTL, so that a replica gone during them does not hold the breaker) and runs its
+//! `half_open` trials; the others stay OPEN until the result is published.
+//!
 //! Keys, under the namespace (`staunch` unless told): `{namespace}:breaker:{name}`, a hash of
 //! `state` (`closed`, `open`, `forced_open`), `failures` (the fleet's consecutive failures
-//! while closed) and `open_until` (milliseconds on Redis's clock); the channel
-//! `{namespace}:breakers` carries `"{state} {remaining_ms} {name}"` for each change.
+//! while closed) and `open_until` (milliseconds on Redis's clock);
+//! `{namespace}:breaker:{name}:trial`, the lease; the channel `{namespace}:breakers` carries
+//! `"{state} {remaining_ms} {name}"` for each change.
 //!
-//! This first version shares the consecutive policy's counts and every policy's transitions;
-//! HALF_OPEN trials are each replica's own.
+//! This first version shares the consecutive policy's counts, every policy's transitions and
+//! the trials; a window breaker's counts are each replica's own.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,6 +50,7 @@ if state == 'open' then
 end
 if failures >= tonumber(ARGV[1]) then
   redis.call('HSET', KEYS[1], 'state', 'open', 'open_until', now + tonumber(ARGV[2]), 'failures', 0)
+  redis.call('DEL', KEYS[3])
   redis.call('PUBLISH', KEYS[2], 'open ' .. ARGV[2] .. ' ' .. ARGV[3])
   return {'open', tonumber(ARGV[2])}
 end
@@ -75,8 +81,22 @@ elseif to == 'forced_open' then
 else
   redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0)
 end
+redis.call('DEL', KEYS[3])
 redis.call('PUBLISH', KEYS[2], to .. ' ' .. ARGV[2] .. ' ' .. ARGV[3])
 return {to, tonumber(ARGV[2])}
+";
+
+/// The trials of a breaker whose OPEN deadline passed, for one replica of the fleet at a time:
+/// a lease that expires (a replica gone during its trials does not hold the breaker).
+const LEASE: &str = r"
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if state ~= 'open' then return {state, 0} end
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+if open_until > now then return {'open', open_until - now} end
+if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[1]) then return {'trial', 0} end
+return {'open', math.max(redis.call('PTTL', KEYS[2]), 1)}
 ";
 
 /// The fleet's state, for a replica catching up.
@@ -117,6 +137,7 @@ pub struct SharedThroughRedisBuilder {
     queue: usize,
     timeout: Duration,
     resync: Duration,
+    lease: Duration,
 }
 
 /// What the sharing has done so far.
@@ -142,6 +163,15 @@ struct Inner {
     connected: AtomicBool,
     /// When Redis last failed (on [`crate::clock`]): what was queued before is shed.
     lost_at: AtomicU64,
+    /// How long a replica holds a breaker's trials.
+    lease: Duration,
+    /// This replica, as its leases name it.
+    owner: String,
+    /// When each open breaker's deadline passes (on [`crate::clock`]), for a lease of its
+    /// trials; and the breakers whose trials this replica holds (`u64::MAX`).
+    due: std::sync::Mutex<std::collections::HashMap<&'static str, u64>>,
+    /// Wakes the listener when `due` changed.
+    rescheduled: tokio::sync::Notify,
     /// Set once, when Redis first fails after answering (or never answered): WARN once per
     /// outage.
     warned: AtomicBool,
@@ -185,6 +215,7 @@ impl SharedThroughRedis {
             queue: 1024,
             timeout: Duration::from_millis(250),
             resync: Duration::from_secs(5),
+            lease: Duration::from_secs(10),
         }
     }
 
@@ -240,6 +271,15 @@ impl SharedThroughRedisBuilder {
         self
     }
 
+    /// How long one replica holds a breaker's HALF_OPEN trials (by default 10 s): the other
+    /// replicas stay OPEN meanwhile, and take the trials over if it is gone when the lease
+    /// expires. It is also how long after the fleet's deadline a replica that cannot reach
+    /// Redis waits before trying HALF_OPEN alone.
+    pub fn trial_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
     /// Shares the breakers from now on (those created later too) and starts the tasks that
     /// talk to Redis on the current tokio runtime. Redis need not be up: the breakers decide
     /// alone until it answers.
@@ -263,7 +303,11 @@ impl SharedThroughRedisBuilder {
         if self.queue == 0 {
             return Err(out_of_range("queue", "at least 1", "0".to_owned()));
         }
-        for (option, duration) in [("command_timeout", self.timeout), ("resync", self.resync)] {
+        for (option, duration) in [
+            ("command_timeout", self.timeout),
+            ("resync", self.resync),
+            ("trial_lease", self.lease),
+        ] {
             if duration.is_zero() {
                 return Err(out_of_range(option, "above zero", "0s".to_owned()));
             }
@@ -283,6 +327,10 @@ impl SharedThroughRedisBuilder {
             adopted: AtomicU64::new(0),
             connected: AtomicBool::new(false),
             lost_at: AtomicU64::new(0),
+            lease: self.lease,
+            owner: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
+            due: std::sync::Mutex::new(std::collections::HashMap::new()),
+            rescheduled: tokio::sync::Notify::new(),
             warned: AtomicBool::new(false),
         });
         let (records, queued) = mpsc::channel(self.queue);
@@ -324,6 +372,7 @@ struct Scripts {
     recovered: ::redis::Script,
     transition: ::redis::Script,
     read: ::redis::Script,
+    lease: ::redis::Script,
 }
 
 impl Scripts {
@@ -333,6 +382,7 @@ impl Scripts {
             recovered: ::redis::Script::new(RECOVERED),
             transition: ::redis::Script::new(TRANSITION),
             read: ::redis::Script::new(READ),
+            lease: ::redis::Script::new(LEASE),
         }
     }
 }
@@ -340,6 +390,11 @@ impl Scripts {
 impl Inner {
     fn key(&self, breaker: &str) -> String {
         format!("{}:breaker:{breaker}", self.namespace)
+    }
+
+    /// The lease of a breaker's trials.
+    fn lease_key(&self, breaker: &str) -> String {
+        format!("{}:breaker:{breaker}:trial", self.namespace)
     }
 
     fn channel(&self) -> String {
@@ -369,26 +424,73 @@ impl Inner {
     }
 
     /// Takes in the fleet's `state` for `breaker`, as a script or a message told it.
-    fn adopt(&self, breaker: &CircuitBreaker, state: &str, remaining_ms: u64) {
-        let local = breaker.state();
+    ///
+    /// An open breaker stays open here until a lease of its trials says otherwise: for the
+    /// time the fleet's deadline leaves, plus a lease (the time a replica that cannot reach
+    /// Redis waits before trying alone), and the listener asks for the lease when the
+    /// deadline passes.
+    fn adopt(&self, breaker: &'static CircuitBreaker, state: &str, remaining_ms: u64) {
+        let (name, local) = (breaker.name(), breaker.state());
         let shared = match state {
-            // Open here already (its deadline set when it opened).
-            "open" if matches!(local, CircuitState::Open | CircuitState::ForcedOpen) => return,
-            "open" if remaining_ms > 0 => SharedState::Open {
-                remaining: Duration::from_millis(remaining_ms),
+            "open" if local == CircuitState::ForcedOpen || self.holds(name) => return,
+            "open" => SharedState::Open {
+                remaining: Duration::from_millis(remaining_ms) + self.lease,
             },
-            // Open, its deadline passed: the replicas try HALF_OPEN each; a closed one opens
-            // for no time, so that its next call is a trial.
-            "open" if local == CircuitState::Closed => SharedState::Open {
-                remaining: Duration::ZERO,
-            },
-            "open" => return,
             "forced_open" if local != CircuitState::ForcedOpen => SharedState::ForcedOpen,
             "closed" if local != CircuitState::Closed => SharedState::Closed,
+            "forced_open" | "closed" => return self.unschedule(name),
             _ => return,
         };
+        if state != "open" || local != CircuitState::Open {
+            self.adopted.fetch_add(1, Ordering::Relaxed);
+        }
         breaker.adopt(shared);
-        self.adopted.fetch_add(1, Ordering::Relaxed);
+        if state == "open" {
+            self.schedule(name, remaining_ms);
+        } else {
+            self.unschedule(name);
+        }
+    }
+
+    /// Asks for a lease of `breaker`'s trials in `after_ms`.
+    fn schedule(&self, breaker: &'static str, after_ms: u64) {
+        let at = crate::clock::now().saturating_add(after_ms.saturating_mul(1_000_000));
+        let mut due = self
+            .due
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if due.get(breaker) != Some(&u64::MAX) {
+            due.insert(breaker, at);
+        }
+        drop(due);
+        self.rescheduled.notify_one();
+    }
+
+    fn unschedule(&self, breaker: &'static str) {
+        self.due
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(breaker);
+    }
+
+    /// Whether this replica holds the lease of `breaker`'s trials.
+    fn holds(&self, breaker: &str) -> bool {
+        self.due
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(breaker)
+            == Some(&u64::MAX)
+    }
+
+    /// The breaker whose lease is due first, and when (on [`crate::clock`]).
+    fn next_due(&self) -> Option<(&'static str, u64)> {
+        self.due
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|(_, at)| **at != u64::MAX)
+            .min_by_key(|(_, at)| **at)
+            .map(|(name, at)| (*name, *at))
     }
 
     fn breaker(&self, name: &str) -> Option<&'static CircuitBreaker> {
@@ -450,6 +552,7 @@ async fn send_one(
                 let mut call = scripts.failure.prepare_invoke();
                 call.key(&key)
                     .key(channel)
+                    .key(inner.lease_key(name))
                     .arg(fail_max)
                     .arg(reset)
                     .arg(name);
@@ -468,12 +571,19 @@ async fn send_one(
                 CircuitState::Open => "open",
                 CircuitState::ForcedOpen => "forced_open",
                 CircuitState::Closed => "closed",
-                // A replica's trials are its own.
+                // Its trials start under the lease it holds.
                 CircuitState::HalfOpen => return,
             };
+            // Its trials (if it held them) are over: the script frees the lease.
+            inner.unschedule(name);
             let open_for = open_for.map_or(0, millis);
             let mut call = scripts.transition.prepare_invoke();
-            call.key(&key).key(channel).arg(to).arg(open_for).arg(name);
+            call.key(&key)
+                .key(channel)
+                .key(inner.lease_key(name))
+                .arg(to)
+                .arg(open_for)
+                .arg(name);
             call
         }
         // Successes, and what the window and the trials count, stay each replica's.
@@ -548,19 +658,93 @@ async fn listen(
         let mut messages = std::pin::pin!(pubsub.on_message());
         loop {
             let tick = std::pin::pin!(ticks.tick());
-            match futures_util::future::select(messages.next(), tick).await {
+            let lease = std::pin::pin!(next_lease(&inner));
+            match futures_util::future::select(
+                messages.next(),
+                futures_util::future::select(tick, lease),
+            )
+            .await
+            {
                 Either::Left((Some(message), _)) => {
                     if let Ok(payload) = message.get_payload::<String>() {
                         take_in(&inner, &payload);
                     }
                 }
                 Either::Left((None, _)) => break,
-                Either::Right(_) => {
+                Either::Right((Either::Left(_), _)) => {
                     catch_up(&inner, &mut connection, &scripts, timeout).await;
+                }
+                Either::Right((Either::Right((breaker, _)), _)) => {
+                    ask_lease(&inner, &mut connection, &scripts, breaker, timeout).await;
                 }
             }
         }
         inner.lost("the subscription to the breakers' channel ended");
+    }
+}
+
+/// Waits until the first open breaker's deadline passes (or the deadlines change), and names
+/// it.
+async fn next_lease(inner: &Inner) -> &'static str {
+    loop {
+        let changed = inner.rescheduled.notified();
+        let mut changed = std::pin::pin!(changed);
+        changed.as_mut().enable();
+        let Some((breaker, at)) = inner.next_due() else {
+            changed.await;
+            continue;
+        };
+        let wait = Duration::from_nanos(at.saturating_sub(crate::clock::now()));
+        if wait.is_zero() {
+            return breaker;
+        }
+        let sleep = std::pin::pin!(tokio::time::sleep(wait));
+        if let Either::Left(_) = futures_util::future::select(sleep, changed).await {
+            return breaker;
+        }
+    }
+}
+
+/// Asks Redis for the lease of `breaker`'s trials: this replica tries HALF_OPEN when it gets
+/// it, and asks again when the holder's lease would expire otherwise.
+async fn ask_lease(
+    inner: &Inner,
+    connection: &mut ::redis::aio::ConnectionManager,
+    scripts: &Scripts,
+    name: &'static str,
+    timeout: Duration,
+) {
+    let Some(breaker) = inner.breaker(name) else {
+        return inner.unschedule(name);
+    };
+    let mut lease = scripts.lease.prepare_invoke();
+    lease
+        .key(inner.key(name))
+        .key(inner.lease_key(name))
+        .arg(millis(inner.lease))
+        .arg(&inner.owner);
+    match tokio::time::timeout(timeout, lease.invoke_async::<(String, u64)>(connection)).await {
+        Ok(Ok((state, remaining))) if state == "trial" => {
+            let _ = remaining;
+            inner
+                .due
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(name, u64::MAX);
+            // Its next call is a trial.
+            breaker.adopt(SharedState::Open {
+                remaining: Duration::ZERO,
+            });
+        }
+        Ok(Ok((state, remaining))) => inner.adopt(breaker, &state, remaining),
+        Ok(Err(error)) => {
+            inner.lost(&error.to_string());
+            inner.schedule(name, millis(timeout));
+        }
+        Err(_) => {
+            inner.lost("a command took longer than its timeout");
+            inner.schedule(name, millis(timeout));
+        }
     }
 }
 
