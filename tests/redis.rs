@@ -452,3 +452,81 @@ async fn the_fleet_runs_half_open_trials_once_under_a_lease() {
         b.state()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_held_by_a_stuck_replica_expires_and_another_runs_the_trials() {
+    let Some(program) = programs::find("redis-server", "a_lease_held_by_a_stuck_replica") else {
+        return;
+    };
+    static A: Registry = Registry::new();
+    static B: Registry = Registry::new();
+    let server = Server::start(&program);
+    let replica = |registry: &'static Registry| {
+        let shared = SharedThroughRedis::builder(server.url())
+            .namespace("fleet-stuck")
+            .registry(registry)
+            .resync(Duration::from_secs(60))
+            .trial_lease(Duration::from_millis(500))
+            .start()
+            .unwrap();
+        let breaker = CircuitBreaker::builder("payments")
+            .fail_max(1)
+            .reset(Duration::from_millis(200))
+            .half_open(1)
+            .build_shared_in(registry)
+            .unwrap();
+        (shared, breaker)
+    };
+    let (shared_a, a) = replica(&A);
+    let (shared_b, b) = replica(&B);
+    assert!(
+        eventually_async(Duration::from_secs(5), || {
+            shared_a.metrics().connected && shared_b.metrics().connected
+        })
+        .await
+    );
+    fail(a).await;
+    assert!(eventually_async(Duration::from_secs(5), || b.state() == CircuitState::Open).await);
+    // The first replica to get the lease never finishes its trial (as one frozen or gone);
+    // the other takes the lease over once it expires, and its trial closes the breaker
+    // everywhere.
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+    let mut calls = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5)
+        && !(a.state() == CircuitState::Closed && b.state() == CircuitState::Closed)
+    {
+        for breaker in [a, b] {
+            let bodies = std::sync::Arc::clone(&bodies);
+            calls.spawn(async move {
+                breaker
+                    .call(|| async move {
+                        let first = {
+                            let mut bodies = bodies.lock().unwrap();
+                            bodies.push(Instant::now());
+                            bodies.len() == 1
+                        };
+                        if first {
+                            std::future::pending::<()>().await;
+                        }
+                        Ok::<_, Error>(())
+                    })
+                    .await
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        (a.state(), b.state()),
+        (CircuitState::Closed, CircuitState::Closed),
+        "the second lease's trial closed the fleet's breaker"
+    );
+    let bodies = bodies.lock().unwrap().clone();
+    assert!(bodies.len() >= 2, "two trials: {bodies:?}");
+    let waited = bodies[1] - bodies[0];
+    assert!(
+        waited >= Duration::from_millis(400),
+        "the second trial waited for the first lease to expire (500 ms), not {waited:?}"
+    );
+    calls.abort_all();
+}
