@@ -2,8 +2,8 @@
 //! (skipped, and saying so, where the program is missing): two replicas (two registries, each
 //! with its own connection) count failures together and open together, and so do three OS
 //! processes; the fleet runs its HALF_OPEN trials once, under a lease; a healthy CLOSED call
-//! sends Redis nothing; Redis killed and restarted under running breakers blocks no call, and
-//! the fleet's state is taken in again when it answers.
+//! sends Redis nothing; Redis killed and restarted, or paused and resumed, under running
+//! breakers blocks no call, and the fleet's state is taken in again when it answers.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -90,6 +90,15 @@ impl Server {
             .filter(|l| l.starts_with("cmdstat_eval"))
             .map(|l| field(l, "calls") - field(l, "failed_calls"))
             .sum()
+    }
+
+    /// Sends the server `signal` (`STOP`, `CONT`).
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
     }
 
     fn kill(&mut self) {
@@ -529,4 +538,48 @@ async fn a_lease_held_by_a_stuck_replica_expires_and_another_runs_the_trials() {
         "the second trial waited for the first lease to expire (500 ms), not {waited:?}"
     );
     calls.abort_all();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_paused_blocks_no_call_and_the_fleet_decides_when_it_resumes() {
+    let Some(program) = programs::find("redis-server", "redis_paused_blocks_no_call") else {
+        return;
+    };
+    static REGISTRY: Registry = Registry::new();
+    let server = Server::start(&program);
+    let (shared, breaker) = replica(
+        &REGISTRY,
+        &server,
+        "fleet-paused",
+        Duration::from_millis(200),
+    );
+    assert!(eventually_async(Duration::from_secs(5), || shared.metrics().connected).await);
+    server.signal("STOP");
+    let started = Instant::now();
+    for _ in 0..3 {
+        fail(breaker).await;
+    }
+    let took = started.elapsed();
+    assert_eq!(breaker.state(), CircuitState::Open, "it decided alone");
+    assert!(
+        took < Duration::from_millis(250),
+        "no call waited on Redis ({took:?})"
+    );
+    assert!(
+        eventually_async(Duration::from_secs(5), || !shared.metrics().connected).await,
+        "a command timed out: {:?}",
+        shared.metrics()
+    );
+    server.signal("CONT");
+    // Resumed: the fleet counted at most what reached it before the pause was noticed (not
+    // `fail_max`), so its closed breaker is taken in.
+    assert!(
+        eventually_async(Duration::from_secs(10), || {
+            shared.metrics().connected && breaker.state() == CircuitState::Closed
+        })
+        .await,
+        "reconciled: {:?} {:?}",
+        breaker.state(),
+        shared.metrics()
+    );
 }

@@ -786,6 +786,8 @@ async fn catch_up(
             }
         }
     }
+    // Redis answered every read (after a pause, this is what reconnects the records).
+    inner.reached();
     true
 }
 
