@@ -163,6 +163,50 @@ fn replica(
     (shared, breaker)
 }
 
+/// Two replicas of a breaker that opens at one failure and tries one trial after `reset`,
+/// each holding the trials for `lease`; connected, and opened by a failure on the first.
+async fn opened_pair(
+    [first, second]: [&'static Registry; 2],
+    server: &Server,
+    namespace: &str,
+    lease: Duration,
+    reset: Duration,
+) -> [&'static CircuitBreaker; 2] {
+    let replica = |registry: &'static Registry| {
+        let shared = SharedThroughRedis::builder(server.url())
+            .namespace(namespace)
+            .registry(registry)
+            .resync(Duration::from_secs(60))
+            .trial_lease(lease)
+            .start()
+            .unwrap();
+        let breaker = CircuitBreaker::builder("payments")
+            .fail_max(1)
+            .reset(reset)
+            .half_open(1)
+            .build_shared_in(registry)
+            .unwrap();
+        (shared, breaker)
+    };
+    let (shared_a, a) = replica(first);
+    let (shared_b, b) = replica(second);
+    assert!(
+        eventually_async(Duration::from_secs(5), || {
+            shared_a.metrics().connected && shared_b.metrics().connected
+        })
+        .await,
+        "both replicas connected"
+    );
+    fail(a).await;
+    assert!(
+        eventually_async(Duration::from_secs(5), || b.state() == CircuitState::Open).await,
+        "B follows A opening"
+    );
+    // The sharing goes on in its tasks; the handles are not needed to keep it.
+    drop((shared_a, shared_b));
+    [a, b]
+}
+
 async fn fail(breaker: &CircuitBreaker) {
     let _ = breaker.call(|| async { Err::<(), _>(Error::Down) }).await;
 }
@@ -390,35 +434,14 @@ async fn the_fleet_runs_half_open_trials_once_under_a_lease() {
     static A: Registry = Registry::new();
     static B: Registry = Registry::new();
     let server = Server::start(&program);
-    let replica = |registry: &'static Registry| {
-        let shared = SharedThroughRedis::builder(server.url())
-            .namespace("fleet-trials")
-            .registry(registry)
-            .resync(Duration::from_secs(60))
-            .trial_lease(Duration::from_secs(5))
-            .start()
-            .unwrap();
-        let breaker = CircuitBreaker::builder("payments")
-            .fail_max(1)
-            .reset(Duration::from_millis(300))
-            .half_open(1)
-            .build_shared_in(registry)
-            .unwrap();
-        (shared, breaker)
-    };
-    let (shared_a, a) = replica(&A);
-    let (shared_b, b) = replica(&B);
-    assert!(
-        eventually_async(Duration::from_secs(5), || {
-            shared_a.metrics().connected && shared_b.metrics().connected
-        })
-        .await
-    );
-    fail(a).await;
-    assert!(
-        eventually_async(Duration::from_secs(5), || b.state() == CircuitState::Open).await,
-        "B follows A opening"
-    );
+    let [a, b] = opened_pair(
+        [&A, &B],
+        &server,
+        "fleet-trials",
+        Duration::from_secs(5),
+        Duration::from_millis(300),
+    )
+    .await;
     // After the deadline both replicas keep calling; a trial stays in flight until the gate
     // opens. One replica holds the lease, and its breaker admits its one trial.
     let trials = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -470,32 +493,14 @@ async fn a_lease_held_by_a_stuck_replica_expires_and_another_runs_the_trials() {
     static A: Registry = Registry::new();
     static B: Registry = Registry::new();
     let server = Server::start(&program);
-    let replica = |registry: &'static Registry| {
-        let shared = SharedThroughRedis::builder(server.url())
-            .namespace("fleet-stuck")
-            .registry(registry)
-            .resync(Duration::from_secs(60))
-            .trial_lease(Duration::from_millis(500))
-            .start()
-            .unwrap();
-        let breaker = CircuitBreaker::builder("payments")
-            .fail_max(1)
-            .reset(Duration::from_millis(200))
-            .half_open(1)
-            .build_shared_in(registry)
-            .unwrap();
-        (shared, breaker)
-    };
-    let (shared_a, a) = replica(&A);
-    let (shared_b, b) = replica(&B);
-    assert!(
-        eventually_async(Duration::from_secs(5), || {
-            shared_a.metrics().connected && shared_b.metrics().connected
-        })
-        .await
-    );
-    fail(a).await;
-    assert!(eventually_async(Duration::from_secs(5), || b.state() == CircuitState::Open).await);
+    let [a, b] = opened_pair(
+        [&A, &B],
+        &server,
+        "fleet-stuck",
+        Duration::from_millis(500),
+        Duration::from_millis(200),
+    )
+    .await;
     // The first replica to get the lease never finishes its trial (as one frozen or gone);
     // the other takes the lease over once it expires, and its trial closes the breaker
     // everywhere.

@@ -341,7 +341,9 @@ impl Cache {
         self.hits.add();
         Ok(Cached::answer(
             entry.value,
-            Freshness::Fresh { age: age_of(age) },
+            Freshness::Fresh {
+                age: Duration::from_nanos(age),
+            },
         ))
     }
 
@@ -433,10 +435,7 @@ impl<K, V> Miss<'_, K, V> {
                         return Ok(Cached::live(value));
                     }
                     Landing::Failed { stale } => {
-                        if let Some(answer) = stale
-                            .then(|| cache.serve_stale(self.stale.as_ref()))
-                            .flatten()
-                        {
+                        if let Some(answer) = cache.serve_stale(self.stale.as_ref(), stale) {
                             return Ok(answer);
                         }
                         // Its own call, beside the other waiters': none waits for another's
@@ -470,17 +469,14 @@ impl<K, V> Miss<'_, K, V> {
                 if let Some(lead) = lead {
                     lead.land(Landing::Failed { stale });
                 }
-                match stale
-                    .then(|| cache.serve_stale(self.stale.as_ref()))
-                    .flatten()
-                {
-                    Some(answer) => Ok(answer),
-                    None => {
+                // No freshness is noted for an error: the lookup cleared it.
+                cache.serve_stale(self.stale.as_ref(), stale).map_or_else(
+                    || {
                         cache.missed();
-                        answer::forget();
                         Err(failure)
-                    }
-                }
+                    },
+                    Ok,
+                )
             }
         }
     }
@@ -494,23 +490,19 @@ impl Cache {
         crate::metrics::cache_missed(self.hub.keys(self.name));
     }
 
-    /// `entry` as a stale answer, if it is young enough.
-    fn serve_stale<V: Clone>(&self, entry: Option<&Entry<V>>) -> Option<Cached<V>> {
-        let entry = entry?;
+    /// `entry` as a stale answer, if the failure `allows` one and it is young enough.
+    fn serve_stale<V: Clone>(&self, entry: Option<&Entry<V>>, allows: bool) -> Option<Cached<V>> {
+        let entry = entry.filter(|_| allows)?;
         let age = clock::now().saturating_sub(entry.at);
         if age >= self.stale.load(Ordering::Relaxed) {
             return None;
         }
         self.stale_served.fetch_add(1, Ordering::Relaxed);
-        let age = age_of(age);
+        let age = Duration::from_nanos(age);
         observe::served_stale(&self.hub, self.name, age);
         Some(Cached::answer(
             entry.value.clone(),
             Freshness::Stale { age },
         ))
     }
-}
-
-fn age_of(nanos: u64) -> Duration {
-    Duration::from_nanos(nanos)
 }

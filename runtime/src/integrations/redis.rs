@@ -109,6 +109,9 @@ if state == 'open' then return {'open', math.max(open_until - now, 0)} end
 return {state, 0}
 ";
 
+/// In `Inner::due`: this replica holds the breaker's trials (no deadline to wait for).
+const HELD: u64 = u64::MAX;
+
 /// Breakers of a registry sharing their state through Redis, configured once at startup.
 ///
 /// ```no_run
@@ -168,7 +171,7 @@ struct Inner {
     /// This replica, as its leases name it.
     owner: String,
     /// When each open breaker's deadline passes (on [`crate::clock`]), for a lease of its
-    /// trials; and the breakers whose trials this replica holds (`u64::MAX`).
+    /// trials; and the breakers whose trials this replica holds ([`HELD`]).
     due: std::sync::Mutex<std::collections::HashMap<&'static str, u64>>,
     /// Wakes the listener when `due` changed.
     rescheduled: tokio::sync::Notify,
@@ -459,7 +462,7 @@ impl Inner {
             .due
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if due.get(breaker) != Some(&u64::MAX) {
+        if due.get(breaker) != Some(&HELD) {
             due.insert(breaker, at);
         }
         drop(due);
@@ -473,13 +476,21 @@ impl Inner {
             .remove(breaker);
     }
 
+    /// This replica holds the lease of `breaker`'s trials, until it tells a transition.
+    fn hold(&self, breaker: &'static str) {
+        self.due
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(breaker, HELD);
+    }
+
     /// Whether this replica holds the lease of `breaker`'s trials.
     fn holds(&self, breaker: &str) -> bool {
         self.due
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(breaker)
-            == Some(&u64::MAX)
+            == Some(&HELD)
     }
 
     /// The breaker whose lease is due first, and when (on [`crate::clock`]).
@@ -488,7 +499,7 @@ impl Inner {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
-            .filter(|(_, at)| **at != u64::MAX)
+            .filter(|(_, at)| **at != HELD)
             .min_by_key(|(_, at)| **at)
             .map(|(name, at)| (*name, *at))
     }
@@ -589,24 +600,32 @@ async fn send_one(
         // Successes, and what the window and the trials count, stay each replica's.
         _ => return,
     };
-    let answer = tokio::time::timeout(
-        timeout,
-        invocation.invoke_async::<(String, u64)>(connection),
-    )
-    .await;
-    match answer {
-        Ok(Ok((state, remaining))) => {
-            inner.sent.fetch_add(1, Ordering::Relaxed);
-            inner.reached();
-            inner.adopt(breaker, &state, remaining);
-        }
+    if let Some((state, remaining)) = invoke(inner, connection, &invocation, timeout).await {
+        inner.sent.fetch_add(1, Ordering::Relaxed);
+        inner.reached();
+        inner.adopt(breaker, &state, remaining);
+    } else {
+        inner.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs a script within `timeout`: its `{state, remaining_ms}`, or `None` (Redis noted as lost)
+/// when it fails or takes longer.
+async fn invoke(
+    inner: &Inner,
+    connection: &mut ::redis::aio::ConnectionManager,
+    invocation: &::redis::ScriptInvocation<'_>,
+    timeout: Duration,
+) -> Option<(String, u64)> {
+    match tokio::time::timeout(timeout, invocation.invoke_async(connection)).await {
+        Ok(Ok(answer)) => Some(answer),
         Ok(Err(error)) => {
-            inner.dropped.fetch_add(1, Ordering::Relaxed);
             inner.lost(&error.to_string());
+            None
         }
         Err(_) => {
-            inner.dropped.fetch_add(1, Ordering::Relaxed);
             inner.lost("a command took longer than its timeout");
+            None
         }
     }
 }
@@ -630,28 +649,30 @@ async fn listen(
             Ok::<_, ::redis::RedisError>(pubsub)
         })
         .await;
-        let mut pubsub = match subscribed {
-            Ok(Ok(pubsub)) => pubsub,
+        let pubsub = match subscribed {
+            Ok(Ok(pubsub)) => Some(pubsub),
             Ok(Err(error)) => {
                 inner.lost(&error.to_string());
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
+                None
             }
             Err(_) => {
                 inner.lost("subscribing took longer than the command timeout");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
+                None
             }
         };
-        // Connected once the fleet's state is in: records are sent from then on.
+        // Connected once the fleet's state is in (`catch_up` says so): records are sent from
+        // then on.
+        let Some(mut pubsub) = pubsub else {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            continue;
+        };
         if !catch_up(&inner, &mut connection, &scripts, timeout).await {
             tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
             continue;
         }
         backoff = Duration::from_millis(100);
-        inner.reached();
         let mut ticks = tokio::time::interval(resync);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await;
@@ -723,28 +744,16 @@ async fn ask_lease(
         .key(inner.lease_key(name))
         .arg(millis(inner.lease))
         .arg(&inner.owner);
-    match tokio::time::timeout(timeout, lease.invoke_async::<(String, u64)>(connection)).await {
-        Ok(Ok((state, remaining))) if state == "trial" => {
-            let _ = remaining;
-            inner
-                .due
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(name, u64::MAX);
+    match invoke(inner, connection, &lease, timeout).await {
+        Some((state, _)) if state == "trial" => {
+            inner.hold(name);
             // Its next call is a trial.
             breaker.adopt(SharedState::Open {
                 remaining: Duration::ZERO,
             });
         }
-        Ok(Ok((state, remaining))) => inner.adopt(breaker, &state, remaining),
-        Ok(Err(error)) => {
-            inner.lost(&error.to_string());
-            inner.schedule(name, millis(timeout));
-        }
-        Err(_) => {
-            inner.lost("a command took longer than its timeout");
-            inner.schedule(name, millis(timeout));
-        }
+        Some((state, remaining)) => inner.adopt(breaker, &state, remaining),
+        None => inner.schedule(name, millis(timeout)),
     }
 }
 
@@ -774,17 +783,10 @@ async fn catch_up(
         let key = inner.key(breaker.name());
         let mut read = scripts.read.prepare_invoke();
         read.key(&key);
-        match tokio::time::timeout(timeout, read.invoke_async::<(String, u64)>(connection)).await {
-            Ok(Ok((state, remaining))) => inner.adopt(breaker, &state, remaining),
-            Ok(Err(error)) => {
-                inner.lost(&error.to_string());
-                return false;
-            }
-            Err(_) => {
-                inner.lost("a command took longer than its timeout");
-                return false;
-            }
-        }
+        let Some((state, remaining)) = invoke(inner, connection, &read, timeout).await else {
+            return false;
+        };
+        inner.adopt(breaker, &state, remaining);
     }
     // Redis answered every read (after a pause, this is what reconnects the records).
     inner.reached();
