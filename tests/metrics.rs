@@ -839,6 +839,7 @@ async fn the_publisher_task_keeps_the_facade_current() {
 #[test]
 fn every_series_is_described_with_its_unit() {
     install();
+    support::unreachable_redis();
     let breaker = CircuitBreaker::builder("metrics-described")
         .window(10)
         .slow_call(ms(1))
@@ -884,6 +885,8 @@ fn every_series_is_described_with_its_unit() {
             "histogram",
             Some("seconds"),
         ),
+        ("staunch_redis_connected", "gauge", None),
+        ("staunch_redis_records_total", "counter", Some("count")),
     ];
     for (name, kind, unit) in units {
         let (found, description) = recorded

@@ -27,8 +27,9 @@ fn handle() -> &'static PrometheusHandle {
 }
 
 /// Calls that make every series: successes, failures, a transition and rejections, a timed
-/// call, a bulkhead's and a rate limiter's refusals, a hedged attempt, a cache's hits, misses and stale answer, retries.
+/// call, a bulkhead's and a rate limiter's refusals, a hedged attempt, a cache's hits, misses and stale answer, retries, a sharing through Redis.
 async fn scenario() {
+    support::unreachable_redis();
     let breaker = CircuitBreaker::builder("prometheus-breaker")
         .fail_max(2)
         .build_shared()

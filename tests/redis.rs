@@ -1,9 +1,12 @@
 //! Breakers shared through a real `redis-server`, started by each test on a free loopback port
 //! (skipped, and saying so, where the program is missing): two replicas (two registries, each
 //! with its own connection) count failures together and open together, and so do three OS
-//! processes; the fleet runs its HALF_OPEN trials once, under a lease; a healthy CLOSED call
-//! sends Redis nothing; Redis killed and restarted, or paused and resumed, under running
-//! breakers blocks no call, and the fleet's state is taken in again when it answers.
+//! processes; a window breaker judges the fleet's window; the fleet runs its HALF_OPEN trials
+//! once, under a lease, which expires when its holder is stuck or its process killed; a replica
+//! whose clock runs an hour ahead half-opens when the fleet does; a healthy CLOSED call sends
+//! Redis nothing; Redis killed and restarted, paused and resumed, or flushed under running
+//! breakers blocks no call (latency measured), and the fleet's state is reconciled when it
+//! answers.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -60,10 +63,7 @@ impl Server {
 
     /// Runs one command with a blocking connection of its own; `None` when Redis is away.
     fn command(&self, args: &[&str]) -> Option<String> {
-        let client = redis::Client::open(self.url()).ok()?;
-        let mut connection = client
-            .get_connection_with_timeout(Duration::from_millis(200))
-            .ok()?;
+        let mut connection = self.connection()?;
         let mut cmd = redis::cmd(args[0]);
         for arg in &args[1..] {
             cmd.arg(*arg);
@@ -73,6 +73,28 @@ impl Server {
             redis::Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             other => format!("{other:?}"),
         })
+    }
+
+    fn connection(&self) -> Option<redis::Connection> {
+        redis::Client::open(self.url())
+            .ok()?
+            .get_connection_with_timeout(Duration::from_millis(200))
+            .ok()
+    }
+
+    /// The values of the hash at `key` (none when Redis is away).
+    fn values(&self, key: &str) -> Vec<String> {
+        self.connection()
+            .and_then(|mut c| redis::cmd("HVALS").arg(key).query(&mut c).ok())
+            .unwrap_or_default()
+    }
+
+    /// Redis's clock, in milliseconds.
+    fn time_ms(&self) -> u64 {
+        let (seconds, micros): (u64, u64) = redis::cmd("TIME")
+            .query(&mut self.connection().expect("Redis answers"))
+            .expect("TIME answers");
+        seconds * 1000 + micros / 1000
     }
 
     /// How many scripts Redis has run (a first `EVALSHA` of a script Redis does not know
@@ -163,6 +185,31 @@ fn replica(
     (shared, breaker)
 }
 
+/// A replica of a breaker that opens at one failure and tries one trial after `reset`, holding
+/// the trials for `lease`.
+fn trial_replica(
+    registry: &'static Registry,
+    url: &str,
+    namespace: &str,
+    lease: Duration,
+    reset: Duration,
+) -> (SharedThroughRedis, &'static CircuitBreaker) {
+    let shared = SharedThroughRedis::builder(url)
+        .namespace(namespace)
+        .registry(registry)
+        .resync(Duration::from_secs(60))
+        .trial_lease(lease)
+        .start()
+        .unwrap();
+    let breaker = CircuitBreaker::builder("payments")
+        .fail_max(1)
+        .reset(reset)
+        .half_open(1)
+        .build_shared_in(registry)
+        .unwrap();
+    (shared, breaker)
+}
+
 /// Two replicas of a breaker that opens at one failure and tries one trial after `reset`,
 /// each holding the trials for `lease`; connected, and opened by a failure on the first.
 async fn opened_pair(
@@ -172,22 +219,7 @@ async fn opened_pair(
     lease: Duration,
     reset: Duration,
 ) -> [&'static CircuitBreaker; 2] {
-    let replica = |registry: &'static Registry| {
-        let shared = SharedThroughRedis::builder(server.url())
-            .namespace(namespace)
-            .registry(registry)
-            .resync(Duration::from_secs(60))
-            .trial_lease(lease)
-            .start()
-            .unwrap();
-        let breaker = CircuitBreaker::builder("payments")
-            .fail_max(1)
-            .reset(reset)
-            .half_open(1)
-            .build_shared_in(registry)
-            .unwrap();
-        (shared, breaker)
-    };
+    let replica = |registry| trial_replica(registry, &server.url(), namespace, lease, reset);
     let (shared_a, a) = replica(first);
     let (shared_b, b) = replica(second);
     assert!(
@@ -205,6 +237,28 @@ async fn opened_pair(
     // The sharing goes on in its tasks; the handles are not needed to keep it.
     drop((shared_a, shared_b));
     [a, b]
+}
+
+/// Three failures, then calls the open breaker turns away, each timed: none waits on Redis
+/// (a call that did would take the command timeout, 250 ms). Prints the median and the worst.
+async fn calls_keep_their_latency(breaker: &CircuitBreaker, while_: &str) {
+    let mut took = Vec::new();
+    for i in 0..200 {
+        let started = Instant::now();
+        if i < 3 {
+            fail(breaker).await;
+        } else {
+            let _ = breaker.call(|| async { Ok::<_, Error>(()) }).await;
+        }
+        took.push(started.elapsed());
+    }
+    took.sort();
+    let (median, worst) = (took[took.len() / 2], took[took.len() - 1]);
+    println!("{while_}: a call's latency p50 {median:?}, max {worst:?} over 200 calls");
+    assert!(
+        worst < Duration::from_millis(50),
+        "{while_}: a call waited on Redis ({worst:?})"
+    );
 }
 
 async fn fail(breaker: &CircuitBreaker) {
@@ -313,16 +367,8 @@ async fn redis_killed_blocks_no_call_and_its_state_is_taken_in_when_it_returns()
     assert!(eventually_async(Duration::from_secs(5), || shared.metrics().connected).await);
     server.kill();
     // Alone, the breaker still decides: three failures open it, none waiting on Redis.
-    let started = Instant::now();
-    for _ in 0..3 {
-        fail(breaker).await;
-    }
-    let took = started.elapsed();
+    calls_keep_their_latency(breaker, "Redis killed").await;
     assert_eq!(breaker.state(), CircuitState::Open);
-    assert!(
-        took < Duration::from_millis(250),
-        "no call waited on Redis ({took:?})"
-    );
     assert!(
         eventually_async(Duration::from_secs(5), || {
             let m = shared.metrics();
@@ -332,61 +378,108 @@ async fn redis_killed_blocks_no_call_and_its_state_is_taken_in_when_it_returns()
         "the records were shed: {:?}",
         shared.metrics()
     );
-    // Back, empty: the fleet's breaker is closed, and this replica's stale opening does not
-    // outlive it.
+    // Back, empty: Redis lost the fleet's state, and the replica writes back its opening.
     server.restart();
+    let key = "fleet-outage:breaker:payments";
     assert!(
-        eventually_async(Duration::from_secs(10), || breaker.state()
+        eventually(Duration::from_secs(10), || server
+            .command(&["HGET", key, "state"])
+            .as_deref()
+            == Some("open")),
+        "written back: {:?}",
+        shared.metrics()
+    );
+    assert_eq!(breaker.state(), CircuitState::Open);
+    assert!(shared.metrics().connected);
+    // What Redis holds is the fleet's: closed there, closed here at the next read.
+    server.command(&["HSET", key, "state", "closed"]);
+    assert!(
+        eventually_async(Duration::from_secs(5), || breaker.state()
             == CircuitState::Closed)
         .await,
         "taken in: {:?} {:?}",
         breaker.state(),
         shared.metrics()
     );
-    assert!(shared.metrics().connected);
 }
 
-/// The variable that makes this test binary a replica (see `replica_process`).
+/// The variable that makes this test binary a replica (see `replica_process`): the URL of
+/// the fleet's Redis.
 const REPLICA_OF: &str = "REDIS_TEST_REPLICA_OF";
+/// What the replica does: `fail-once` (by default) or `hang-in-trial`.
+const ROLE: &str = "REDIS_TEST_ROLE";
 
-/// One replica of a test service, in a process of its own: started by
-/// `failures_spread_over_processes_open_the_breaker_in_each` (ignored otherwise). It connects,
-/// fails once, and waits until its breaker is open; it exits non-zero when it is not within 10 s.
+/// One replica of a test service, in a process of its own, started by another test (ignored
+/// otherwise). `fail-once` (for `failures_spread_over_processes_open_the_breaker_in_each`)
+/// connects, fails once, and waits until its breaker is open, exiting non-zero when it is not
+/// within 10 s. `hang-in-trial` (for `a_replica_killed_in_its_trial_does_not_wedge_half_open`)
+/// opens the fleet's breaker and calls until its trial starts, which never ends.
 #[test]
 #[ignore = "a replica process, started by another test"]
 fn replica_process() {
-    let url = std::env::var(REPLICA_OF).expect("started by the fleet test");
+    let url = std::env::var(REPLICA_OF).expect("started by a fleet test");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let shared = SharedThroughRedis::builder(url)
-            .namespace("fleet-processes")
-            .start()
-            .unwrap();
-        let breaker = CircuitBreaker::builder("payments")
-            .fail_max(3)
-            .reset(Duration::from_secs(30))
-            .build_shared()
-            .unwrap();
-        assert!(
-            eventually_async(Duration::from_secs(10), || shared.metrics().connected).await,
-            "connected"
-        );
-        println!("replica ready");
-        fail(breaker).await;
-        assert!(
-            eventually_async(Duration::from_secs(10), || breaker.state()
-                == CircuitState::Open)
-            .await,
-            "open: {:?} {:?}",
-            breaker.state(),
-            shared.metrics()
-        );
-        println!("replica saw open");
-    });
+    match std::env::var(ROLE).as_deref() {
+        Ok("hang-in-trial") => runtime.block_on(hang_in_trial(&url)),
+        _ => runtime.block_on(fail_once(url)),
+    }
+}
+
+async fn fail_once(url: String) {
+    let shared = SharedThroughRedis::builder(url)
+        .namespace("fleet-processes")
+        .start()
+        .unwrap();
+    let breaker = CircuitBreaker::builder("payments")
+        .fail_max(3)
+        .reset(Duration::from_secs(30))
+        .build_shared()
+        .unwrap();
+    assert!(
+        eventually_async(Duration::from_secs(10), || shared.metrics().connected).await,
+        "connected"
+    );
+    println!("replica ready");
+    fail(breaker).await;
+    assert!(
+        eventually_async(Duration::from_secs(10), || breaker.state()
+            == CircuitState::Open)
+        .await,
+        "open: {:?} {:?}",
+        breaker.state(),
+        shared.metrics()
+    );
+    println!("replica saw open");
+}
+
+/// The lease and `reset` of `a_replica_killed_in_its_trial_does_not_wedge_half_open`.
+const KILLED_LEASE: Duration = Duration::from_secs(2);
+const KILLED_RESET: Duration = Duration::from_millis(300);
+
+async fn hang_in_trial(url: &str) {
+    let (shared, breaker) = trial_replica(
+        staunch::registry(),
+        url,
+        "fleet-killed",
+        KILLED_LEASE,
+        KILLED_RESET,
+    );
+    assert!(eventually_async(Duration::from_secs(10), || shared.metrics().connected).await);
+    fail(breaker).await;
+    loop {
+        // Turned away until this replica holds the lease; then its trial never returns.
+        let _ = breaker
+            .call(|| async {
+                println!("trial started");
+                std::future::pending::<Result<(), Error>>().await
+            })
+            .await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[test]
@@ -560,16 +653,8 @@ async fn redis_paused_blocks_no_call_and_the_fleet_decides_when_it_resumes() {
     );
     assert!(eventually_async(Duration::from_secs(5), || shared.metrics().connected).await);
     server.signal("STOP");
-    let started = Instant::now();
-    for _ in 0..3 {
-        fail(breaker).await;
-    }
-    let took = started.elapsed();
+    calls_keep_their_latency(breaker, "Redis paused").await;
     assert_eq!(breaker.state(), CircuitState::Open, "it decided alone");
-    assert!(
-        took < Duration::from_millis(250),
-        "no call waited on Redis ({took:?})"
-    );
     assert!(
         eventually_async(Duration::from_secs(5), || !shared.metrics().connected).await,
         "a command timed out: {:?}",
@@ -586,5 +671,276 @@ async fn redis_paused_blocks_no_call_and_the_fleet_decides_when_it_resumes() {
         "reconciled: {:?} {:?}",
         breaker.state(),
         shared.metrics()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_breaker_judges_the_fleets_window() {
+    let Some(program) = programs::find("redis-server", "a_window_breaker_judges_the_fleets_window")
+    else {
+        return;
+    };
+    static A: Registry = Registry::new();
+    static B: Registry = Registry::new();
+    let server = Server::start(&program);
+    let replica = |registry: &'static Registry| {
+        let shared = SharedThroughRedis::builder(server.url())
+            .namespace("fleet-window")
+            .registry(registry)
+            .resync(Duration::from_millis(100))
+            .start()
+            .unwrap();
+        let breaker = CircuitBreaker::builder("payments")
+            .window(20)
+            .failure_rate(50)
+            .min_calls(10)
+            .reset(Duration::from_secs(30))
+            .build_shared_in(registry)
+            .unwrap();
+        (shared, breaker)
+    };
+    let (shared_a, a) = replica(&A);
+    let (shared_b, b) = replica(&B);
+    assert!(
+        eventually_async(Duration::from_secs(5), || {
+            shared_a.metrics().connected && shared_b.metrics().connected
+        })
+        .await,
+        "both replicas connected"
+    );
+    // A's six successes reach the fleet's window at its next resync.
+    for _ in 0..6 {
+        a.call(|| async { Ok::<_, Error>(()) }).await.unwrap();
+    }
+    let reports = "fleet-window:breaker:payments:window";
+    assert!(
+        eventually(Duration::from_secs(5), || server
+            .values(reports)
+            .iter()
+            .any(|report| report.starts_with("6 0 0 "))),
+        "A reported its window: {:?}",
+        server.values(reports)
+    );
+    // B fails alone, below its own `min_calls`: the fleet judges 6 + 5 calls, 5 failed (45%).
+    for sent in 1..=5 {
+        fail(b).await;
+        assert!(
+            eventually_async(Duration::from_secs(5), || shared_b.metrics().sent >= sent).await,
+            "B's report {sent} landed: {:?}",
+            shared_b.metrics()
+        );
+    }
+    assert_eq!(a.state(), CircuitState::Closed);
+    assert_eq!(b.state(), CircuitState::Closed);
+    // The sixth makes 6 of 12: the fleet's window opens, though neither replica's would.
+    fail(b).await;
+    assert!(
+        eventually_async(Duration::from_secs(5), || {
+            a.state() == CircuitState::Open && b.state() == CircuitState::Open
+        })
+        .await,
+        "both open: A {:?}, B {:?}",
+        a.state(),
+        b.state()
+    );
+    assert!(
+        server.values(reports).is_empty(),
+        "the reports are cleared with the opening"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_in_its_trial_does_not_wedge_half_open() {
+    let Some(program) = programs::find("redis-server", "a_replica_killed_in_its_trial") else {
+        return;
+    };
+    static REGISTRY: Registry = Registry::new();
+    let server = Server::start(&program);
+    let mut process = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "replica_process", "--ignored", "--nocapture"])
+        .env(REPLICA_OF, server.url())
+        .env(ROLE, "hang-in-trial")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = process.stdout.take().unwrap();
+    let (started, trial) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if line.is_ok_and(|l| l.contains("trial started")) {
+                let _ = started.send(());
+            }
+        }
+    });
+    let in_trial = trial.recv_timeout(Duration::from_secs(15));
+    let _ = process.kill();
+    let _ = process.wait();
+    assert!(in_trial.is_ok(), "the replica process started its trial");
+    let lease = server
+        .command(&["PTTL", "fleet-killed:breaker:payments:trial"])
+        .unwrap_or_default();
+    assert_ne!(lease, "Int(-2)", "the dead replica's lease is held");
+    // Another replica comes: the fleet is OPEN until the dead one's lease expires, then its
+    // own trial closes the breaker.
+    let (shared, breaker) = trial_replica(
+        &REGISTRY,
+        &server.url(),
+        "fleet-killed",
+        KILLED_LEASE,
+        KILLED_RESET,
+    );
+    assert!(eventually_async(Duration::from_secs(5), || shared.metrics().connected).await);
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Open,
+        "taken in from the fleet"
+    );
+    let started = Instant::now();
+    let mut refused = 0;
+    while breaker.state() != CircuitState::Closed {
+        assert!(
+            started.elapsed() < KILLED_LEASE + Duration::from_secs(5),
+            "HALF_OPEN is wedged: {:?} {:?}",
+            breaker.state(),
+            shared.metrics()
+        );
+        if breaker.call(|| async { Ok::<_, Error>(()) }).await.is_err() {
+            refused += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        refused > 0,
+        "turned away while the dead replica's lease ran"
+    );
+    assert_eq!(
+        server
+            .command(&["HGET", "fleet-killed:breaker:payments", "state"])
+            .as_deref(),
+        Some("closed")
+    );
+}
+
+#[test]
+fn a_replica_whose_clock_runs_an_hour_ahead_half_opens_when_the_fleet_does() {
+    let Some(program) = programs::find("redis-server", "a_replica_whose_clock_runs_ahead") else {
+        return;
+    };
+    static A: Registry = Registry::new();
+    static B: Registry = Registry::new();
+    const RESET: Duration = Duration::from_secs(1);
+    const LEASE: Duration = Duration::from_secs(1);
+    let server = Server::start(&program);
+    let url = server.url();
+    let (ready, b_ready) = std::sync::mpsc::channel();
+    // B's tokio clock, which its breaker and its sharing read, is an hour ahead of A's.
+    let skewed = std::thread::spawn({
+        let url = url.clone();
+        move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                tokio::time::pause();
+                tokio::time::advance(Duration::from_secs(3600)).await;
+                tokio::time::resume();
+                let (shared, b) = trial_replica(&B, &url, "fleet-skew", LEASE, RESET);
+                assert!(
+                    eventually_async(Duration::from_secs(5), || shared.metrics().connected).await
+                );
+                ready.send(()).unwrap();
+                assert!(
+                    eventually_async(Duration::from_secs(5), || b.state() == CircuitState::Open)
+                        .await,
+                    "B follows A opening"
+                );
+                // When B's calls run again: once the fleet half-opened (B's trial, or A's
+                // closing the breaker).
+                loop {
+                    let ran = b.call(|| async { Ok::<_, Error>(Instant::now()) }).await;
+                    if let Ok(at) = ran {
+                        return at;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        }
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let opened = runtime.block_on(async {
+        let (shared, a) = trial_replica(&A, &url, "fleet-skew", LEASE, RESET);
+        assert!(eventually_async(Duration::from_secs(5), || shared.metrics().connected).await);
+        b_ready.recv_timeout(Duration::from_secs(10)).unwrap();
+        let opened = Instant::now();
+        fail(a).await;
+        // A calls too, so that its trial closes the breaker when it holds the lease.
+        while a.state() != CircuitState::Closed && opened.elapsed() < Duration::from_secs(10) {
+            let _ = a.call(|| async { Ok::<_, Error>(()) }).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        opened
+    });
+    let ran = skewed.join().unwrap();
+    let after = ran.duration_since(opened);
+    assert!(
+        after >= RESET && after < RESET + Duration::from_millis(1500),
+        "B's calls ran again {after:?} after the opening, for a `reset` of {RESET:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flushed_redis_gets_the_fleets_open_breaker_back() {
+    let Some(program) = programs::find("redis-server", "a_flushed_redis_gets") else {
+        return;
+    };
+    static A: Registry = Registry::new();
+    static B: Registry = Registry::new();
+    let server = Server::start(&program);
+    let resync = Duration::from_millis(200);
+    let (shared_a, a) = replica(&A, &server, "fleet-flushed", resync);
+    let (shared_b, b) = replica(&B, &server, "fleet-flushed", resync);
+    assert!(
+        eventually_async(Duration::from_secs(5), || {
+            shared_a.metrics().connected && shared_b.metrics().connected
+        })
+        .await
+    );
+    for _ in 0..3 {
+        fail(a).await;
+    }
+    assert!(
+        eventually_async(Duration::from_secs(5), || b.state() == CircuitState::Open).await,
+        "B follows A opening"
+    );
+    let key = "fleet-flushed:breaker:payments";
+    server.command(&["FLUSHALL"]);
+    // At their next read, the replicas write back what they hold; neither closed meanwhile.
+    assert!(
+        eventually(Duration::from_secs(5), || server
+            .command(&["HGET", key, "state"])
+            .as_deref()
+            == Some("open")),
+        "written back"
+    );
+    let until: u64 = server
+        .command(&["HGET", key, "open_until"])
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    let now = server.time_ms();
+    // What the deadline left (about `reset`, 30 s, plus at most a lease of adopting).
+    assert!(
+        until > now + 20_000 && until < now + 45_000,
+        "open until {until}, now {now}"
+    );
+    assert_eq!(a.state(), CircuitState::Open);
+    assert_eq!(b.state(), CircuitState::Open);
+    // The fleet goes on counting: closed by one, closed everywhere.
+    a.reset();
+    assert!(
+        eventually_async(Duration::from_secs(5), || b.state() == CircuitState::Closed).await,
+        "B follows A closing"
     );
 }

@@ -35,3 +35,27 @@ pub fn ms(n: u64) -> Duration {
 pub fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
+
+/// A sharing of breakers through a Redis that is not there: its series say so (0 connected).
+pub fn unreachable_redis() {
+    static STARTED: std::sync::OnceLock<staunch::redis::SharedThroughRedis> =
+        std::sync::OnceLock::new();
+    static REGISTRY: staunch::Registry = staunch::Registry::new();
+    STARTED.get_or_init(|| {
+        // Its tasks run on real time, on a runtime of their own (the scenario's clock is
+        // paused); the runtime lives as long as the test binary.
+        let runtime: &'static tokio::runtime::Runtime = Box::leak(Box::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap(),
+        ));
+        let _entered = runtime.enter();
+        staunch::redis::SharedThroughRedis::builder("redis://127.0.0.1:1/")
+            .namespace("unreachable")
+            .registry(&REGISTRY)
+            .start()
+            .unwrap()
+    });
+}

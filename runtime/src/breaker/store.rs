@@ -161,6 +161,28 @@ impl CircuitBreaker {
         }
     }
 
+    /// The window's calls, failures and slow calls while CLOSED (window policy), for a store
+    /// that adds up a fleet's windows.
+    pub(crate) fn window_counts(&self) -> Option<super::window::Counts> {
+        match &self.counting {
+            super::Counting::FailureRate { window, .. }
+                if self.load().state() == CircuitState::Closed =>
+            {
+                Some(window.counts())
+            }
+            _ => None,
+        }
+    }
+
+    /// How long an OPEN breaker stays so (zero once its deadline passed): what a store writes
+    /// back to a fleet that lost its state.
+    pub(crate) fn open_remaining(&self) -> Option<Duration> {
+        (self.load().state() == CircuitState::Open).then(|| {
+            let until = self.open_until.load(Ordering::Relaxed);
+            Duration::from_nanos(until.saturating_sub(clock::now()))
+        })
+    }
+
     /// Tells the store, if any, what happened. A store that panics loses that record, not
     /// the breaker's own bookkeeping (a trial slot, a transition half made).
     #[inline]

@@ -9,20 +9,36 @@
 //! replica takes the state in from that message, and from a periodic read that bounds how
 //! stale a replica can be when a message is lost. When Redis is unreachable, slow or gone, no
 //! call waits on it: records are shed once the queue is full, each breaker decides alone, a
-//! WARN says so, and the fleet's state is taken in again when Redis answers.
+//! WARN says so (and, with feature `metrics`, `staunch_redis_connected` drops to 0 and
+//! `staunch_redis_records_total{result="dropped"}` counts what was shed), and the fleet's
+//! state is taken in again when Redis answers.
 //!
 //! When an open breaker's deadline passes, one replica at a time holds a lease of its trials
 //! (with a TTL, so that a replica gone during them does not hold the breaker) and runs its
 //! `half_open` trials; the others stay OPEN until the result is published.
 //!
+//! A window breaker (`window`, `failure_rate`, `min_calls`) decides on the fleet's window: the
+//! last `window` calls of each replica, added up. Each replica reports its window's counts
+//! with each failure or slow call, and at each `resync` while CLOSED; a report counts for three
+//! resyncs (a replica gone drops out). The script that finds the sum at `min_calls` calls and
+//! over `failure_rate` (or `slow_rate`) opens the breaker. Successes since a replica's last
+//! report are not in the sum until its next: the fleet's rate may run ahead of the true one
+//! by what a resync holds, never behind it on the failing replica's side.
+//!
+//! Under either policy a replica's own breaker still opens on its own counts, and its
+//! opening is the fleet's: sharing never makes a replica slower to protect itself.
+//!
+//! When Redis lost the state (flushed, or restarted without its data), the replicas write
+//! back what they hold at their next read: an open breaker stays open for what its deadline
+//! leaves. When Redis holds a state, it is the fleet's: a breaker the fleet has closed closes,
+//! whatever a replica counted while Redis was away.
+//!
 //! Keys, under the namespace (`staunch` unless told): `{namespace}:breaker:{name}`, a hash of
 //! `state` (`closed`, `open`, `forced_open`), `failures` (the fleet's consecutive failures
 //! while closed) and `open_until` (milliseconds on Redis's clock);
-//! `{namespace}:breaker:{name}:trial`, the lease; the channel `{namespace}:breakers` carries
-//! `"{state} {remaining_ms} {name}"` for each change.
-//!
-//! This first version shares the consecutive policy's counts, every policy's transitions and
-//! the trials; a window breaker's counts are each replica's own.
+//! `{namespace}:breaker:{name}:trial`, the lease; `{namespace}:breaker:{name}:window`, each
+//! replica's report of its window (`"{calls} {failures} {slow} {at_ms}"`); the channel
+//! `{namespace}:breakers` carries `"{state} {remaining_ms} {name}"` for each change.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -81,9 +97,47 @@ elseif to == 'forced_open' then
 else
   redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0)
 end
-redis.call('DEL', KEYS[3])
+redis.call('DEL', KEYS[3], KEYS[4])
 redis.call('PUBLISH', KEYS[2], to .. ' ' .. ARGV[2] .. ' ' .. ARGV[3])
 return {to, tonumber(ARGV[2])}
+";
+
+/// A window breaker's report of its window (calls, failures, slow calls): the fleet's window
+/// is every replica's last report younger than the horizon, added up, judged as one window is.
+const WINDOW: &str = r"
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+if state == 'forced_open' then return {'forced_open', 0} end
+if state == 'open' and open_until > now then return {'open', open_until - now} end
+if state == 'open' then
+  redis.call('HSET', KEYS[1], 'state', 'closed')
+end
+local horizon = tonumber(ARGV[9])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. now)
+redis.call('PEXPIRE', KEYS[4], horizon)
+local calls, failures, slow = 0, 0, 0
+local reports = redis.call('HGETALL', KEYS[4])
+for i = 1, #reports, 2 do
+  local c, f, s, at = string.match(reports[i + 1], '^(%d+) (%d+) (%d+) (%d+)$')
+  if at and tonumber(at) + horizon >= now then
+    calls = calls + tonumber(c)
+    failures = failures + tonumber(f)
+    slow = slow + tonumber(s)
+  else
+    redis.call('HDEL', KEYS[4], reports[i])
+  end
+end
+local slow_rate = tonumber(ARGV[7])
+if calls >= tonumber(ARGV[5]) and (failures * 100 >= tonumber(ARGV[6]) * calls
+    or (slow_rate > 0 and slow * 100 >= slow_rate * calls)) then
+  redis.call('HSET', KEYS[1], 'state', 'open', 'open_until', now + tonumber(ARGV[8]), 'failures', 0)
+  redis.call('DEL', KEYS[3], KEYS[4])
+  redis.call('PUBLISH', KEYS[2], 'open ' .. ARGV[8] .. ' ' .. ARGV[10])
+  return {'open', tonumber(ARGV[8])}
+end
+return {'closed', 0}
 ";
 
 /// The trials of a breaker whose OPEN deadline passed, for one replica of the fleet at a time:
@@ -99,8 +153,14 @@ if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[1]) then return {'trial'
 return {'open', math.max(redis.call('PTTL', KEYS[2]), 1)}
 ";
 
-/// The fleet's state, for a replica catching up.
+/// The fleet's state, for a replica catching up. The first read creates it (closed): when
+/// it is gone later, Redis lost it (flushed, or restarted without its data), the read answers
+/// `absent`, and the replicas write theirs back.
 const READ: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'state', 'closed')
+  return {'absent', 0}
+end
 local now = redis.call('TIME')
 now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
@@ -108,6 +168,22 @@ local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
 if state == 'open' then return {'open', math.max(open_until - now, 0)} end
 return {state, 0}
 ";
+
+/// Every sharing started in this process, for [`crate::metrics::publish`].
+#[cfg(feature = "metrics")]
+static STARTED: std::sync::Mutex<Vec<Arc<Inner>>> = std::sync::Mutex::new(Vec::new());
+
+/// Sets the series of every sharing (`staunch_redis_connected`, `staunch_redis_records_total`).
+#[cfg(feature = "metrics")]
+pub(crate) fn publish_metrics() {
+    let started = STARTED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    for inner in started {
+        inner.publish();
+    }
+}
 
 /// In `Inner::due`: this replica holds the breaker's trials (no deadline to wait for).
 const HELD: u64 = u64::MAX;
@@ -168,6 +244,9 @@ struct Inner {
     lost_at: AtomicU64,
     /// How long a replica holds a breaker's trials.
     lease: Duration,
+    /// How long a window's report counts in the fleet's window (three resyncs: a replica that
+    /// stopped reporting drops out).
+    horizon: Duration,
     /// This replica, as its leases name it.
     owner: String,
     /// When each open breaker's deadline passes (on [`crate::clock`]), for a lease of its
@@ -331,6 +410,7 @@ impl SharedThroughRedisBuilder {
             connected: AtomicBool::new(false),
             lost_at: AtomicU64::new(0),
             lease: self.lease,
+            horizon: self.resync.saturating_mul(3),
             owner: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
             due: std::sync::Mutex::new(std::collections::HashMap::new()),
             rescheduled: tokio::sync::Notify::new(),
@@ -342,6 +422,11 @@ impl SharedThroughRedisBuilder {
             inner: Arc::clone(&inner),
         });
         self.registry.share_breakers(store, self.which)?;
+        #[cfg(feature = "metrics")]
+        STARTED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Arc::clone(&inner));
         let config = ::redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
@@ -376,6 +461,7 @@ struct Scripts {
     transition: ::redis::Script,
     read: ::redis::Script,
     lease: ::redis::Script,
+    window: ::redis::Script,
 }
 
 impl Scripts {
@@ -386,6 +472,7 @@ impl Scripts {
             transition: ::redis::Script::new(TRANSITION),
             read: ::redis::Script::new(READ),
             lease: ::redis::Script::new(LEASE),
+            window: ::redis::Script::new(WINDOW),
         }
     }
 }
@@ -400,22 +487,52 @@ impl Inner {
         format!("{}:breaker:{breaker}:trial", self.namespace)
     }
 
+    /// The replicas' reports of a window breaker's window.
+    fn window_key(&self, breaker: &str) -> String {
+        format!("{}:breaker:{breaker}:window", self.namespace)
+    }
+
     fn channel(&self) -> String {
         format!("{}:breakers", self.namespace)
     }
 
     /// Redis answered.
     fn reached(&self) {
-        self.connected.store(true, Ordering::Relaxed);
+        if !self.connected.swap(true, Ordering::Relaxed) {
+            self.publish();
+        }
         if self.warned.swap(false, Ordering::Relaxed) {
             tracing::info!(target: "staunch", namespace = %self.namespace, "Redis answers again: the breakers share their state");
+        }
+    }
+
+    /// Sets this sharing's series (feature `metrics`): at each change of connection, and
+    /// when the metrics are published.
+    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
+    fn publish(&self) {
+        #[cfg(feature = "metrics")]
+        {
+            use crate::metrics::{REDIS_CONNECTED, REDIS_RECORDS};
+            let name = self.namespace.clone();
+            let connected = self.connected.load(Ordering::Relaxed);
+            metrics::gauge!(REDIS_CONNECTED, "name" => name.clone()).set(if connected {
+                1.0
+            } else {
+                0.0
+            });
+            for (result, count) in [("sent", &self.sent), ("dropped", &self.dropped)] {
+                metrics::counter!(REDIS_RECORDS, "name" => name.clone(), "result" => result)
+                    .absolute(count.load(Ordering::Relaxed));
+            }
         }
     }
 
     /// Redis did not take something in: a WARN, once per outage.
     fn lost(&self, why: &str) {
         self.lost_at.store(crate::clock::now(), Ordering::Relaxed);
-        self.connected.store(false, Ordering::Relaxed);
+        if self.connected.swap(false, Ordering::Relaxed) {
+            self.publish();
+        }
         if !self.warned.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 target: "staunch",
@@ -555,13 +672,12 @@ async fn send_one(
     let Some(breaker) = inner.breaker(name) else {
         return;
     };
-    let key = inner.key(name);
     let invocation = match record {
-        Record::Call { failed: true, .. } => match breaker.config().trip() {
-            Trip::Consecutive { fail_max } => {
+        Record::Call { failed, .. } => match breaker.config().trip() {
+            Trip::Consecutive { fail_max } if failed => {
                 let reset = millis(breaker.config().reset());
                 let mut call = scripts.failure.prepare_invoke();
-                call.key(&key)
+                call.key(inner.key(name))
                     .key(channel)
                     .key(inner.lease_key(name))
                     .arg(fail_max)
@@ -569,12 +685,18 @@ async fn send_one(
                     .arg(name);
                 call
             }
-            // The window's counts stay each replica's; its transitions are shared.
-            Trip::FailureRate { .. } => return,
+            Trip::Consecutive { .. } => return,
+            // None once it left CLOSED: its transition follows.
+            Trip::FailureRate { .. } => {
+                let Some(report) = window_report(inner, scripts, channel, breaker) else {
+                    return;
+                };
+                report
+            }
         },
         Record::Recovered => {
             let mut call = scripts.recovered.prepare_invoke();
-            call.key(&key);
+            call.key(inner.key(name));
             call
         }
         Record::Transition { to, open_for, .. } => {
@@ -587,26 +709,83 @@ async fn send_one(
             };
             // Its trials (if it held them) are over: the script frees the lease.
             inner.unschedule(name);
-            let open_for = open_for.map_or(0, millis);
-            let mut call = scripts.transition.prepare_invoke();
-            call.key(&key)
-                .key(channel)
-                .key(inner.lease_key(name))
-                .arg(to)
-                .arg(open_for)
-                .arg(name);
-            call
+            transition(
+                inner,
+                scripts,
+                channel,
+                name,
+                to,
+                open_for.map_or(0, millis),
+            )
         }
         // Successes, and what the window and the trials count, stay each replica's.
         _ => return,
     };
     if let Some((state, remaining)) = invoke(inner, connection, &invocation, timeout).await {
-        inner.sent.fetch_add(1, Ordering::Relaxed);
         inner.reached();
         inner.adopt(breaker, &state, remaining);
+        // Counted once its answer is in (what a test or a benchmark waits for).
+        inner.sent.fetch_add(1, Ordering::Relaxed);
     } else {
         inner.dropped.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// A replica's breaker changed state to `to` (open for `open_for_ms`): the fleet's follows.
+fn transition<'a>(
+    inner: &Inner,
+    scripts: &'a Scripts,
+    channel: &str,
+    name: &str,
+    to: &str,
+    open_for_ms: u64,
+) -> ::redis::ScriptInvocation<'a> {
+    let mut call = scripts.transition.prepare_invoke();
+    call.key(inner.key(name))
+        .key(channel)
+        .key(inner.lease_key(name))
+        .key(inner.window_key(name))
+        .arg(to)
+        .arg(open_for_ms)
+        .arg(name);
+    call
+}
+
+/// The report of a window breaker's window, as it is now; `None` unless it is a CLOSED window
+/// breaker.
+fn window_report<'a>(
+    inner: &Inner,
+    scripts: &'a Scripts,
+    channel: &str,
+    breaker: &CircuitBreaker,
+) -> Option<::redis::ScriptInvocation<'a>> {
+    let config = breaker.config();
+    let Trip::FailureRate {
+        failure_rate,
+        min_calls,
+        ..
+    } = config.trip()
+    else {
+        return None;
+    };
+    let counts = breaker.window_counts()?;
+    let name = breaker.name();
+    let mut call = scripts.window.prepare_invoke();
+    call.key(inner.key(name))
+        .key(channel)
+        .key(inner.lease_key(name))
+        .key(inner.window_key(name))
+        .arg(&inner.owner)
+        .arg(counts.calls)
+        .arg(counts.failures)
+        .arg(counts.slow)
+        .arg(min_calls)
+        .arg(failure_rate)
+        .arg(config.slow().map_or(0, |slow| slow.rate))
+        .arg(millis(config.reset()))
+        .arg(millis(inner.horizon))
+        .arg(name);
+    Some(call)
 }
 
 /// Runs a script within `timeout`: its `{state, remaining_ms}`, or `None` (Redis noted as lost)
@@ -667,7 +846,7 @@ async fn listen(
             backoff = (backoff * 2).min(Duration::from_secs(5));
             continue;
         };
-        if !catch_up(&inner, &mut connection, &scripts, timeout).await {
+        if !catch_up(&inner, &mut connection, &scripts, &channel, timeout, false).await {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
             continue;
@@ -693,7 +872,7 @@ async fn listen(
                 }
                 Either::Left((None, _)) => break,
                 Either::Right((Either::Left(_), _)) => {
-                    catch_up(&inner, &mut connection, &scripts, timeout).await;
+                    catch_up(&inner, &mut connection, &scripts, &channel, timeout, true).await;
                 }
                 Either::Right((Either::Right((breaker, _)), _)) => {
                     ask_lease(&inner, &mut connection, &scripts, breaker, timeout).await;
@@ -772,25 +951,73 @@ fn take_in(inner: &Inner, payload: &str) {
     }
 }
 
-/// Reads the fleet's state of every shared breaker; whether Redis answered every read.
+/// Reads the fleet's state of every shared breaker, and writes back the state of those Redis
+/// lost; whether Redis answered each. With `report` (the periodic resync), a CLOSED window
+/// breaker reports its window instead of reading: not on (re)connecting, when its counts may
+/// be from an outage.
 async fn catch_up(
     inner: &Inner,
     connection: &mut ::redis::aio::ConnectionManager,
     scripts: &Scripts,
+    channel: &str,
     timeout: Duration,
+    report: bool,
 ) -> bool {
     for breaker in inner.registry.shared_breakers() {
-        let key = inner.key(breaker.name());
-        let mut read = scripts.read.prepare_invoke();
-        read.key(&key);
-        let Some((state, remaining)) = invoke(inner, connection, &read, timeout).await else {
+        let reported = report
+            .then(|| window_report(inner, scripts, channel, breaker))
+            .flatten();
+        let call = reported.unwrap_or_else(|| {
+            let mut read = scripts.read.prepare_invoke();
+            read.key(inner.key(breaker.name()));
+            read
+        });
+        let Some((mut state, mut remaining)) = invoke(inner, connection, &call, timeout).await
+        else {
             return false;
         };
+        if state == "absent" {
+            let Some(lost) = write_back(inner, scripts, channel, breaker) else {
+                continue;
+            };
+            let Some(answer) = invoke(inner, connection, &lost, timeout).await else {
+                return false;
+            };
+            (state, remaining) = answer;
+        }
         inner.adopt(breaker, &state, remaining);
     }
     // Redis answered every read (after a pause, this is what reconnects the records).
     inner.reached();
     true
+}
+
+/// What a replica tells a fleet whose state Redis lost (flushed, or restarted without its
+/// data): an open breaker stays open for what its deadline leaves, a forced one stays forced.
+fn write_back<'a>(
+    inner: &Inner,
+    scripts: &'a Scripts,
+    channel: &str,
+    breaker: &CircuitBreaker,
+) -> Option<::redis::ScriptInvocation<'a>> {
+    let name = breaker.name();
+    match breaker.state() {
+        CircuitState::ForcedOpen => {
+            Some(transition(inner, scripts, channel, name, "forced_open", 0))
+        }
+        CircuitState::Open => {
+            let remaining = breaker.open_remaining().unwrap_or_default();
+            Some(transition(
+                inner,
+                scripts,
+                channel,
+                name,
+                "open",
+                millis(remaining),
+            ))
+        }
+        CircuitState::Closed | CircuitState::HalfOpen => None,
+    }
 }
 
 fn millis(duration: Duration) -> u64 {

@@ -17,6 +17,8 @@
 //! | `staunch_cache_requests_total` | counter | `name`, `result` (`hit`, `miss`, `stale`): calls of a cache, by how they were answered |
 //! | `staunch_cache_entries` | gauge | `name`: answers a cache holds |
 //! | `staunch_call_duration_seconds` | histogram, seconds | `name`, `layer`, `outcome`: calls of breakers that track slow calls |
+//! | `staunch_redis_connected` | gauge | `name` (the key namespace): 1 while breakers share through Redis, 0 while each decides alone (feature `redis`) |
+//! | `staunch_redis_records_total` | counter | `name`, `result` (`sent`, `dropped`): what breakers told Redis, and what was shed (feature `redis`) |
 //!
 //! A breaker counts its calls (`success` for a call it let through that succeeded), a bulkhead
 //! and a rate limiter the calls they let in (`success`) and turned away (`rejected`). What happens on every
@@ -75,13 +77,17 @@ pub(crate) const CACHE_REQUESTS: &str = "staunch_cache_requests_total";
 pub(crate) const CACHE_ENTRIES: &str = "staunch_cache_entries";
 /// `staunch_call_duration_seconds`.
 pub(crate) const CALL_DURATION: &str = "staunch_call_duration_seconds";
+/// `staunch_redis_connected`.
+pub(crate) const REDIS_CONNECTED: &str = "staunch_redis_connected";
+/// `staunch_redis_records_total`.
+pub(crate) const REDIS_RECORDS: &str = "staunch_redis_records_total";
 
 /// Every series staunch emits, for tools that check a dashboard or an alert against them.
 ///
 /// ```
 /// assert!(staunch::metrics::NAMES.contains(&"staunch_circuit_state"));
 /// ```
-pub const NAMES: [&str; 13] = [
+pub const NAMES: [&str; 15] = [
     CALLS,
     CIRCUIT_STATE,
     CIRCUIT_TRANSITIONS,
@@ -95,6 +101,8 @@ pub const NAMES: [&str; 13] = [
     CACHE_REQUESTS,
     CACHE_ENTRIES,
     CALL_DURATION,
+    REDIS_CONNECTED,
+    REDIS_RECORDS,
 ];
 
 static METADATA: Metadata<'static> = Metadata::new("staunch", Level::INFO, Some(module_path!()));
@@ -150,6 +158,8 @@ pub fn publish() {
             Detail::Retry(_) | Detail::RetryBudget(_) | Detail::Hedge(_) => {}
         }
     }
+    #[cfg(feature = "redis")]
+    crate::integrations::redis::publish_metrics();
 }
 
 /// Runs [`publish`] every `period` on the current tokio runtime, for recorders that push
@@ -200,6 +210,10 @@ fn describe() {
                 CACHE_REQUESTS,
                 "Calls of a cache, by how they were answered: from the cache, by a call, stale",
             ),
+            (
+                REDIS_RECORDS,
+                "What breakers shared through Redis told it (sent), and what was shed (dropped)",
+            ),
         ];
         for (name, help) in counters {
             recorder.describe_counter(name.into(), Some(Unit::Count), help.into());
@@ -231,6 +245,11 @@ fn describe() {
                 "Calls a rate limiter could let in at once",
             ),
             (CACHE_ENTRIES, Some(Unit::Count), "Answers a cache holds"),
+            (
+                REDIS_CONNECTED,
+                None,
+                "1 while breakers share their state through Redis, 0 while each decides alone",
+            ),
         ];
         for (name, unit, help) in gauges {
             recorder.describe_gauge(name.into(), unit, help.into());
