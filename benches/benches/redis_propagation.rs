@@ -133,12 +133,12 @@ async fn windows(url: &str) -> Vec<String> {
             let name = format!("window-{percent}-{replicas}x{window}");
             let calls = until_open(&shared[..replicas], &name, window, percent).await;
             let fleet = if replicas == 1 {
-                "one process".to_owned()
+                format!("one process, window {window}")
             } else {
-                format!("{replicas} replicas")
+                format!("{replicas} replicas, window {window} each")
             };
             lines.push(format!(
-                "  p = {percent}%, {fleet}, window {window} each: {}",
+                "  p = {percent}%, {fleet}: {}",
                 calls.map_or_else(|| "never (2000 calls)".to_owned(), |n| n.to_string())
             ));
         }

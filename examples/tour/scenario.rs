@@ -12,6 +12,7 @@ use staunch::registry::Detail;
 use tokio::sync::{Semaphore, broadcast};
 use tokio::task::JoinSet;
 
+use crate::fleet;
 use crate::shop::{SHOP_DEADLINE, SHOP_LIMIT};
 use crate::upstream::{Mode, Upstream};
 
@@ -113,7 +114,15 @@ impl Report {
     }
 }
 
-pub async fn run(shop_url: &str, upstream: &Arc<Upstream>, log_path: &str) -> Result<(), String> {
+/// Runs the phases against `shops` (one, or two replicas sharing their breakers through
+/// Redis, requests spread over them), then the single-shop demonstrations against the first.
+pub async fn run(
+    shops: &[String],
+    upstream: &Arc<Upstream>,
+    log_path: &str,
+    shared: Option<&staunch::redis::SharedThroughRedis>,
+) -> Result<(), String> {
+    let shop_url = shops[0].as_str();
     let progress = std::io::stderr().is_terminal();
     let client = reqwest::Client::new();
     let mut transitions: Vec<broadcast::Receiver<Transition>> = ["products", "profiles"]
@@ -129,6 +138,12 @@ pub async fn run(shop_url: &str, upstream: &Arc<Upstream>, log_path: &str) -> Re
         "  shop {shop_url}   upstream {}   JSON logs in {log_path}",
         upstream.url()
     );
+    if let [_, b] = shops {
+        println!(
+            "  replica B {b} (another process): requests alternate between A and B, whose \
+             breakers share their state through Redis"
+        );
+    }
     println!(
         "  dashboard {shop_url}/dashboard   metrics {shop_url}/metrics (live while this runs; \
          run with `-- --serve 127.0.0.1:8080` to watch the phases at leisure)\n"
@@ -141,21 +156,43 @@ pub async fn run(shop_url: &str, upstream: &Arc<Upstream>, log_path: &str) -> Re
         }
         set_mode(&client, shop_url, phase.mode).await?;
         let retries_before = retries();
-        let outcomes = burst(&client, shop_url, n + 1, phase.name, progress).await;
+        let before = fleet_counts(&client, shops).await;
+        let outcomes = burst(&client, shops, n + 1, phase.name, progress).await;
+        let fleet = match (before, fleet_counts(&client, shops).await) {
+            (Some(before), Some(after)) => fleet::explain(before, after, crate::FAIL_MAX),
+            _ => None,
+        };
         let report = Report {
             outcomes,
             retries: retries() - retries_before,
             transitions: transitions.iter_mut().flat_map(drain).collect(),
         };
         total += report.outcomes.len();
-        print_phase(n + 1, phase, &report);
+        print_phase(n + 1, phase, &report, fleet);
     }
     live_change(&client, shop_url).await?;
     server_limits(&client, shop_url).await?;
     rate_limited(&client, shop_url).await?;
     hedged(&client, shop_url).await?;
     print_summary(total, upstream.requests(), started.elapsed());
+    if let Some(shared) = shared {
+        let m = shared.metrics();
+        println!(
+            "   through Redis, replica A sent {} records (failures and changes of state; a \
+             healthy call sends none), shed {}, and took in {} states from the fleet",
+            m.sent, m.dropped, m.adopted
+        );
+    }
     Ok(())
+}
+
+/// Both replicas' counts of the breaker the phases show, when there are two.
+async fn fleet_counts(client: &reqwest::Client, shops: &[String]) -> Option<[fleet::Counts; 2]> {
+    let [a, b] = shops else { return None };
+    Some([
+        fleet::counts(client, a).await,
+        fleet::counts(client, b).await,
+    ])
 }
 
 /// A breaker retuned while the shop runs, through its own endpoint, and the effect: one
@@ -364,7 +401,7 @@ async fn set_mode(client: &reqwest::Client, shop_url: &str, mode: Mode) -> Resul
 /// Sends the phase's requests, `CONCURRENCY` at a time, showing progress.
 async fn burst(
     client: &reqwest::Client,
-    shop_url: &str,
+    shops: &[String],
     n: usize,
     name: &str,
     progress: bool,
@@ -373,6 +410,8 @@ async fn burst(
     let mut tasks = JoinSet::new();
     for i in 0..REQUESTS {
         let endpoint = [Endpoint::Product, Endpoint::Profile, Endpoint::Data][i % 3];
+        // Spread over the replicas three requests (one per endpoint) at a time.
+        let shop_url = &shops[(i / 3) % shops.len()];
         let url = format!("{shop_url}{}", endpoint.path(i));
         let (client, permits) = (client.clone(), permits.clone());
         tasks.spawn(async move {
@@ -479,7 +518,7 @@ fn state_name(state: CircuitState) -> &'static str {
     }
 }
 
-fn print_phase(n: usize, phase: &Phase, report: &Report) {
+fn print_phase(n: usize, phase: &Phase, report: &Report, fleet: Option<String>) {
     let all = |_: &Outcome| true;
     println!("── phase {n}/5 · {} ── {}", phase.name, phase.what);
     println!("   requests   2xx   4xx   5xx  retries  fallbacks        p50        p95");
@@ -512,7 +551,7 @@ fn print_phase(n: usize, phase: &Phase, report: &Report) {
             .collect();
         println!("   breakers: {}", paths.join(", "));
     }
-    for line in explain(report) {
+    for line in explain(report).into_iter().chain(fleet) {
         println!("   → {line}");
     }
     println!();

@@ -112,24 +112,40 @@ pub struct Correlation {
 
 pub struct Shop {
     client: reqwest::Client,
-    upstream: Arc<Upstream>,
+    upstream_url: String,
+    /// The upstream this process runs, which `PUT /chaos` switches (another replica's shop
+    /// calls it by URL).
+    upstream: Option<Arc<Upstream>>,
 }
 
 impl Shop {
     pub fn new(upstream: Arc<Upstream>) -> Self {
+        Self::calling(upstream.url(), Some(upstream))
+    }
+
+    /// A replica of the shop calling the upstream another process runs.
+    pub fn remote(upstream_url: String) -> Self {
+        Self::calling(upstream_url, None)
+    }
+
+    fn calling(upstream_url: String, upstream: Option<Arc<Upstream>>) -> Self {
         let client = reqwest::Client::builder()
             // A fresh connection per call, so that a downed upstream refuses at once.
             .pool_max_idle_per_host(0)
             .connect_timeout(Duration::from_millis(200))
             .build()
             .expect("a plain-HTTP client builds");
-        Self { client, upstream }
+        Self {
+            client,
+            upstream_url,
+            upstream,
+        }
     }
 
     async fn get(&self, path: &str, correlation: &Correlation) -> Result<Value, ShopError> {
         let response = self
             .client
-            .get(format!("{}{path}", self.upstream.url()))
+            .get(format!("{}{path}", self.upstream_url))
             .header("x-request-id", &correlation.request_id)
             .header("traceparent", &correlation.traceparent)
             .send()
@@ -526,7 +542,12 @@ async fn chaos(
     State(shop): State<Arc<Shop>>,
     Json(chaos): Json<Chaos>,
 ) -> Result<axum::Json<Value>, ShopError> {
-    shop.upstream
+    let upstream = shop.upstream.as_ref().ok_or_else(|| {
+        ShopError::Unexpected(std::io::Error::other(
+            "this replica calls another process's upstream: switch it there",
+        ))
+    })?;
+    upstream
         .set_mode(chaos.mode)
         .await
         .map_err(ShopError::Unexpected)?;
