@@ -63,6 +63,10 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut options = Options::default();
     let mut rest = args.iter().map(String::as_str);
+    let usage = || {
+        eprintln!("{USAGE}");
+        ExitCode::from(2)
+    };
     while let Some(arg) = rest.next() {
         let slot = match arg {
             "--config" => &mut options.config,
@@ -78,17 +82,20 @@ async fn main() -> ExitCode {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
-            _ => &mut None,
+            _ => return usage(),
         };
         match rest.next() {
-            Some(value) if slot.is_none() && arg.starts_with("--") => {
+            Some(value) if slot.is_none() && !value.starts_with("--") => {
                 *slot = Some(value.to_owned());
             }
-            _ => {
-                eprintln!("{USAGE}");
-                return ExitCode::from(2);
-            }
+            _ => return usage(),
         }
+    }
+    // These shape a served shop only.
+    if options.serving.is_none()
+        && (options.namespace.is_some() || options.upstream.is_some() || options.replica)
+    {
+        return usage();
     }
     let result = match options.serving.clone() {
         None => scripted(&options).await,

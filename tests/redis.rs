@@ -76,10 +76,7 @@ impl Server {
     }
 
     fn connection(&self) -> Option<redis::Connection> {
-        redis::Client::open(self.url())
-            .ok()?
-            .get_connection_with_timeout(Duration::from_millis(200))
-            .ok()
+        connect(&self.url())
     }
 
     /// The values of the hash at `key` (none when Redis is away).
@@ -91,10 +88,7 @@ impl Server {
 
     /// Redis's clock, in milliseconds.
     fn time_ms(&self) -> u64 {
-        let (seconds, micros): (u64, u64) = redis::cmd("TIME")
-            .query(&mut self.connection().expect("Redis answers"))
-            .expect("TIME answers");
-        seconds * 1000 + micros / 1000
+        redis_time_ms(&mut self.connection().expect("Redis answers"))
     }
 
     /// How many scripts Redis has run (a first `EVALSHA` of a script Redis does not know
@@ -138,6 +132,20 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A blocking connection of the test's own; `None` when Redis is away.
+fn connect(url: &str) -> Option<redis::Connection> {
+    redis::Client::open(url)
+        .ok()?
+        .get_connection_with_timeout(Duration::from_millis(200))
+        .ok()
+}
+
+/// Redis's clock, in milliseconds.
+fn redis_time_ms(connection: &mut redis::Connection) -> u64 {
+    let (seconds, micros): (u64, u64) = redis::cmd("TIME").query(connection).expect("TIME answers");
+    seconds * 1000 + micros / 1000
 }
 
 /// Polls `condition` every 10 ms for at most `limit`.
@@ -240,7 +248,8 @@ async fn opened_pair(
 }
 
 /// Three failures, then calls the open breaker turns away, each timed: none waits on Redis
-/// (a call that did would take the command timeout, 250 ms). Prints the median and the worst.
+/// (a call that did would take the command timeout, 250 ms; the bound leaves room for a
+/// loaded machine's preemption). Prints the median and the worst.
 async fn calls_keep_their_latency(breaker: &CircuitBreaker, while_: &str) {
     let mut took = Vec::new();
     for i in 0..200 {
@@ -256,7 +265,7 @@ async fn calls_keep_their_latency(breaker: &CircuitBreaker, while_: &str) {
     let (median, worst) = (took[took.len() / 2], took[took.len() - 1]);
     println!("{while_}: a call's latency p50 {median:?}, max {worst:?} over 200 calls");
     assert!(
-        worst < Duration::from_millis(50),
+        worst < Duration::from_millis(200),
         "{while_}: a call waited on Redis ({worst:?})"
     );
 }
@@ -378,29 +387,18 @@ async fn redis_killed_blocks_no_call_and_its_state_is_taken_in_when_it_returns()
         "the records were shed: {:?}",
         shared.metrics()
     );
-    // Back, empty: Redis lost the fleet's state, and the replica writes back its opening.
+    // Back, empty: the fleet's breaker is closed, and this replica's opening while Redis was
+    // away (its own, not the fleet's) does not outlive it.
     server.restart();
-    let key = "fleet-outage:breaker:payments";
     assert!(
-        eventually(Duration::from_secs(10), || server
-            .command(&["HGET", key, "state"])
-            .as_deref()
-            == Some("open")),
-        "written back: {:?}",
-        shared.metrics()
-    );
-    assert_eq!(breaker.state(), CircuitState::Open);
-    assert!(shared.metrics().connected);
-    // What Redis holds is the fleet's: closed there, closed here at the next read.
-    server.command(&["HSET", key, "state", "closed"]);
-    assert!(
-        eventually_async(Duration::from_secs(5), || breaker.state()
+        eventually_async(Duration::from_secs(10), || breaker.state()
             == CircuitState::Closed)
         .await,
         "taken in: {:?} {:?}",
         breaker.state(),
         shared.metrics()
     );
+    assert!(shared.metrics().connected);
 }
 
 /// The variable that makes this test binary a replica (see `replica_process`): the URL of
@@ -429,8 +427,13 @@ fn replica_process() {
     }
 }
 
+/// How long after the script that opens the fleet's breaker every replica process has it
+/// open, on Redis's clock (one pub/sub delivery and this test's 10 ms polling; measured p99
+/// 7 ms, BENCHMARKS.md).
+const OPEN_EVERYWHERE_MS: i64 = 1000;
+
 async fn fail_once(url: String) {
-    let shared = SharedThroughRedis::builder(url)
+    let shared = SharedThroughRedis::builder(url.clone())
         .namespace("fleet-processes")
         .start()
         .unwrap();
@@ -453,7 +456,16 @@ async fn fail_once(url: String) {
         breaker.state(),
         shared.metrics()
     );
-    println!("replica saw open");
+    let mut redis = connect(&url).expect("Redis answers");
+    let now = redis_time_ms(&mut redis);
+    let open_until: u64 = redis::cmd("HGET")
+        .arg("fleet-processes:breaker:payments")
+        .arg("open_until")
+        .query(&mut redis)
+        .expect("the fleet's deadline");
+    // The script set the deadline a `reset` (30 s) after it opened the breaker.
+    let after = i64::try_from(now).unwrap() - (i64::try_from(open_until).unwrap() - 30_000);
+    println!("replica saw open {after} ms after the fleet opened");
 }
 
 /// The lease and `reset` of `a_replica_killed_in_its_trial_does_not_wedge_half_open`.
@@ -508,6 +520,16 @@ fn failures_spread_over_processes_open_the_breaker_in_each() {
             output.status.success() && stdout.contains("replica saw open"),
             "a replica did not see the fleet's breaker open:\n{stdout}\n{}",
             String::from_utf8_lossy(&output.stderr)
+        );
+        let after: i64 = stdout
+            .split("replica saw open ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next()?.parse().ok())
+            .expect("the replica says when");
+        println!("a replica process saw the fleet's breaker open {after} ms after the opening");
+        assert!(
+            after <= OPEN_EVERYWHERE_MS,
+            "a replica saw OPEN {after} ms after the opening (bound {OPEN_EVERYWHERE_MS} ms)"
         );
     }
     assert_eq!(
@@ -815,11 +837,12 @@ async fn a_replica_killed_in_its_trial_does_not_wedge_half_open() {
         refused > 0,
         "turned away while the dead replica's lease ran"
     );
-    assert_eq!(
-        server
+    assert!(
+        eventually(Duration::from_secs(5), || server
             .command(&["HGET", "fleet-killed:breaker:payments", "state"])
-            .as_deref(),
-        Some("closed")
+            .as_deref()
+            == Some("closed")),
+        "the fleet's breaker closed"
     );
 }
 
@@ -930,9 +953,9 @@ async fn a_flushed_redis_gets_the_fleets_open_breaker_back() {
         .and_then(|v| v.parse().ok())
         .unwrap();
     let now = server.time_ms();
-    // What the deadline left (about `reset`, 30 s, plus at most a lease of adopting).
+    // What the fleet's deadline left: less than `reset` (30 s), not a lease more.
     assert!(
-        until > now + 20_000 && until < now + 45_000,
+        until > now + 25_000 && until <= now + 30_500,
         "open until {until}, now {now}"
     );
     assert_eq!(a.state(), CircuitState::Open);

@@ -3,6 +3,8 @@
 //! `--replica`, calling A's upstream.
 
 use std::io::BufRead as _;
+
+use redis::Commands as _;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -39,9 +41,9 @@ pub fn clean(url: &str, namespace: &str) {
         return;
     };
     let pattern = format!("{namespace}:*");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(&pattern)
-        .query(&mut connection)
+    let keys: Vec<String> = connection
+        .scan_match(&pattern)
+        .map(|keys| keys.filter_map(Result::ok).collect())
         .unwrap_or_default();
     if !keys.is_empty() {
         let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut connection);
@@ -131,8 +133,9 @@ pub async fn counts(client: &reqwest::Client, shop_url: &str) -> Counts {
 
 /// What the phase shows of the sharing, from both replicas' counts before and after it.
 pub fn explain(before: [Counts; 2], after: [Counts; 2], fail_max: u32) -> Option<String> {
-    let failed = |i: usize| after[i].failures - before[i].failures;
-    let rejected = |i: usize| after[i].rejected - before[i].rejected;
+    // Saturating: a replica that did not answer reads zeros.
+    let failed = |i: usize| after[i].failures.saturating_sub(before[i].failures);
+    let rejected = |i: usize| after[i].rejected.saturating_sub(before[i].rejected);
     let calls = |n: u64| {
         if n == 1 {
             "1 call".to_owned()
@@ -148,7 +151,9 @@ pub fn explain(before: [Counts; 2], after: [Counts; 2], fail_max: u32) -> Option
     );
     let was_open = before.iter().any(|c| c.open);
     let closed = after.iter().all(|c| !c.open);
-    let line = if was_open && closed {
+    let line = if was_open && closed && rejected(0) + rejected(1) == 0 {
+        format!("one trial for the fleet closed `{SHOWN}` on both replicas")
+    } else if was_open && closed {
         format!("one trial for the fleet closed `{SHOWN}` on both replicas ({turned} until then)")
     } else if was_open {
         format!(

@@ -174,15 +174,6 @@ impl CircuitBreaker {
         }
     }
 
-    /// How long an OPEN breaker stays so (zero once its deadline passed): what a store writes
-    /// back to a fleet that lost its state.
-    pub(crate) fn open_remaining(&self) -> Option<Duration> {
-        (self.load().state() == CircuitState::Open).then(|| {
-            let until = self.open_until.load(Ordering::Relaxed);
-            Duration::from_nanos(until.saturating_sub(clock::now()))
-        })
-    }
-
     /// Tells the store, if any, what happened. A store that panics loses that record, not
     /// the breaker's own bookkeeping (a trial slot, a transition half made).
     #[inline]

@@ -22,16 +22,17 @@
 //! with each failure or slow call, and at each `resync` while CLOSED; a report counts for three
 //! resyncs (a replica gone drops out). The script that finds the sum at `min_calls` calls and
 //! over `failure_rate` (or `slow_rate`) opens the breaker. Successes since a replica's last
-//! report are not in the sum until its next: the fleet's rate may run ahead of the true one
-//! by what a resync holds, never behind it on the failing replica's side.
+//! report are not in the sum until its next, so the fleet's rate reads high by at most a
+//! resync's successes; failures are not late (each is reported as it happens).
 //!
 //! Under either policy a replica's own breaker still opens on its own counts, and its
 //! opening is the fleet's: sharing never makes a replica slower to protect itself.
 //!
-//! When Redis lost the state (flushed, or restarted without its data), the replicas write
-//! back what they hold at their next read: an open breaker stays open for what its deadline
-//! leaves. When Redis holds a state, it is the fleet's: a breaker the fleet has closed closes,
-//! whatever a replica counted while Redis was away.
+//! When Redis answers again, what it holds is the fleet's: a breaker the fleet has closed
+//! closes, and what a replica counted while Redis was away is cleared. When Redis holds no
+//! state for a breaker (flushed, or restarted without its data), a replica holding an opening
+//! it took in from the fleet writes it back, for what the fleet's deadline leaves; an opening
+//! a replica made alone while Redis was away is its own, and closes.
 //!
 //! Keys, under the namespace (`staunch` unless told): `{namespace}:breaker:{name}`, a hash of
 //! `state` (`closed`, `open`, `forced_open`), `failures` (the fleet's consecutive failures
@@ -59,11 +60,8 @@ now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
 if state == 'forced_open' then return {'forced_open', 0} end
-if state == 'open' and open_until > now then return {'open', open_until - now} end
+if state == 'open' then return {'open', math.max(open_until - now, 0)} end
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-if state == 'open' then
-  redis.call('HSET', KEYS[1], 'state', 'closed')
-end
 if failures >= tonumber(ARGV[1]) then
   redis.call('HSET', KEYS[1], 'state', 'open', 'open_until', now + tonumber(ARGV[2]), 'failures', 0)
   redis.call('DEL', KEYS[3])
@@ -110,10 +108,7 @@ now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
 if state == 'forced_open' then return {'forced_open', 0} end
-if state == 'open' and open_until > now then return {'open', open_until - now} end
-if state == 'open' then
-  redis.call('HSET', KEYS[1], 'state', 'closed')
-end
+if state == 'open' then return {'open', math.max(open_until - now, 0)} end
 local horizon = tonumber(ARGV[9])
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. now)
 redis.call('PEXPIRE', KEYS[4], horizon)
@@ -143,6 +138,7 @@ return {'closed', 0}
 /// The trials of a breaker whose OPEN deadline passed, for one replica of the fleet at a time:
 /// a lease that expires (a replica gone during its trials does not hold the breaker).
 const LEASE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'absent', 0} end
 local now = redis.call('TIME')
 now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
@@ -153,14 +149,10 @@ if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[1]) then return {'trial'
 return {'open', math.max(redis.call('PTTL', KEYS[2]), 1)}
 ";
 
-/// The fleet's state, for a replica catching up. The first read creates it (closed): when
-/// it is gone later, Redis lost it (flushed, or restarted without its data), the read answers
-/// `absent`, and the replicas write theirs back.
+/// The fleet's state, for a replica catching up: `absent` when Redis holds none (never
+/// written, flushed, or restarted without its data).
 const READ: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'state', 'closed')
-  return {'absent', 0}
-end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'absent', 0} end
 local now = redis.call('TIME')
 now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
@@ -610,6 +602,17 @@ impl Inner {
             == Some(&HELD)
     }
 
+    /// What the fleet's deadline for an open `breaker` leaves, as this replica took it in
+    /// from Redis (its own openings while Redis was away are not the fleet's).
+    fn fleet_remaining(&self, breaker: &str) -> Option<Duration> {
+        let at = *self
+            .due
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(breaker)?;
+        (at != HELD).then(|| Duration::from_nanos(at.saturating_sub(crate::clock::now())))
+    }
+
     /// The breaker whose lease is due first, and when (on [`crate::clock`]).
     fn next_due(&self) -> Option<(&'static str, u64)> {
         self.due
@@ -672,6 +675,9 @@ async fn send_one(
     let Some(breaker) = inner.breaker(name) else {
         return;
     };
+    // A script counting an outcome answers CLOSED when it opened nothing: no news to a
+    // replica that sent it from CLOSED, and stale if the fleet opened since.
+    let mut news_only = true;
     let invocation = match record {
         Record::Call { failed, .. } => match breaker.config().trip() {
             Trip::Consecutive { fail_max } if failed => {
@@ -709,6 +715,7 @@ async fn send_one(
             };
             // Its trials (if it held them) are over: the script frees the lease.
             inner.unschedule(name);
+            news_only = false;
             transition(
                 inner,
                 scripts,
@@ -723,7 +730,9 @@ async fn send_one(
     };
     if let Some((state, remaining)) = invoke(inner, connection, &invocation, timeout).await {
         inner.reached();
-        inner.adopt(breaker, &state, remaining);
+        if !news_only || state != "closed" {
+            inner.adopt(breaker, &state, remaining);
+        }
         // Counted once its answer is in (what a test or a benchmark waits for).
         inner.sent.fetch_add(1, Ordering::Relaxed);
     } else {
@@ -923,7 +932,19 @@ async fn ask_lease(
         .key(inner.lease_key(name))
         .arg(millis(inner.lease))
         .arg(&inner.owner);
-    match invoke(inner, connection, &lease, timeout).await {
+    let mut answer = invoke(inner, connection, &lease, timeout).await;
+    if answer.as_ref().is_some_and(|(state, _)| state == "absent") {
+        answer = absent(
+            inner,
+            connection,
+            scripts,
+            &inner.channel(),
+            breaker,
+            timeout,
+        )
+        .await;
+    }
+    match answer {
         Some((state, _)) if state == "trial" => {
             inner.hold(name);
             // Its next call is a trial.
@@ -977,13 +998,15 @@ async fn catch_up(
             return false;
         };
         if state == "absent" {
-            let Some(lost) = write_back(inner, scripts, channel, breaker) else {
-                continue;
-            };
-            let Some(answer) = invoke(inner, connection, &lost, timeout).await else {
+            let Some(answer) = absent(inner, connection, scripts, channel, breaker, timeout).await
+            else {
                 return false;
             };
             (state, remaining) = answer;
+        }
+        if !report && state == "closed" && breaker.state() == CircuitState::Closed {
+            // (Re)connected: what the breaker counted while Redis was away is not the fleet's.
+            breaker.adopt(SharedState::Closed);
         }
         inner.adopt(breaker, &state, remaining);
     }
@@ -992,32 +1015,27 @@ async fn catch_up(
     true
 }
 
-/// What a replica tells a fleet whose state Redis lost (flushed, or restarted without its
-/// data): an open breaker stays open for what its deadline leaves, a forced one stays forced.
-fn write_back<'a>(
+/// Redis holds no state for `breaker`: it never had one, or lost it (flushed, or restarted
+/// without its data). A breaker open by the fleet's decision is written back, for what the
+/// fleet's deadline leaves, and one forced open stays so; otherwise the fleet's breaker is
+/// CLOSED. The answer to take in, or `None` when Redis did not answer.
+async fn absent(
     inner: &Inner,
-    scripts: &'a Scripts,
+    connection: &mut ::redis::aio::ConnectionManager,
+    scripts: &Scripts,
     channel: &str,
     breaker: &CircuitBreaker,
-) -> Option<::redis::ScriptInvocation<'a>> {
+    timeout: Duration,
+) -> Option<(String, u64)> {
     let name = breaker.name();
-    match breaker.state() {
-        CircuitState::ForcedOpen => {
-            Some(transition(inner, scripts, channel, name, "forced_open", 0))
-        }
-        CircuitState::Open => {
-            let remaining = breaker.open_remaining().unwrap_or_default();
-            Some(transition(
-                inner,
-                scripts,
-                channel,
-                name,
-                "open",
-                millis(remaining),
-            ))
-        }
-        CircuitState::Closed | CircuitState::HalfOpen => None,
-    }
+    let call = if breaker.state() == CircuitState::ForcedOpen {
+        transition(inner, scripts, channel, name, "forced_open", 0)
+    } else if let Some(remaining) = inner.fleet_remaining(name) {
+        transition(inner, scripts, channel, name, "open", millis(remaining))
+    } else {
+        return Some(("closed".to_owned(), 0));
+    };
+    invoke(inner, connection, &call, timeout).await
 }
 
 fn millis(duration: Duration) -> u64 {
