@@ -12,7 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 filter=${1:-}
-calls=${CALLS:-10000}
+# A million calls: the setup's count varies between runs by up to two million instructions
+# (hash seeds, lazy statics), which a million calls bring to about two per call.
+calls=${CALLS:-1000000}
 
 # FEATURES=metrics counts with staunch's `metrics` feature on and a recorder installed.
 binary=$(cargo bench -p staunch-benches --bench repeat ${FEATURES:+--features "$FEATURES"} --no-run --message-format=json 2>/dev/null |

@@ -2,7 +2,7 @@
 //! (skipped, and saying so, where the program is missing): two replicas (two registries, each
 //! with its own connection) count failures together and open together, and so do three OS
 //! processes; a window breaker judges the fleet's window; the fleet runs its HALF_OPEN trials
-//! once, under a lease, which expires when its holder is stuck or its process killed; a replica
+//! once, under a lease (in one process and across three), which expires when its holder is stuck or its process killed; a replica
 //! whose clock runs an hour ahead half-opens when the fleet does; a healthy CLOSED call sends
 //! Redis nothing; Redis killed and restarted, paused and resumed, or flushed under running
 //! breakers blocks no call (latency measured), and the fleet's state is reconciled when it
@@ -404,7 +404,21 @@ async fn redis_killed_blocks_no_call_and_its_state_is_taken_in_when_it_returns()
 /// The variable that makes this test binary a replica (see `replica_process`): the URL of
 /// the fleet's Redis.
 const REPLICA_OF: &str = "REDIS_TEST_REPLICA_OF";
-/// What the replica does: `fail-once` (by default) or `hang-in-trial`.
+/// Set for the replica that opens the breaker, in `count-trials`.
+const FIRST: &str = "REDIS_TEST_FIRST";
+
+/// This test binary run again as a replica of the fleet on `server`, in `role`.
+fn replica_process_of(server: &Server, role: &str) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", "replica_process", "--ignored", "--nocapture"])
+        .env(REPLICA_OF, server.url())
+        .env(ROLE, role)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+/// What the replica does: `fail-once` (by default), `hang-in-trial` or `count-trials`.
 const ROLE: &str = "REDIS_TEST_ROLE";
 
 /// One replica of a test service, in a process of its own, started by another test (ignored
@@ -412,6 +426,8 @@ const ROLE: &str = "REDIS_TEST_ROLE";
 /// connects, fails once, and waits until its breaker is open, exiting non-zero when it is not
 /// within 10 s. `hang-in-trial` (for `a_replica_killed_in_its_trial_does_not_wedge_half_open`)
 /// opens the fleet's breaker and calls until its trial starts, which never ends.
+/// `count-trials` (for `the_processes_of_a_fleet_run_one_trial_between_them`) calls for 4 s
+/// (the first replica failing once at 1 s), and prints how many of its calls ran as trials.
 #[test]
 #[ignore = "a replica process, started by another test"]
 fn replica_process() {
@@ -423,6 +439,7 @@ fn replica_process() {
         .unwrap();
     match std::env::var(ROLE).as_deref() {
         Ok("hang-in-trial") => runtime.block_on(hang_in_trial(&url)),
+        Ok("count-trials") => runtime.block_on(count_trials(&url)),
         _ => runtime.block_on(fail_once(url)),
     }
 }
@@ -468,6 +485,45 @@ async fn fail_once(url: String) {
     println!("replica saw open {after} ms after the fleet opened");
 }
 
+/// Calls every 10 ms for 4 s, the first replica (`REDIS_TEST_FIRST`) failing once after 1 s;
+/// prints `trials N`, the calls that ran while its breaker was HALF_OPEN.
+async fn count_trials(url: &str) {
+    let (shared, breaker) = trial_replica(
+        staunch::registry(),
+        url,
+        "fleet-trial-count",
+        Duration::from_secs(2),
+        Duration::from_millis(500),
+    );
+    assert!(eventually_async(Duration::from_secs(10), || shared.metrics().connected).await);
+    let first = std::env::var_os(FIRST).is_some();
+    let started = Instant::now();
+    let trials = std::sync::atomic::AtomicU32::new(0);
+    let mut failed = false;
+    while started.elapsed() < Duration::from_secs(4) {
+        if first && !failed && started.elapsed() >= Duration::from_secs(1) {
+            fail(breaker).await;
+            failed = true;
+        }
+        let _ = breaker
+            .call(|| async {
+                if breaker.state() == CircuitState::HalfOpen {
+                    trials.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok::<_, Error>(())
+            })
+            .await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Closed,
+        "{:?}",
+        shared.metrics()
+    );
+    println!("trials {}", trials.into_inner());
+}
+
 /// The lease and `reset` of `a_replica_killed_in_its_trial_does_not_wedge_half_open`.
 const KILLED_LEASE: Duration = Duration::from_secs(2);
 const KILLED_RESET: Duration = Duration::from_millis(300);
@@ -500,18 +556,9 @@ fn failures_spread_over_processes_open_the_breaker_in_each() {
         return;
     };
     let server = Server::start(&program);
-    let me = std::env::current_exe().unwrap();
     // Three replicas, one failure each: none reaches `fail_max = 3` alone, the fleet does.
     let replicas: Vec<_> = (0..3)
-        .map(|_| {
-            Command::new(&me)
-                .args(["--exact", "replica_process", "--ignored", "--nocapture"])
-                .env(REPLICA_OF, server.url())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| replica_process_of(&server, "fail-once").spawn().unwrap())
         .collect();
     for replica in replicas {
         let output = replica.wait_with_output().unwrap();
@@ -778,11 +825,7 @@ async fn a_replica_killed_in_its_trial_does_not_wedge_half_open() {
     };
     static REGISTRY: Registry = Registry::new();
     let server = Server::start(&program);
-    let mut process = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "replica_process", "--ignored", "--nocapture"])
-        .env(REPLICA_OF, server.url())
-        .env(ROLE, "hang-in-trial")
-        .stdout(Stdio::piped())
+    let mut process = replica_process_of(&server, "hang-in-trial")
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -966,4 +1009,41 @@ async fn a_flushed_redis_gets_the_fleets_open_breaker_back() {
         eventually_async(Duration::from_secs(5), || b.state() == CircuitState::Closed).await,
         "B follows A closing"
     );
+}
+
+#[test]
+fn the_processes_of_a_fleet_run_one_trial_between_them() {
+    let Some(program) = programs::find("redis-server", "the_processes_of_a_fleet_run_one_trial")
+    else {
+        return;
+    };
+    let server = Server::start(&program);
+    // Three processes calling throughout, the breaker opened by the first: `half_open = 1`
+    // trial for the fleet, not one per process.
+    let replicas: Vec<_> = (0..3)
+        .map(|i| {
+            let mut command = replica_process_of(&server, "count-trials");
+            if i == 0 {
+                command.env(FIRST, "1");
+            }
+            command.spawn().unwrap()
+        })
+        .collect();
+    let mut trials = 0;
+    for replica in replicas {
+        let output = replica.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let counted: u32 = stdout
+            .split("trials ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "a replica process failed:\n{stdout}\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            });
+        trials += counted;
+    }
+    assert_eq!(trials, 1, "HALF_OPEN trials across the fleet's processes");
 }
