@@ -160,6 +160,18 @@ fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
     condition()
 }
 
+/// Waits (at most 10 s) until every replica's sharing has read the fleet's state.
+async fn connected(shared: &[&SharedThroughRedis]) {
+    assert!(
+        eventually_async(Duration::from_secs(10), || shared
+            .iter()
+            .all(|s| s.metrics().connected))
+        .await,
+        "connected: {:?}",
+        shared.iter().map(|s| s.metrics()).collect::<Vec<_>>()
+    );
+}
+
 async fn eventually_async(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
@@ -230,13 +242,7 @@ async fn opened_pair(
     let replica = |registry| trial_replica(registry, &server.url(), namespace, lease, reset);
     let (shared_a, a) = replica(first);
     let (shared_b, b) = replica(second);
-    assert!(
-        eventually_async(Duration::from_secs(5), || {
-            shared_a.metrics().connected && shared_b.metrics().connected
-        })
-        .await,
-        "both replicas connected"
-    );
+    connected(&[&shared_a, &shared_b]).await;
     fail(a).await;
     assert!(
         eventually_async(Duration::from_secs(5), || b.state() == CircuitState::Open).await,
@@ -285,13 +291,7 @@ async fn replicas_count_failures_together_and_open_together() {
     let (shared_a, a) = replica(&A, &server, "fleet-open", Duration::from_secs(60));
     let (shared_b, b) = replica(&B, &server, "fleet-open", Duration::from_secs(60));
     // Until Redis answers, each decides alone (what it counts then is its own).
-    assert!(
-        eventually_async(Duration::from_secs(5), || {
-            shared_a.metrics().connected && shared_b.metrics().connected
-        })
-        .await,
-        "both replicas connected"
-    );
+    connected(&[&shared_a, &shared_b]).await;
     // Two failures on A, one on B: neither reaches `fail_max` alone, the fleet does.
     fail(a).await;
     fail(a).await;
@@ -341,10 +341,7 @@ async fn a_healthy_closed_call_sends_redis_nothing() {
     let server = Server::start(&program);
     let (shared, breaker) = replica(&REGISTRY, &server, "fleet-quiet", Duration::from_secs(3600));
     // The first read of the fleet's state, after subscribing.
-    assert!(
-        eventually_async(Duration::from_secs(5), || shared.metrics().connected).await,
-        "connected"
-    );
+    connected(&[&shared]).await;
     let before = server.scripts_run();
     for _ in 0..1000 {
         breaker.call(|| async { Ok::<_, Error>(()) }).await.unwrap();
@@ -373,7 +370,7 @@ async fn redis_killed_blocks_no_call_and_its_state_is_taken_in_when_it_returns()
         "fleet-outage",
         Duration::from_millis(200),
     );
-    assert!(eventually_async(Duration::from_secs(5), || shared.metrics().connected).await);
+    connected(&[&shared]).await;
     server.kill();
     // Alone, the breaker still decides: three failures open it, none waiting on Redis.
     calls_keep_their_latency(breaker, "Redis killed").await;
@@ -459,10 +456,7 @@ async fn fail_once(url: String) {
         .reset(Duration::from_secs(30))
         .build_shared()
         .unwrap();
-    assert!(
-        eventually_async(Duration::from_secs(10), || shared.metrics().connected).await,
-        "connected"
-    );
+    connected(&[&shared]).await;
     println!("replica ready");
     fail(breaker).await;
     assert!(
@@ -495,7 +489,7 @@ async fn count_trials(url: &str) {
         Duration::from_secs(2),
         Duration::from_millis(500),
     );
-    assert!(eventually_async(Duration::from_secs(10), || shared.metrics().connected).await);
+    connected(&[&shared]).await;
     let first = std::env::var_os(FIRST).is_some();
     let started = Instant::now();
     let trials = std::sync::atomic::AtomicU32::new(0);
@@ -536,7 +530,7 @@ async fn hang_in_trial(url: &str) {
         KILLED_LEASE,
         KILLED_RESET,
     );
-    assert!(eventually_async(Duration::from_secs(10), || shared.metrics().connected).await);
+    connected(&[&shared]).await;
     fail(breaker).await;
     loop {
         // Turned away until this replica holds the lease; then its trial never returns.
@@ -720,7 +714,7 @@ async fn redis_paused_blocks_no_call_and_the_fleet_decides_when_it_resumes() {
         "fleet-paused",
         Duration::from_millis(200),
     );
-    assert!(eventually_async(Duration::from_secs(5), || shared.metrics().connected).await);
+    connected(&[&shared]).await;
     server.signal("STOP");
     calls_keep_their_latency(breaker, "Redis paused").await;
     assert_eq!(breaker.state(), CircuitState::Open, "it decided alone");
@@ -770,13 +764,7 @@ async fn a_window_breaker_judges_the_fleets_window() {
     };
     let (shared_a, a) = replica(&A);
     let (shared_b, b) = replica(&B);
-    assert!(
-        eventually_async(Duration::from_secs(5), || {
-            shared_a.metrics().connected && shared_b.metrics().connected
-        })
-        .await,
-        "both replicas connected"
-    );
+    connected(&[&shared_a, &shared_b]).await;
     // A's six successes reach the fleet's window at its next resync.
     for _ in 0..6 {
         a.call(|| async { Ok::<_, Error>(()) }).await.unwrap();
@@ -856,7 +844,7 @@ async fn a_replica_killed_in_its_trial_does_not_wedge_half_open() {
         KILLED_LEASE,
         KILLED_RESET,
     );
-    assert!(eventually_async(Duration::from_secs(5), || shared.metrics().connected).await);
+    connected(&[&shared]).await;
     assert_eq!(
         breaker.state(),
         CircuitState::Open,
@@ -914,9 +902,7 @@ fn a_replica_whose_clock_runs_an_hour_ahead_half_opens_when_the_fleet_does() {
                 tokio::time::advance(Duration::from_secs(3600)).await;
                 tokio::time::resume();
                 let (shared, b) = trial_replica(&B, &url, "fleet-skew", LEASE, RESET);
-                assert!(
-                    eventually_async(Duration::from_secs(5), || shared.metrics().connected).await
-                );
+                connected(&[&shared]).await;
                 ready.send(()).unwrap();
                 assert!(
                     eventually_async(Duration::from_secs(5), || b.state() == CircuitState::Open)
@@ -938,7 +924,7 @@ fn a_replica_whose_clock_runs_an_hour_ahead_half_opens_when_the_fleet_does() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let opened = runtime.block_on(async {
         let (shared, a) = trial_replica(&A, &url, "fleet-skew", LEASE, RESET);
-        assert!(eventually_async(Duration::from_secs(5), || shared.metrics().connected).await);
+        connected(&[&shared]).await;
         b_ready.recv_timeout(Duration::from_secs(10)).unwrap();
         let opened = Instant::now();
         fail(a).await;
@@ -968,12 +954,7 @@ async fn a_flushed_redis_gets_the_fleets_open_breaker_back() {
     let resync = Duration::from_millis(200);
     let (shared_a, a) = replica(&A, &server, "fleet-flushed", resync);
     let (shared_b, b) = replica(&B, &server, "fleet-flushed", resync);
-    assert!(
-        eventually_async(Duration::from_secs(5), || {
-            shared_a.metrics().connected && shared_b.metrics().connected
-        })
-        .await
-    );
+    connected(&[&shared_a, &shared_b]).await;
     for _ in 0..3 {
         fail(a).await;
     }

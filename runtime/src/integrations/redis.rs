@@ -677,7 +677,7 @@ async fn send_one(
     };
     // A script counting an outcome answers CLOSED when it opened nothing: no news to a
     // replica that sent it from CLOSED, and stale if the fleet opened since.
-    let mut news_only = true;
+    let news_only = !matches!(record, Record::Transition { .. });
     let invocation = match record {
         Record::Call { failed, .. } => match breaker.config().trip() {
             Trip::Consecutive { fail_max } if failed => {
@@ -715,7 +715,6 @@ async fn send_one(
             };
             // Its trials (if it held them) are over: the script frees the lease.
             inner.unschedule(name);
-            news_only = false;
             transition(
                 inner,
                 scripts,
